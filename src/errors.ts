@@ -1,0 +1,43 @@
+/**
+ * The handful of domain errors examlab raises. Each one maps to a single exit
+ * code (CLI) and, later, a single HTTP status; nothing else needs to know.
+ *
+ * Expected failures (a candidate's check failing) are values, not errors.
+ */
+
+export interface ErrorDetail {
+  /** Where the problem is: `file:line:col path` or a dotted path. */
+  where?: string;
+  message: string;
+}
+
+export class ExamlabError extends Error {
+  readonly details: ErrorDetail[];
+  constructor(message: string, details: ErrorDetail[] = [], options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.details = details;
+  }
+}
+
+/** The input (a scenario, a request, a flag) is wrong; the caller must fix it. */
+export class InputError extends ExamlabError {}
+
+/** The thing asked for does not exist. */
+export class NotFoundError extends ExamlabError {}
+
+/** The request conflicts with the current state (e.g. grading a destroyed lab). */
+export class ConflictError extends ExamlabError {}
+
+/** The caller is not allowed to do this. */
+export class NotAllowedError extends ExamlabError {}
+
+/** The environment is not usable: an engine is down, a tool is missing. */
+export class EnvironmentError extends ExamlabError {}
+
+/** A wait ran out of time; the message says what was awaited. */
+export class TimeoutError extends ExamlabError {}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,24 @@
+import { z } from 'zod';
+import { defineKind, ProbeError } from './types.js';
+import { assertMatch, parseEmitted, requireFragment, shq } from './shell.js';
+import { matcherSchema } from '../matchers.js';
+
+/** A kernel parameter, read from /proc/sys (the kernel's answer, not sysctl's). */
+export const sysctlKind = defineKind(
+  'sysctl',
+  {
+    key: z.string().regex(/^[a-z0-9_]+([./][a-z0-9_-]+)+$/i, 'not a sysctl key (e.g. net.ipv4.ip_forward)'),
+    value: matcherSchema,
+  },
+  {
+    plan(check) {
+      return { machine: check.machine, fragment: `emit value $B cat ${shq(`/proc/sys/${check.key.replace(/\./g, '/')}`)}` };
+    },
+    evaluate(check, facts) {
+      const f = parseEmitted(requireFragment(facts.fragment));
+      const value = f.get('value')?.trim().replace(/\s+/g, ' ');
+      if (value === undefined || value === '') throw new ProbeError(`cannot read ${check.key}`);
+      return { assertions: [assertMatch(check.key, check.value, value)], evidence: `${check.key} = ${value}` };
+    },
+  },
+);

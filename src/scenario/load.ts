@@ -1,0 +1,106 @@
+import { readFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { InputError, errorMessage, type ErrorDetail } from '../errors.js';
+import { CHECK_KINDS } from '../grading/kinds/index.js';
+import { checkReferences } from './references.js';
+import { scenarioSchema, type Scenario } from './schema.js';
+import { byPosition, SourceFile, valueAt, type Path } from './source.js';
+
+export interface LoadOptions {
+  /** Names of the images a machine may use; unchecked when absent. */
+  knownImages?: readonly string[];
+  /** Where `upload` steps look for files; the scenario's own folder by default. */
+  baseDir?: string;
+}
+
+export interface LoadedScenario {
+  scenario: Scenario;
+  file: string;
+  /** The exact text, kept with every lab so a result can always be traced to it. */
+  text: string;
+}
+
+/** Reads and validates a scenario file; throws InputError listing every problem. */
+export async function loadScenarioFile(file: string, options: LoadOptions = {}): Promise<LoadedScenario> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new InputError(`cannot read scenario ${file}: ${errorMessage(err)}`);
+  }
+  const baseDir = options.baseDir ?? file.replace(/\/[^/]*$/, '') ?? '.';
+  return { scenario: parseScenario(text, file, { ...options, baseDir }), file, text };
+}
+
+/** Validates scenario text. `fileName` is only used in messages. */
+export function parseScenario(text: string, fileName: string, options: LoadOptions = {}): Scenario {
+  const source = new SourceFile(fileName, text, (t, lineCounter) =>
+    parseDocument(t, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true }),
+  );
+  const syntax = source.doc.errors.map((e) => ({
+    where: source.position(e.pos[0]),
+    message: e.message.split('\n')[0] as string,
+  }));
+  if (syntax.length) throw invalid(fileName, syntax);
+
+  const data: unknown = source.doc.toJS();
+  const parsed = scenarioSchema.safeParse(data);
+  const details: ErrorDetail[] = parsed.success ? [] : parsed.error.issues.flatMap((issue) => describeIssue(source, data, issue));
+  // References are checked on the raw data too, so one run reports every problem of the file.
+  details.push(...checkReferences(source, data, options));
+  if (details.length || !parsed.success) throw invalid(fileName, dedupe(details));
+  return parsed.data;
+}
+
+function invalid(fileName: string, details: ErrorDetail[]): InputError {
+  details.sort(byPosition);
+  const count = details.length === 1 ? '1 problem' : `${details.length} problems`;
+  return new InputError(`${fileName}: invalid scenario (${count})`, details);
+}
+
+function dedupe(details: ErrorDetail[]): ErrorDetail[] {
+  const seen = new Set<string>();
+  return details.filter((d) => {
+    const key = `${d.where} ${d.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+const KIND_NAMES = CHECK_KINDS.map((k) => k.kind).join(', ');
+
+/** Turns a zod issue into located, plain-spoken problems. */
+function describeIssue(source: SourceFile, data: unknown, issue: z.core.$ZodIssue): ErrorDetail[] {
+  const path = issue.path as Path;
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return issue.keys.map((key) => source.detail(path, `unknown key "${key}"`, { key }));
+    case 'invalid_type':
+      if (valueAt(data, path) === undefined) return [source.detail(path, 'required')];
+      return [source.detail(path, `expected ${issue.expected}, got ${describeValue(valueAt(data, path))}`)];
+    case 'invalid_union': {
+      const note = (issue as { note?: string }).note;
+      const discriminator = (issue as { discriminator?: string }).discriminator;
+      if (discriminator === 'kind' || note === 'No matching discriminator') {
+        const kindPath = path.at(-1) === 'kind' ? path : [...path, 'kind'];
+        const kind = valueAt(data, kindPath);
+        const message = kind === undefined ? `required; one of ${KIND_NAMES}` : `unknown check kind "${String(kind)}"; known: ${KIND_NAMES}`;
+        return [source.detail(kindPath, message)];
+      }
+      return [source.detail(path, issue.message)];
+    }
+    case 'invalid_value':
+      return [source.detail(path, `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue(valueAt(data, path))}`)];
+    default:
+      return [source.detail(path, issue.message)];
+  }
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return `${typeof value} ${JSON.stringify(value)}`;
+}

@@ -1,0 +1,182 @@
+import { z } from 'zod';
+import { CHECK_KINDS, type CheckCommon } from '../grading/kinds/index.js';
+import { parseDuration, parseSize } from '../util/units.js';
+
+/**
+ * Scenario format v1. This schema is the single definition of the format:
+ * the loader validates with it, the types below are inferred from it and
+ * `schema/scenario.schema.json` is generated from it.
+ */
+
+export const SCENARIO_API_VERSION = 'examlab/v1';
+
+const slug = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]*$/, 'use lowercase letters, digits, ".", "_" or "-" (starting with a letter or digit)');
+
+const machineName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,30}$/, 'use lowercase letters, digits and "-", starting with a letter (at most 31 characters)');
+
+const duration = (what: string) =>
+  z
+    .string()
+    .refine((text) => parseDuration(text) !== undefined, { message: `${what} must be a duration like "90m", "1h30m" or "10s"` })
+    .transform((text) => parseDuration(text) as number);
+
+const size = z
+  .union([z.string(), z.number()])
+  .refine((v) => parseSize(String(v)) !== undefined, { message: 'must be a size like "512M" or "2G"' })
+  .transform((v) => parseSize(String(v)) as number);
+
+export const competencySchema = z.strictObject({
+  id: z.string().min(1).describe('Competency code, e.g. "CCP1-C2"'),
+  title: z.string().min(1),
+});
+
+const variableSchema = z
+  .strictObject({
+    description: z.string().optional(),
+    value: z.string().optional().describe('A fixed value'),
+    oneOf: z.array(z.string()).min(1).optional().describe('One of these, picked per candidate'),
+    random: z
+      .strictObject({
+        length: z.number().int().min(1).max(64).default(8),
+        charset: z.enum(['alnum', 'alpha', 'lower', 'digits', 'hex']).default('alnum'),
+        prefix: z.string().default(''),
+      })
+      .optional()
+      .describe('A random string, different per candidate'),
+  })
+  .refine((v) => [v.value, v.oneOf, v.random].filter((x) => x !== undefined).length === 1, {
+    message: 'a variable needs exactly one of value, oneOf or random',
+  });
+
+const networkSchema = z.strictObject({
+  name: machineName,
+  description: z.string().optional(),
+});
+
+const attachmentSchema = z.strictObject({
+  network: machineName,
+  host: z.number().int().min(2).max(254).optional().describe('Host part of the address in the lab subnet (x.y.z.HOST); allocated when absent'),
+});
+
+export const LOGIN_USER = /^[a-z_][a-z0-9_-]{0,31}$/;
+
+const machineSchema = z.strictObject({
+  name: machineName,
+  provider: z.enum(['docker', 'libvirt']).default('docker'),
+  image: z.string().min(1).describe('Name of an image under images/ (e.g. "workstation")'),
+  hostname: z.string().optional().describe('Defaults to the machine name; templates allowed'),
+  networks: z.array(attachmentSchema).optional().describe('Defaults to the first network of the scenario'),
+  resources: z
+    .strictObject({
+      cpus: z.number().positive().max(16).default(1),
+      memory: size.prefault('512M'),
+      pids: z.number().int().min(64).max(65536).default(1024),
+      disk: size.optional().describe('Root disk size (VMs)'),
+    })
+    .prefault({}),
+  login: z
+    .strictObject({
+      user: z.string().regex(LOGIN_USER, 'not a valid user name'),
+      sudo: z.boolean().default(true),
+    })
+    .optional()
+    .describe('The candidate may log in as this user (created with a per-lab password and key)'),
+  capabilities: z
+    .array(z.enum(['NET_ADMIN', 'NET_RAW', 'SYS_TIME', 'MKNOD']))
+    .default([])
+    .describe('Extra Linux capabilities beyond what the image declares'),
+  devices: z.array(z.enum(['/dev/net/tun'])).default([]),
+  tmpfs: z
+    .array(z.strictObject({ path: z.string().startsWith('/'), size: size }))
+    .default([])
+    .describe('Small filesystems of their own (e.g. a log partition that can fill up)'),
+});
+
+const stepSchema = z
+  .strictObject({
+    id: slug.optional(),
+    title: z.string().optional(),
+    machine: machineName,
+    run: z.string().optional().describe('Shell script, run as root by /bin/sh'),
+    file: z.string().startsWith('/', 'must be an absolute path').optional().describe('Write `content` to this path'),
+    content: z.string().optional(),
+    upload: z.string().optional().describe('A file next to the scenario, copied to `to`'),
+    to: z.string().startsWith('/', 'must be an absolute path').optional(),
+    mode: z.string().regex(/^[0-7]{3,4}$/, 'octal mode like "0644"').optional(),
+    owner: z.string().regex(/^[a-z_][a-z0-9_.-]*(:[a-z_][a-z0-9_.-]*)?$/, 'user or user:group').optional(),
+    timeout: duration('timeout').prefault('2m'),
+  })
+  .superRefine((step, ctx) => {
+    const actions = [step.run !== undefined, step.file !== undefined, step.upload !== undefined].filter(Boolean).length;
+    if (actions !== 1) ctx.addIssue({ code: 'custom', message: 'a step needs exactly one of run, file or upload' });
+    if (step.file !== undefined && step.content === undefined) ctx.addIssue({ code: 'custom', path: ['content'], message: 'required with file' });
+    if (step.upload !== undefined && step.to === undefined) ctx.addIssue({ code: 'custom', path: ['to'], message: 'required with upload' });
+  });
+
+const checkCommon = {
+  id: slug,
+  title: z.string().min(1),
+  description: z.string().optional(),
+  machine: machineName,
+  points: z.number().min(0).default(1),
+  competency: z.string().optional(),
+  prerequisites: z.array(slug).default([]).describe('Checks that must pass first; otherwise this one is skipped'),
+  hidden: z.boolean().default(false).describe('Not shown to candidates'),
+  baseline: z
+    .enum(['pass', 'fail', 'any'])
+    .default('fail')
+    .describe('Expected status in the broken state: "fail" (the fault breaks it), "pass" (a regression guard), "any"'),
+  partial: z.boolean().default(false).describe('Award points in proportion to the assertions that hold'),
+  timeout: duration('timeout').prefault('10s'),
+};
+
+export const checkSchema = z.discriminatedUnion(
+  'kind',
+  CHECK_KINDS.map((k) => z.strictObject({ ...checkCommon, kind: z.literal(k.kind), ...k.fields })) as unknown as [
+    z.ZodObject,
+    ...z.ZodObject[],
+  ],
+);
+
+export const scenarioSchema = z.strictObject({
+  apiVersion: z.literal(SCENARIO_API_VERSION),
+  id: slug,
+  title: z.string().min(1),
+  description: z.string().optional(),
+  language: z.enum(['fr', 'en']).default('fr'),
+  ccp: z.enum(['CCP1', 'CCP2', 'CCP3']).describe('Certificate block of the RNCP37681 title'),
+  competencies: z.array(competencySchema).min(1),
+  duration: duration('duration'),
+  passMark: z.number().min(0).max(100).default(50).describe('Percentage of the points needed to pass'),
+  variables: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/, 'variable names are lowercase identifiers'), variableSchema).default({}),
+  networks: z.array(networkSchema).min(1).default([{ name: 'lan' }]),
+  machines: z.array(machineSchema).min(1),
+  setup: z.array(stepSchema).default([]),
+  faults: z.array(stepSchema).default([]),
+  solution: z.array(stepSchema).default([]),
+  instructions: z
+    .strictObject({ fr: z.string().optional(), en: z.string().optional() })
+    .describe('Markdown for the candidate, per language'),
+  checks: z.array(checkSchema).min(1),
+});
+
+export type ScenarioInput = z.input<typeof scenarioSchema>;
+export type Scenario = z.output<typeof scenarioSchema>;
+export type Machine = Scenario['machines'][number];
+export type Step = Scenario['setup'][number];
+export type Variable = Scenario['variables'][string];
+/** A check as parsed: the common fields, plus its kind's own (read by the kind). */
+export type Check = CheckCommon & Record<string, unknown>;
+
+/** The JSON Schema editors use to autocomplete scenarios. */
+export function scenarioJsonSchema(): object {
+  return {
+    ...z.toJSONSchema(scenarioSchema, { io: 'input', unrepresentable: 'any' }),
+    $id: 'https://examlab.dev/schema/scenario.schema.json',
+    title: 'examlab scenario (v1)',
+  };
+}
