@@ -50,7 +50,7 @@ export function parseScenario(text: string, fileName: string, options: LoadOptio
   // References are checked on the raw data too, so one run reports every problem of the file.
   details.push(...checkReferences(source, data, options));
   if (details.length || !parsed.success) throw invalid(fileName, dedupe(details));
-  return parsed.data;
+  return parsed.data as Scenario;
 }
 
 function invalid(fileName: string, details: ErrorDetail[]): InputError {

@@ -165,13 +165,12 @@ export const scenarioSchema = z.strictObject({
 });
 
 export type ScenarioInput = z.input<typeof scenarioSchema>;
-export type Scenario = z.output<typeof scenarioSchema>;
+/** A check as parsed: the common fields, plus its kind's own (read by the kind). */
+export type Check = CheckCommon & Record<string, unknown>;
+export type Scenario = Omit<z.output<typeof scenarioSchema>, 'checks'> & { checks: Check[] };
 export type Machine = Scenario['machines'][number];
 export type Step = Scenario['setup'][number];
 export type Variable = Scenario['variables'][string];
-/** A check as parsed: the common fields, plus its kind's own (read by the kind). */
-export type Check = CheckCommon & Record<string, unknown>;
-
 /** The JSON Schema editors use to autocomplete scenarios. */
 export function scenarioJsonSchema(): object {
   return {

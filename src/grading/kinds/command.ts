@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pattern } from './fields.js';
 import { defineKind } from './types.js';
 import { assertMatch, clip, requireFragment, shq } from './shell.js';
 import { matcherSchema } from '../matchers.js';
@@ -12,7 +13,7 @@ export const commandKind = defineKind(
   'command',
   {
     run: z.string().min(1).describe('Command line, run by the machine\'s /bin/sh (or `shell`)'),
-    user: z.string().regex(/^[a-z_][a-z0-9_.-]*\$?$/i, 'not a valid user name').optional().describe('Run as this user instead of root'),
+    user: pattern(/^[a-z_][a-z0-9_.-]*\$?$/i, 'not a valid user name').optional().describe('Run as this user instead of root'),
     shell: z.enum(['sh', 'bash']).default('sh'),
     exitCode: matcherSchema.optional().describe('Defaults to 0'),
     stdout: matcherSchema.optional(),

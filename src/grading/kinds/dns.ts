@@ -1,5 +1,6 @@
 import { Resolver } from 'node:dns/promises';
 import { z } from 'zod';
+import { pattern } from './fields.js';
 import { defineKind, ProbeError, type Assertion } from './types.js';
 import { assertFlag, assertMatch, parsePlain, requireFragment, shq } from './shell.js';
 import { matcherSchema } from '../matchers.js';
@@ -21,7 +22,7 @@ interface DnsFacts {
 export const dnsKind = defineKind(
   'dns',
   {
-    name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'not a valid DNS name'),
+    name: pattern(/^[A-Za-z0-9_.-]+$/, 'not a valid DNS name'),
     type: z.enum(RECORD_TYPES).default('A'),
     server: z.string().optional().describe('Machine name or address of the server to ask; the machine\'s resolv.conf otherwise'),
     from: z.string().optional().describe('Machine asking, or "grader"; defaults to the check\'s machine'),

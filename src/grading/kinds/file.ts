@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { absolutePath } from './fields.js';
 import { defineKind, type Assertion } from './types.js';
 import { assertFlag, assertMatch, clip, parseEmitted, requireFragment, shq } from './shell.js';
 import { matcherSchema, type Matcher } from '../matchers.js';
@@ -34,7 +35,7 @@ function normalizeModeMatcher(matcher: Matcher): Matcher {
 export const fileKind = defineKind(
   'file',
   {
-    path: z.string().startsWith('/', 'must be an absolute path'),
+    path: absolutePath(),
     exists: z.boolean().default(true),
     type: z.enum(FILE_TYPES).optional(),
     mode: matcherSchema.optional().describe('Octal permissions, e.g. "0640" or "2770"'),

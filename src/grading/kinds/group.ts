@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pattern } from './fields.js';
 import { defineKind, type Assertion } from './types.js';
 import { assertFlag, assertMatch, parseEmitted, requireFragment } from './shell.js';
 import { parseGroups, parsePasswdLine } from './accounts.js';
@@ -8,7 +9,7 @@ import { matcherSchema } from '../matchers.js';
 export const groupKind = defineKind(
   'group',
   {
-    name: z.string().regex(ACCOUNT_NAME, 'not a valid group name'),
+    name: pattern(ACCOUNT_NAME, 'not a valid group name'),
     exists: z.boolean().default(true),
     gid: matcherSchema.optional(),
     members: matcherSchema.optional().describe('Users in the group: listed members and users whose primary group it is'),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pattern } from './fields.js';
 import { defineKind, ProbeError, type Assertion } from './types.js';
 import { assertMatch, clip, parseEmitted, requireFragment, shq } from './shell.js';
 import { matcherSchema } from '../matchers.js';
@@ -16,7 +17,7 @@ interface HttpFacts {
 export const httpKind = defineKind(
   'http',
   {
-    url: z.string().regex(/^https?:\/\/[^\s]+$/, 'must be an http:// or https:// URL'),
+    url: pattern(/^https?:\/\/[^\s]+$/, 'must be an http:// or https:// URL'),
     from: z.string().optional().describe('Machine making the request, or "grader"; defaults to the check\'s machine'),
     status: matcherSchema.default(200),
     body: matcherSchema.optional().describe('Matched against the first 64 KiB of the body'),

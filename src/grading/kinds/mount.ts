@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { absolutePath } from './fields.js';
 import { defineKind, ProbeError, type Assertion } from './types.js';
 import { assertFlag, assertMatch, parseEmitted, requireFragment, shq } from './shell.js';
 import { matcherSchema } from '../matchers.js';
@@ -28,7 +29,7 @@ export function parseMountTable(text: string): MountEntry[] {
 export const mountKind = defineKind(
   'mount',
   {
-    path: z.string().startsWith('/', 'must be an absolute path'),
+    path: absolutePath(),
     mounted: z.boolean().default(true),
     fstype: matcherSchema.optional(),
     source: matcherSchema.optional().describe('Device or source, e.g. /dev/vdb1 or { matches: "UUID=" } for fstab'),

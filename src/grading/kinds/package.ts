@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pattern } from './fields.js';
 import { defineKind, type Assertion } from './types.js';
 import { assertFlag, assertMatch, parseEmitted, requireFragment, shq } from './shell.js';
 import { matcherSchema } from '../matchers.js';
@@ -7,7 +8,7 @@ import { matcherSchema } from '../matchers.js';
 export const packageKind = defineKind(
   'package',
   {
-    name: z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'not a valid Debian package name'),
+    name: pattern(/^[a-z0-9][a-z0-9+.-]+$/, 'not a valid Debian package name'),
     installed: z.boolean().default(true),
     version: matcherSchema.optional(),
   },

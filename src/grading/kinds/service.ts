@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pattern } from './fields.js';
 import { defineKind, ProbeError, type Assertion } from './types.js';
 import { assertFlag, parsePlain, requireFragment, shq } from './shell.js';
 
@@ -12,7 +13,7 @@ const ENABLED_STATES = new Set(['enabled', 'enabled-runtime', 'alias', 'generate
 export const serviceKind = defineKind(
   'service',
   {
-    name: z.string().regex(/^[A-Za-z0-9@_.:\\-]+$/, 'not a valid unit name').describe('Unit name; ".service" is implied'),
+    name: pattern(/^[A-Za-z0-9@_.:\\-]+$/, 'not a valid unit name').describe('Unit name; ".service" is implied'),
     active: z.boolean().optional().describe('Running (ActiveState=active)'),
     enabled: z.boolean().optional().describe('Started at boot'),
   },

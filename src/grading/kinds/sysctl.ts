@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pattern } from './fields.js';
 import { defineKind, ProbeError } from './types.js';
 import { assertMatch, parseEmitted, requireFragment, shq } from './shell.js';
 import { matcherSchema } from '../matchers.js';
@@ -7,7 +8,7 @@ import { matcherSchema } from '../matchers.js';
 export const sysctlKind = defineKind(
   'sysctl',
   {
-    key: z.string().regex(/^[a-z0-9_]+([./][a-z0-9_-]+)+$/i, 'not a sysctl key (e.g. net.ipv4.ip_forward)'),
+    key: pattern(/^[a-z0-9_]+([./][a-z0-9_-]+)+$/i, 'not a sysctl key (e.g. net.ipv4.ip_forward)'),
     value: matcherSchema,
   },
   {

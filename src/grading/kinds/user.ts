@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pattern } from './fields.js';
 import { defineKind, type Assertion } from './types.js';
 import { assertFlag, assertMatch, parseEmitted, requireFragment, shq } from './shell.js';
 import { lockReason, parseGroups, parsePasswdLine } from './accounts.js';
@@ -9,7 +10,7 @@ export const ACCOUNT_NAME = /^[a-z_][a-z0-9_.-]*\$?$/;
 export const userKind = defineKind(
   'user',
   {
-    name: z.string().regex(ACCOUNT_NAME, 'not a valid user name'),
+    name: pattern(ACCOUNT_NAME, 'not a valid user name'),
     exists: z.boolean().default(true),
     uid: matcherSchema.optional(),
     home: matcherSchema.optional(),

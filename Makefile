@@ -1,0 +1,66 @@
+# examlab: `make run` sets everything up and runs the demo; `make test` runs every test.
+SHELL := /bin/sh
+NODE_BIN := node_modules/.bin
+EXAMLAB := node dist/cli/bin.js
+TOOLBOX := build/toolbox
+
+.PHONY: run test deps engines build toolbox images schema check-schema typecheck unit integration bench clean
+
+run: deps build toolbox engines images
+	$(EXAMLAB) demo
+
+test: deps build toolbox engines images typecheck check-schema
+	NODE_OPTIONS=--experimental-vm-modules $(NODE_BIN)/jest --ci
+
+unit: deps
+	NODE_OPTIONS=--experimental-vm-modules $(NODE_BIN)/jest --ci --selectProjects unit
+
+integration: deps build toolbox engines images
+	NODE_OPTIONS=--experimental-vm-modules $(NODE_BIN)/jest --ci --selectProjects integration
+
+# Debian packages (docker.io, debootstrap, busybox-static...) and node modules, when missing.
+deps: node_modules/.installed
+	./scripts/deps.sh
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+engines: deps
+	./scripts/engines.sh
+
+build: node_modules/.installed
+	$(NODE_BIN)/tsc -p tsconfig.json
+
+typecheck: node_modules/.installed
+	$(NODE_BIN)/tsc -p tsconfig.test.json
+
+# The grader's own tools, uploaded to each machine it grades: static busybox and examlab-probe.
+toolbox: $(TOOLBOX)/examlab-probe $(TOOLBOX)/busybox
+
+$(TOOLBOX)/examlab-probe: images/toolbox/examlab-probe.c
+	mkdir -p $(TOOLBOX)
+	gcc -static -Os -Wall -Wextra -Wno-format-truncation -o $@ $<
+
+$(TOOLBOX)/busybox: /bin/busybox
+	mkdir -p $(TOOLBOX)
+	@if readelf -l /bin/busybox | grep -q 'program interpreter'; then \
+	  echo "/bin/busybox is dynamically linked: install busybox-static" >&2; exit 2; fi
+	cp /bin/busybox $@
+
+/bin/busybox:
+	./scripts/deps.sh
+
+# Lab images: only those whose definition changed are rebuilt (tags carry a content hash).
+images: build engines
+	$(EXAMLAB) images build
+
+schema: build
+	$(EXAMLAB) scenario schema > schema/scenario.schema.json
+
+check-schema: build
+	$(EXAMLAB) scenario schema | diff -u schema/scenario.schema.json - \
+	  || { echo "schema/scenario.schema.json is out of date: run make schema" >&2; exit 1; }
+
+clean:
+	rm -rf dist build

@@ -1,0 +1,80 @@
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { loadToolbox, type Toolbox } from './grading/toolbox.js';
+import { ImageCatalog } from './images/catalog.js';
+import { DockerImageBuilder } from './images/docker-builder.js';
+import { LabService } from './lab/lab-service.js';
+import { DockerProvider } from './providers/docker/docker-provider.js';
+import { ProviderRegistry } from './providers/registry.js';
+import { openDatabase, type Db } from './store/database.js';
+import { LabStore } from './store/lab-store.js';
+import type { Config } from './config.js';
+import { loadScenarioFile, type LoadedScenario } from './scenario/index.js';
+
+/**
+ * The composition root: every long-lived object is made here, once, with
+ * its dependencies passed in. Nothing else constructs engines or stores.
+ */
+export interface App {
+  config: Config;
+  log: Logger;
+  db: Db;
+  store: LabStore;
+  providers: ProviderRegistry;
+  catalog: () => Promise<ImageCatalog>;
+  dockerImages: () => Promise<DockerImageBuilder>;
+  labs: LabService;
+  loadScenario(file: string): Promise<LoadedScenario>;
+  close(): void;
+}
+
+export function createApp(config: Config, log: Logger): App {
+  const db = openDatabase(join(config.dataDir, 'examlab.db'));
+  const store = new LabStore(db);
+  const docker = once(() => DockerProvider.start(log.child({ provider: 'docker' }), { subnetPool: config.subnetPool, socketPath: config.dockerSocket }));
+  const providers = new ProviderRegistry().register('docker', docker);
+  const catalog = once(() => ImageCatalog.load(config.imagesDir));
+  const dockerImages = once(async () => new DockerImageBuilder((await docker()).docker, await catalog(), log.child({ component: 'images' }), { workDir: join(config.buildDir, 'rootfs'), debianMirror: config.debianMirror }));
+  const toolbox = once((): Promise<Toolbox> => loadToolbox(join(config.buildDir, 'toolbox')));
+
+  const labs = new LabService({
+    store,
+    providers,
+    networks: docker,
+    images: {
+      docker: async (machine) => {
+        const image = await (await dockerImages()).ensure(machine.image);
+        return { ref: image.tag, systemd: image.runtime.systemd, capabilities: image.runtime.capabilities };
+      },
+    },
+    toolbox,
+    log,
+  });
+
+  return {
+    config,
+    log,
+    db,
+    store,
+    providers,
+    catalog,
+    dockerImages,
+    labs,
+    async loadScenario(file) {
+      return loadScenarioFile(file, { knownImages: (await catalog()).names() });
+    },
+    close: () => db.close(),
+  };
+}
+
+/** A lazily made value; a failure is not kept, so the next call tries again. */
+function once<T>(make: () => Promise<T>): () => Promise<T> {
+  let value: Promise<T> | undefined;
+  return () => {
+    if (!value) {
+      value = make();
+      value.catch(() => (value = undefined));
+    }
+    return value;
+  };
+}

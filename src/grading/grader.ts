@@ -1,0 +1,142 @@
+import type { Logger } from 'pino';
+import { errorMessage } from '../errors.js';
+import type { Check } from '../scenario/index.js';
+import type { SshTarget } from '../ssh/client.js';
+import { withTimeout } from '../util/retry.js';
+import { checkKind, ProbeError, type Evaluation, type ProbeContext, type ProbeFacts, type ProbePlan } from './kinds/index.js';
+import { runOnMachine, type FragmentRun, type MachineFragment } from './machine-run.js';
+import type { CheckResult } from './results.js';
+import type { Toolbox } from './toolbox.js';
+
+/** What the grader needs to reach one lab. */
+export interface GradingAccess extends ProbeContext {
+  /** Root access to each machine, with the lab's grader key. */
+  sshTarget(machine: string): SshTarget | undefined;
+}
+
+export interface GradeOptions {
+  toolbox: Toolbox;
+  log: Logger;
+  connectTimeoutMs?: number;
+}
+
+interface Planned {
+  check: Check;
+  plan?: ProbePlan;
+  problem?: string;
+}
+
+/**
+ * Grades checks against a live lab: all checks of a machine in one SSH round
+ * trip, machines in parallel, grader-side observations alongside. Never
+ * throws for a lab problem: an unreachable machine makes its checks `error`.
+ */
+export async function gradeChecks(checks: readonly Check[], access: GradingAccess, options: GradeOptions): Promise<CheckResult[]> {
+  const planned: Planned[] = checks.map((check) => {
+    try {
+      return { check, plan: checkKind(check.kind).plan(check, access) };
+    } catch (err) {
+      return { check, problem: errorMessage(err) };
+    }
+  });
+
+  const byMachine = new Map<string, Planned[]>();
+  for (const p of planned) {
+    const machine = p.plan?.fragment !== undefined ? p.plan.machine : undefined;
+    if (machine !== undefined) byMachine.set(machine, [...(byMachine.get(machine) ?? []), p]);
+  }
+  const fragmentRuns = new Map<Planned, FragmentRun>();
+  const observations = new Map<Planned, { value?: unknown; problem?: string; durationMs: number }>();
+
+  const machineRuns = [...byMachine].map(async ([machine, items]) => {
+    const fragments: MachineFragment[] = items.map((p) => ({ id: p.check.id, fragment: p.plan?.fragment as string, timeoutMs: p.check.timeout }));
+    const target = access.sshTarget(machine);
+    const started = Date.now();
+    try {
+      if (!target) throw new Error(`no SSH access to machine ${machine}`);
+      const runs = await runOnMachine(target, options.toolbox, fragments, options.connectTimeoutMs ?? 15_000);
+      items.forEach((p, i) => fragmentRuns.set(p, runs[i] as FragmentRun));
+      options.log.debug({ machine, checks: items.length, ms: Date.now() - started }, 'machine graded');
+    } catch (err) {
+      const problem = `machine ${machine} could not be graded: ${errorMessage(err)}`;
+      options.log.warn({ machine, err: errorMessage(err) }, 'machine could not be graded');
+      for (const p of items) fragmentRuns.set(p, { problem, durationMs: Date.now() - started });
+    }
+  });
+  const observed = planned
+    .filter((p) => p.plan?.observe)
+    .map(async (p) => {
+      const started = Date.now();
+      try {
+        const value = await withTimeout((p.plan?.observe as NonNullable<ProbePlan['observe']>)(access), p.check.timeout, `check ${p.check.id}`);
+        observations.set(p, { value, durationMs: Date.now() - started });
+      } catch (err) {
+        observations.set(p, { problem: errorMessage(err), durationMs: Date.now() - started });
+      }
+    });
+  await Promise.all([...machineRuns, ...observed]);
+
+  const results = planned.map((p) => evaluate(p, fragmentRuns.get(p), observations.get(p)));
+  return applyPrerequisites(results, checks);
+}
+
+function evaluate(p: Planned, run: FragmentRun | undefined, observation: { value?: unknown; problem?: string; durationMs: number } | undefined): CheckResult {
+  const { check } = p;
+  const durationMs = Math.max(run?.durationMs ?? 0, observation?.durationMs ?? 0);
+  const base = {
+    checkId: check.id,
+    title: check.title,
+    kind: check.kind,
+    machine: check.machine,
+    competency: check.competency,
+    hidden: check.hidden,
+    baseline: check.baseline,
+    maxPoints: check.points,
+    durationMs,
+  };
+  const error = (message: string): CheckResult => ({ ...base, status: 'error', points: 0, expected: '', actual: '', evidence: '', message });
+  const problem = p.problem ?? run?.problem ?? observation?.problem;
+  if (problem) return error(problem);
+  let evaluation: Evaluation;
+  try {
+    const facts: ProbeFacts = { fragment: run?.output, observed: observation?.value };
+    evaluation = checkKind(check.kind).evaluate(check, facts);
+  } catch (err) {
+    return error(err instanceof ProbeError ? err.message : `the grader could not read the result: ${errorMessage(err)}`);
+  }
+  const { assertions, evidence } = evaluation;
+  const held = assertions.filter((a) => a.pass).length;
+  const pass = assertions.length > 0 && held === assertions.length;
+  const fraction = pass ? 1 : check.partial && assertions.length ? held / assertions.length : 0;
+  return {
+    ...base,
+    status: pass ? 'pass' : 'fail',
+    points: Math.round(check.points * fraction * 100) / 100,
+    expected: assertions.map((a) => a.expected).join('; '),
+    actual: assertions.map((a) => a.actual).join('; '),
+    evidence,
+  };
+}
+
+/** A check whose prerequisite did not pass is skipped, whatever it found itself. */
+function applyPrerequisites(results: CheckResult[], checks: readonly Check[]): CheckResult[] {
+  const byId = new Map(results.map((r) => [r.checkId, r]));
+  const prerequisites = new Map(checks.map((c) => [c.id, c.prerequisites]));
+  const settle = (id: string, seen: Set<string>): CheckResult => {
+    const result = byId.get(id) as CheckResult;
+    if (seen.has(id)) return result;
+    seen.add(id);
+    for (const pre of prerequisites.get(id) ?? []) {
+      const before = byId.get(pre);
+      if (!before) continue;
+      const settled = settle(pre, seen);
+      if (settled.status !== 'pass') {
+        const skipped: CheckResult = { ...result, status: 'skipped', points: 0, message: `prerequisite "${pre}" did not pass (${settled.status})` };
+        byId.set(id, skipped);
+        return skipped;
+      }
+    }
+    return result;
+  };
+  return results.map((r) => settle(r.checkId, new Set()));
+}

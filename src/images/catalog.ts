@@ -1,0 +1,146 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import { InputError, errorMessage } from '../errors.js';
+import { sha256 } from '../util/ids.js';
+
+/**
+ * The images under images/: each folder holds an image.yaml saying how the
+ * image is built (from Debian packages by debootstrap, or a Dockerfile on
+ * top of another catalog image) and what its machines need at run time.
+ *
+ * An image's tag carries a hash of its folder and of its parent's hash, so a
+ * changed definition always yields a new tag: nothing stale is ever served.
+ */
+
+const CAPABILITY = z.enum([
+  'AUDIT_WRITE', 'CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'MKNOD', 'NET_ADMIN', 'NET_BIND_SERVICE',
+  'NET_RAW', 'SETFCAP', 'SETGID', 'SETPCAP', 'SETUID', 'SYS_CHROOT', 'SYS_TIME',
+]);
+
+const imageDefinitionSchema = z.strictObject({
+  description: z.string(),
+  provider: z.enum(['docker', 'libvirt']).default('docker'),
+  /** Catalog image this one builds on (its Dockerfile gets it as ARG BASE). */
+  from: z.string().optional(),
+  /** Build a root filesystem from Debian packages; the Dockerfile, if any, goes on top. */
+  debootstrap: z
+    .strictObject({
+      suite: z.string().default('bookworm'),
+      variant: z.string().default('minbase'),
+      include: z.array(z.string()).default([]),
+    })
+    .optional(),
+  runtime: z
+    .strictObject({
+      /** PID 1 is systemd: the container gets /run tmpfs and a read-only cgroup mount. */
+      systemd: z.boolean().optional(),
+      /** Capabilities the machine needs; all others are dropped. */
+      capabilities: z.array(CAPABILITY).optional(),
+    })
+    .prefault({}),
+});
+
+export type ImageDefinition = z.output<typeof imageDefinitionSchema>;
+
+export interface CatalogImage {
+  name: string;
+  dir: string;
+  definition: ImageDefinition;
+  /** Content hash over the folder and the parent chain (hex, full). */
+  hash: string;
+  /** `examlab/<name>:<hash12>` */
+  tag: string;
+  parent?: CatalogImage;
+  /** Runtime needs with the parent's merged in. */
+  runtime: { systemd: boolean; capabilities: string[] };
+}
+
+export class ImageCatalog {
+  private constructor(
+    readonly root: string,
+    private readonly images: Map<string, CatalogImage>,
+  ) {}
+
+  static async load(root: string): Promise<ImageCatalog> {
+    let entries: string[];
+    try {
+      entries = (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+    } catch (err) {
+      throw new InputError(`cannot read the image catalog ${root}: ${errorMessage(err)}`);
+    }
+    const definitions = new Map<string, { dir: string; definition: ImageDefinition; contentHash: string }>();
+    for (const name of entries.sort()) {
+      const dir = join(root, name);
+      const file = join(dir, 'image.yaml');
+      let text: string;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch {
+        continue; // not an image folder (e.g. the grader's toolbox sources)
+      }
+      const parsed = imageDefinitionSchema.safeParse(parse(text));
+      if (!parsed.success) {
+        throw new InputError(`${file}: invalid image definition`, parsed.error.issues.map((i) => ({ where: `${file} ${i.path.join('.')}`, message: i.message })));
+      }
+      definitions.set(name, { dir, definition: parsed.data, contentHash: await hashFolder(dir) });
+    }
+    const images = new Map<string, CatalogImage>();
+    const resolve = (name: string, trail: string[]): CatalogImage => {
+      const done = images.get(name);
+      if (done) return done;
+      const def = definitions.get(name);
+      if (!def) throw new InputError(`image "${trail.at(-1)}" builds on unknown image "${name}"; known: ${[...definitions.keys()].join(', ')}`);
+      if (trail.includes(name)) throw new InputError(`images build on each other in a loop: ${[...trail, name].join(' -> ')}`);
+      const parent = def.definition.from ? resolve(def.definition.from, [...trail, name]) : undefined;
+      const hash = sha256(`${def.contentHash}\n${parent?.hash ?? ''}`);
+      const runtime = {
+        systemd: def.definition.runtime.systemd ?? parent?.runtime.systemd ?? false,
+        capabilities: [...new Set([...(parent?.runtime.capabilities ?? []), ...(def.definition.runtime.capabilities ?? [])])].sort(),
+      };
+      const image: CatalogImage = { name, dir: def.dir, definition: def.definition, hash, tag: `examlab/${name}:${hash.slice(0, 12)}`, parent, runtime };
+      images.set(name, image);
+      return image;
+    };
+    for (const name of definitions.keys()) resolve(name, []);
+    return new ImageCatalog(root, images);
+  }
+
+  names(): string[] {
+    return [...this.images.keys()];
+  }
+
+  get(name: string): CatalogImage {
+    const image = this.images.get(name);
+    if (!image) throw new InputError(`unknown image "${name}"; known: ${this.names().join(', ')}`);
+    return image;
+  }
+
+  /** The image and its ancestors, root first: the order to build them in. */
+  lineage(name: string): CatalogImage[] {
+    const chain: CatalogImage[] = [];
+    for (let image: CatalogImage | undefined = this.get(name); image; image = image.parent) chain.unshift(image);
+    return chain;
+  }
+}
+
+/** Hash of every file in a folder (paths and contents, in a stable order). */
+async function hashFolder(dir: string): Promise<string> {
+  const files: string[] = [];
+  const walk = async (d: string) => {
+    for (const entry of await readdir(d, { withFileTypes: true })) {
+      const path = join(d, entry.name);
+      if (entry.isDirectory()) await walk(path);
+      else if (entry.isFile()) files.push(path);
+    }
+  };
+  await walk(dir);
+  files.sort();
+  const parts: string[] = [];
+  for (const file of files) {
+    const info = await stat(file);
+    parts.push(`${relative(dir, file)}\0${info.mode & 0o111 ? 'x' : '-'}\0${sha256(await readFile(file))}`);
+  }
+  return sha256(parts.join('\n'));
+}

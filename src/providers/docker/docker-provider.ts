@@ -1,0 +1,193 @@
+import Dockerode from 'dockerode';
+import type { Logger } from 'pino';
+import { EnvironmentError, errorMessage } from '../../errors.js';
+import { Mutex } from '../../util/concurrency.js';
+import { sha256 } from '../../util/ids.js';
+import type { LabNetwork, LabRef, MachineInstance, MachineRunState, MachineSpec, NetworkProvider, Provider } from '../types.js';
+import { ensureHostIsolation } from './host-firewall.js';
+import { LABEL, labLabels, objectName } from './labels.js';
+import { freeSubnet, hostAddress } from './subnets.js';
+import { tarOf } from './tar.js';
+
+export interface DockerProviderOptions {
+  /** Where lab subnets are carved from, one /24 per network. */
+  subnetPool: string;
+  socketPath?: string;
+}
+
+/**
+ * Labs as Docker containers on internal bridge networks.
+ *
+ * Each container is unprivileged, keeps only the capabilities its image
+ * declares (plus what the scenario asks for from a short allowlist), has
+ * memory, CPU and PID limits, no Docker socket, and is labelled with its lab,
+ * exam, candidate and machine so nothing it leaves is ever anonymous.
+ */
+export class DockerProvider implements Provider, NetworkProvider {
+  readonly name = 'docker' as const;
+  private readonly subnetLock = new Mutex();
+
+  private constructor(
+    readonly docker: Dockerode,
+    private readonly log: Logger,
+    private readonly options: DockerProviderOptions,
+  ) {}
+
+  /** Connects, checks the engine and installs the host isolation rule. */
+  static async start(log: Logger, options: DockerProviderOptions): Promise<DockerProvider> {
+    const provider = new DockerProvider(new Dockerode({ socketPath: options.socketPath ?? '/var/run/docker.sock' }), log, options);
+    await provider.ping();
+    await ensureHostIsolation();
+    return provider;
+  }
+
+  async ping(): Promise<string> {
+    try {
+      const version = await this.docker.version();
+      return `Docker ${version.Version}`;
+    } catch (err) {
+      throw new EnvironmentError(`the Docker engine does not answer (${errorMessage(err)}); start it with \`make engines\``);
+    }
+  }
+
+  async createNetwork(lab: LabRef, name: string): Promise<LabNetwork> {
+    // Interface names hold 15 characters; the host firewall matches the exl prefix.
+    const bridge = `exl${sha256(`${lab.labId}/${name}`).slice(0, 12)}`;
+    // Picking a free subnet and creating the network must not interleave with another lab's.
+    return this.subnetLock.run(async () => {
+      const taken = await this.subnetsInUse();
+      const subnet = freeSubnet(this.options.subnetPool, taken);
+      if (!subnet) throw new EnvironmentError(`no free /24 left in the lab subnet pool ${this.options.subnetPool}`);
+      const gateway = hostAddress(subnet, 1);
+      await this.docker.createNetwork({
+        Name: objectName(lab, name),
+        Driver: 'bridge',
+        Internal: true,
+        CheckDuplicate: true,
+        IPAM: { Driver: 'default', Config: [{ Subnet: subnet, Gateway: gateway }] },
+        Options: { 'com.docker.network.bridge.name': bridge, 'com.docker.network.bridge.enable_icc': 'true' },
+        Labels: { ...labLabels(lab), [LABEL.network]: name },
+      });
+      return { name, subnet, gateway, bridge };
+    });
+  }
+
+  private async subnetsInUse(): Promise<string[]> {
+    const networks = await this.docker.listNetworks();
+    return networks.flatMap((n) => (n.IPAM?.Config ?? []).map((c) => c.Subnet).filter((s): s is string => Boolean(s && s.includes('.'))));
+  }
+
+  async destroyNetworks(lab: LabRef): Promise<void> {
+    const networks = await this.docker.listNetworks({ filters: { label: [`${LABEL.lab}=${lab.labId}`] } });
+    for (const n of networks) {
+      await this.docker
+        .getNetwork(n.Id)
+        .remove()
+        .catch((err: { statusCode?: number }) => {
+          if (err.statusCode !== 404) throw err;
+        });
+    }
+  }
+
+  async createMachine(lab: LabRef, spec: MachineSpec): Promise<MachineInstance> {
+    const [first, ...others] = spec.attachments;
+    if (!first) throw new EnvironmentError(`machine ${spec.name} has no network`);
+    const name = objectName(lab, spec.name);
+    const tmpfs: Record<string, string> = {};
+    if (spec.systemd) Object.assign(tmpfs, { '/run': 'rw,nosuid,nodev,size=64m', '/run/lock': 'rw,nosuid,nodev,noexec,size=8m' });
+    for (const t of spec.tmpfs) tmpfs[t.path] = `rw,nosuid,nodev,size=${t.sizeBytes}`;
+    let container: Dockerode.Container | undefined;
+    try {
+      container = await this.docker.createContainer({
+        name,
+        Hostname: spec.hostname,
+        Image: spec.image,
+        Labels: { ...labLabels(lab), [LABEL.machine]: spec.name },
+        Env: spec.systemd ? ['container=docker'] : [],
+        HostConfig: {
+          NetworkMode: objectName(lab, first.network.name),
+          Memory: spec.resources.memoryBytes,
+          MemorySwap: spec.resources.memoryBytes,
+          NanoCpus: Math.round(spec.resources.cpus * 1e9),
+          PidsLimit: spec.resources.pids,
+          CapDrop: ['ALL'],
+          CapAdd: spec.capabilities,
+          Devices: spec.devices.map((d) => ({ PathOnHost: d, PathInContainer: d, CgroupPermissions: 'rwm' })),
+          Tmpfs: tmpfs,
+          Binds: spec.systemd ? ['/sys/fs/cgroup:/sys/fs/cgroup:ro'] : [],
+          RestartPolicy: { Name: 'no' },
+          LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } },
+        },
+        NetworkingConfig: {
+          EndpointsConfig: { [objectName(lab, first.network.name)]: { IPAMConfig: { IPv4Address: first.address } } },
+        },
+      });
+      for (const a of others) {
+        await this.docker.getNetwork(objectName(lab, a.network.name)).connect({ Container: container.id, EndpointConfig: { IPAMConfig: { IPv4Address: a.address } } });
+      }
+      // The grader's key goes in before the first boot: the machine is never reachable without it.
+      const archive = await tarOf([
+        { path: 'root/.ssh', type: 'directory', mode: 0o700 },
+        { path: 'root/.ssh/authorized_keys', content: `${spec.rootAuthorizedKeys}\n`, mode: 0o600 },
+      ]);
+      await container.putArchive(archive, { path: '/' });
+      await container.start();
+      this.log.debug({ lab: lab.labId, machine: spec.name, container: container.id.slice(0, 12) }, 'container started');
+      return { name: spec.name, address: first.address, ref: container.id };
+    } catch (err) {
+      if (container) await container.remove({ force: true, v: true }).catch(() => undefined);
+      throw new EnvironmentError(`cannot create machine ${spec.name} (image ${spec.image}): ${errorMessage(err)}`);
+    }
+  }
+
+  private async container(lab: LabRef, machine: string): Promise<Dockerode.ContainerInspectInfo | undefined> {
+    try {
+      return await this.docker.getContainer(objectName(lab, machine)).inspect();
+    } catch {
+      return undefined;
+    }
+  }
+
+  async machineState(lab: LabRef, machine: string): Promise<MachineRunState> {
+    const info = await this.container(lab, machine);
+    if (!info) return 'missing';
+    if (info.State.Paused) return 'paused';
+    return info.State.Running ? 'running' : 'stopped';
+  }
+
+  async pauseMachine(lab: LabRef, machine: string): Promise<void> {
+    if ((await this.machineState(lab, machine)) === 'running') await this.docker.getContainer(objectName(lab, machine)).pause();
+  }
+
+  async resumeMachine(lab: LabRef, machine: string): Promise<void> {
+    const state = await this.machineState(lab, machine);
+    const c = this.docker.getContainer(objectName(lab, machine));
+    if (state === 'paused') await c.unpause();
+    else if (state === 'stopped') await c.start();
+  }
+
+  async destroyMachines(lab: LabRef): Promise<void> {
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.lab}=${lab.labId}`] } });
+    await Promise.all(
+      containers.map((c) =>
+        this.docker
+          .getContainer(c.Id)
+          .remove({ force: true, v: true })
+          .catch((err: { statusCode?: number }) => {
+            if (err.statusCode !== 404) throw err;
+          }),
+      ),
+    );
+    const volumes = await this.docker.listVolumes({ filters: { label: [`${LABEL.lab}=${lab.labId}`] } });
+    for (const v of volumes.Volumes ?? []) await this.docker.getVolume(v.Name).remove().catch(() => undefined);
+  }
+
+  async listLabIds(): Promise<string[]> {
+    const [containers, networks] = await Promise.all([
+      this.docker.listContainers({ all: true, filters: { label: [`${LABEL.managed}=true`] } }),
+      this.docker.listNetworks({ filters: { label: [`${LABEL.managed}=true`] } }),
+    ]);
+    const ids = [...containers.map((c) => c.Labels[LABEL.lab]), ...networks.map((n) => n.Labels?.[LABEL.lab])];
+    return [...new Set(ids.filter((id): id is string => Boolean(id)))];
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Where a lab runs. The scenario says what a lab is; a provider says where
+ * its machines run (Docker containers, libvirt VMs). Providers speak only
+ * these types, never their engine's, so each can be swapped for another.
+ */
+
+export type ProviderName = 'docker' | 'libvirt';
+
+/** Whose resources these are: every engine object carries these as labels/metadata. */
+export interface LabRef {
+  labId: string;
+  examId?: string;
+  candidateId?: string;
+}
+
+/** A lab network as created: an isolated bridge with its own subnet. */
+export interface LabNetwork {
+  name: string;
+  /** CIDR, e.g. 10.231.4.0/24 */
+  subnet: string;
+  gateway: string;
+  /** Host bridge interface the machines attach to (VMs included). */
+  bridge: string;
+}
+
+export interface MachineAttachment {
+  network: LabNetwork;
+  address: string;
+}
+
+/** What a provider needs to create one machine. */
+export interface MachineSpec {
+  name: string;
+  hostname: string;
+  /** Resolved image: a Docker tag, or a VM image path, per provider. */
+  image: string;
+  attachments: MachineAttachment[];
+  resources: { cpus: number; memoryBytes: number; pids: number; diskBytes?: number };
+  /** Linux capabilities the machine keeps; all others are dropped. */
+  capabilities: string[];
+  devices: string[];
+  /** PID 1 is systemd (containers need a few mounts for it). */
+  systemd: boolean;
+  tmpfs: { path: string; sizeBytes: number }[];
+  /** authorized_keys content for root: the grader's key. */
+  rootAuthorizedKeys: string;
+  /** Extra disks (VMs). */
+  disks?: { sizeBytes: number }[];
+}
+
+export interface MachineInstance {
+  name: string;
+  /** Address the grader uses for SSH (on the first lab network). */
+  address: string;
+  /** Engine's own id (container id, domain name), for logs. */
+  ref: string;
+}
+
+export type MachineRunState = 'running' | 'paused' | 'stopped' | 'missing';
+
+export interface Provider {
+  readonly name: ProviderName;
+  /** Checks that the engine answers; throws EnvironmentError saying how to start it. */
+  ping(): Promise<string>;
+  /** Creates and starts a machine. A failed create leaves nothing of that machine behind. */
+  createMachine(lab: LabRef, spec: MachineSpec): Promise<MachineInstance>;
+  /** Freezes a machine (no process runs) or lets it run again. */
+  pauseMachine(lab: LabRef, machine: string): Promise<void>;
+  resumeMachine(lab: LabRef, machine: string): Promise<void>;
+  machineState(lab: LabRef, machine: string): Promise<MachineRunState>;
+  /** Removes every machine of the lab this provider holds. Idempotent. */
+  destroyMachines(lab: LabRef): Promise<void>;
+  /** Ids of the labs that have machines here (to reconcile with the store). */
+  listLabIds(): Promise<string[]>;
+}
+
+/** Creates the isolated networks of labs (one bridge and subnet each). */
+export interface NetworkProvider {
+  createNetwork(lab: LabRef, name: string): Promise<LabNetwork>;
+  /** Removes every network of the lab. Idempotent. */
+  destroyNetworks(lab: LabRef): Promise<void>;
+}
