@@ -3,7 +3,7 @@ import { errorMessage } from '../errors.js';
 import type { Check } from '../scenario/index.js';
 import type { SshTarget } from '../ssh/client.js';
 import { withTimeout } from '../util/retry.js';
-import { checkKind, ProbeError, type Evaluation, type ProbeContext, type ProbeFacts, type ProbePlan } from './kinds/index.js';
+import { checkKind, ProbeError, type Assertion, type Evaluation, type ProbeContext, type ProbeFacts, type ProbePlan } from './kinds/index.js';
 import { runOnMachine, type FragmentRun, type MachineFragment } from './machine-run.js';
 import type { CheckResult } from './results.js';
 import type { Toolbox } from './toolbox.js';
@@ -105,17 +105,23 @@ function evaluate(p: Planned, run: FragmentRun | undefined, observation: { value
     return error(err instanceof ProbeError ? err.message : `the grader could not read the result: ${errorMessage(err)}`);
   }
   const { assertions, evidence } = evaluation;
-  const held = assertions.filter((a) => a.pass).length;
-  const pass = assertions.length > 0 && held === assertions.length;
-  const fraction = pass ? 1 : check.partial && assertions.length ? held / assertions.length : 0;
+  const pass = assertions.length > 0 && assertions.every((a) => a.pass);
   return {
     ...base,
     status: pass ? 'pass' : 'fail',
-    points: Math.round(check.points * fraction * 100) / 100,
+    points: Math.round(check.points * creditFraction(assertions, pass, check.partial) * 100) / 100,
     expected: assertions.map((a) => a.expected).join('; '),
     actual: assertions.map((a) => a.actual).join('; '),
     evidence,
   };
+}
+
+/** Share of the points earned: all or nothing, or (partial credit) the share of non-gate assertions that hold. */
+export function creditFraction(assertions: readonly Assertion[], pass: boolean, partial: boolean): number {
+  if (pass) return 1;
+  if (!partial || assertions.some((a) => a.gate && !a.pass)) return 0;
+  const counted = assertions.filter((a) => !a.gate);
+  return counted.length ? counted.filter((a) => a.pass).length / counted.length : 0;
 }
 
 /** A check whose prerequisite did not pass is skipped, whatever it found itself. */

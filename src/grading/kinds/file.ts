@@ -61,7 +61,7 @@ export const fileKind = defineKind(
     evaluate(check, facts) {
       const f = parseEmitted(requireFragment(facts.fragment));
       const exists = f.get('exists') === '1';
-      const assertions: Assertion[] = [assertFlag('exists', check.exists, exists, exists ? `${check.path} exists` : `${check.path} does not exist`)];
+      const assertions: Assertion[] = [{ ...assertFlag('exists', check.exists, exists, exists ? `${check.path} exists` : `${check.path} does not exist`), gate: check.exists }];
       if (!exists) return { assertions, evidence: `${check.path}: no such file or directory` };
       const [statType = '', mode = '', owner = '', group = '', size = ''] = (f.get('stat') ?? '').trim().split('|');
       const content = f.get('content');

@@ -21,7 +21,7 @@ export const groupKind = defineKind(
     evaluate(check, facts) {
       const f = parseEmitted(requireFragment(facts.fragment));
       const group = parseGroups(f.get('group') ?? '').find((g) => g.name === check.name);
-      const assertions: Assertion[] = [assertFlag('exists', check.exists, group !== undefined, group ? `group ${check.name} exists` : `no group ${check.name}`)];
+      const assertions: Assertion[] = [{ ...assertFlag('exists', check.exists, group !== undefined, group ? `group ${check.name} exists` : `no group ${check.name}`), gate: check.exists }];
       if (!group) return { assertions, evidence: `no line for ${check.name} in /etc/group` };
       const primary = (f.get('passwd') ?? '')
         .split('\n')

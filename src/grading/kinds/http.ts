@@ -29,8 +29,22 @@ export const httpKind = defineKind(
       if (check.from === 'grader') {
         return { observe: () => fetchFromGrader(check.url, check.timeout / 2) };
       }
+      // busybox is static: its own name lookups would need the machine's NSS libraries. The
+      // name is resolved as the machine's resolver would (/etc/hosts, then DNS by the probe); wget gets the address.
+      const url = new URL(check.url);
+      const host = url.hostname.replace(/^\[|\]$/g, '');
+      const literal = /^[\d.]+$/.test(host) || host.includes(':');
+      const rest = `${url.port ? `:${url.port}` : ''}${url.pathname}${url.search}`;
       const fragment = [
-        `$B wget -S -T ${seconds} -O "$D/http.body" ${shq(check.url)} 2>"$D/http.log"`,
+        literal
+          ? `addr=${shq(host.includes(':') ? `[${host}]` : host)}`
+          : [
+              `addr=$($B awk -v h=${shq(host)} '!/^[[:space:]]*#/ { for (i = 2; i <= NF; i++) if ($i == h) { print $1; exit } }' /etc/hosts)`,
+              `[ -n "$addr" ] || addr=$($P dns A ${shq(host)} ${Math.max(500, Math.floor(check.timeout / 4))} | $B sed -n 's/^answer=A //p' | $B head -n 1)`,
+            ].join('\n'),
+        `if [ -z "$addr" ]; then emitv log ${shq(`cannot resolve ${host}`)}; exit 0; fi`,
+        // busybox 1.35's own `wget -T` crashes when statically linked: the timeout applet bounds it instead.
+        `$B timeout ${seconds} $B wget -S --header ${shq(`Host: ${url.host}`)} -O - ${shq(`${url.protocol}//`)}"$addr"${shq(rest)} >"$D/http.body" 2>"$D/http.log"`,
         `emitv rc $?`,
         `emit log $B cat "$D/http.log"`,
         `[ -f "$D/http.body" ] && emit body $B head -c 65536 "$D/http.body"`,
@@ -48,7 +62,8 @@ export const httpKind = defineKind(
         const log = f.get('log') ?? '';
         const statuses = [...log.matchAll(/HTTP\/[\d.]+ (\d{3})/g)].map((m) => Number(m[1]));
         const status = statuses.at(-1);
-        http = { status, body: f.get('body') ?? '', failure: status === undefined ? log.trim().split('\n').at(-1) || 'no response' : undefined };
+        const failure = f.get('rc') === '143' ? `no answer within ${Math.max(1, Math.floor(check.timeout / 2000))} s` : log.trim().split('\n').at(-1) || 'no response';
+        http = { status, body: f.get('body') ?? '', failure: status === undefined ? failure : undefined };
       }
       const evidence = http.status === undefined ? `${check.url}: ${http.failure}` : `${check.url}: HTTP ${http.status}\n${clip(http.body, 500)}`;
       const assertions: Assertion[] = [

@@ -49,7 +49,7 @@ export const mountKind = defineKind(
       if (!f.has('mounts')) throw new ProbeError('cannot read /proc/self/mounts');
       const mount = parseMountTable(f.get('mounts') ?? '').filter((m) => m.target === check.path).at(-1);
       const evidence: string[] = [mount ? `${mount.source} on ${mount.target} type ${mount.fstype} (${mount.options.join(',')})` : `nothing mounted on ${check.path}`];
-      const assertions: Assertion[] = [assertFlag('mounted', check.mounted, mount !== undefined, mount ? `mounted from ${mount.source}` : 'not mounted')];
+      const assertions: Assertion[] = [{ ...assertFlag('mounted', check.mounted, mount !== undefined, mount ? `mounted from ${mount.source}` : 'not mounted'), gate: check.mounted }];
       if (mount && check.mounted) {
         if (check.fstype !== undefined) assertions.push(assertMatch('fstype', check.fstype, mount.fstype));
         if (check.source !== undefined) assertions.push(assertMatch('source', check.source, mount.source));

@@ -34,7 +34,7 @@ export const serviceKind = defineKind(
       const wantActive = check.active ?? (check.enabled === undefined ? true : undefined);
       const assertions: Assertion[] = [];
       if (load === 'not-found') {
-        assertions.push({ name: 'exists', pass: false, expected: `unit ${f.get('unit')} exists`, actual: 'no such unit' });
+        assertions.push({ name: 'exists', pass: false, expected: `unit ${f.get('unit')} exists`, actual: 'no such unit', gate: true });
         return { assertions, evidence };
       }
       if (wantActive !== undefined) assertions.push(assertFlag('active', wantActive, activeState === 'active', activeState));

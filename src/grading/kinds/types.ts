@@ -34,6 +34,11 @@ export interface Assertion {
   pass: boolean;
   expected: string;
   actual: string;
+  /**
+   * A precondition of the others ("the file exists"): it earns no partial
+   * credit of its own, and when it fails the check earns none at all.
+   */
+  gate?: boolean;
 }
 
 /** What a machine-side fragment produced. */

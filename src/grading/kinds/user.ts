@@ -43,7 +43,7 @@ export const userKind = defineKind(
     evaluate(check, facts) {
       const f = parseEmitted(requireFragment(facts.fragment));
       const entry = parsePasswdLine(f.get('passwd') ?? '');
-      const assertions: Assertion[] = [assertFlag('exists', check.exists, entry !== undefined, entry ? `user ${check.name} exists` : `no user ${check.name}`)];
+      const assertions: Assertion[] = [{ ...assertFlag('exists', check.exists, entry !== undefined, entry ? `user ${check.name} exists` : `no user ${check.name}`), gate: check.exists }];
       if (!entry) return { assertions, evidence: `no line for ${check.name} in /etc/passwd` };
       const groups = parseGroups(f.get('group') ?? '');
       const memberOf = [...new Set(groups.filter((g) => g.gid === entry.gid || g.members.includes(entry.name)).map((g) => g.name))];
