@@ -10,7 +10,11 @@ run: deps build toolbox engines images
 	$(EXAMLAB) demo
 
 test: deps build toolbox engines images typecheck check-schema
-	NODE_OPTIONS=--experimental-vm-modules $(NODE_BIN)/jest --ci
+	NODE_OPTIONS=--experimental-vm-modules $(NODE_BIN)/jest --ci --selectProjects unit integration
+
+# Speed figures, measured side by side in one run; results in build/bench/, summarised in BENCHMARKS.md.
+bench: deps build toolbox engines images
+	NODE_OPTIONS=--experimental-vm-modules $(NODE_BIN)/jest --ci --selectProjects bench --runInBand --testTimeout 1800000
 
 unit: deps
 	NODE_OPTIONS=--experimental-vm-modules $(NODE_BIN)/jest --ci --selectProjects unit

@@ -19,5 +19,7 @@ export default {
       testMatch: ['<rootDir>/tests/integration/**/*.test.ts'],
       slowTestThreshold: 120,
     },
+    // Benchmarks: `make bench` only (figures go to build/bench/ and BENCHMARKS.md), never part of `make test`.
+    { ...common, displayName: 'bench', testMatch: ['<rootDir>/tests/bench/**/*.bench.ts'] },
   ],
 };
