@@ -1,0 +1,45 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createApp, type App } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { parseScenario, type LoadedScenario } from '../../src/scenario/index.js';
+
+/**
+ * An App wired exactly as in production, on the real engines, with a private
+ * data directory. A test that cannot reach its engine fails (ping throws):
+ * it never skips into a green run.
+ */
+export async function createTestApp(): Promise<App & { cleanup(): void }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'examlab-test-'));
+  const app = createApp(loadConfig({ dataDir }), createLogger({ level: process.env.EXAMLAB_TEST_LOG ?? 'silent' }));
+  await (await app.providers.get('docker')).ping();
+  return Object.assign(app, {
+    cleanup() {
+      app.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  });
+}
+
+/** A scenario from inline YAML, validated like a file (written to a temp folder for uploads). */
+export function inlineScenario(yaml: string, name = 'inline'): LoadedScenario {
+  const dir = mkdtempSync(join(tmpdir(), 'examlab-scenario-'));
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(file, yaml);
+  return { scenario: parseScenario(yaml, file), file, text: yaml };
+}
+
+/** Containers and networks that still carry a lab's label. */
+export async function leftovers(app: App, labId: string): Promise<{ containers: number; networks: number; volumes: number }> {
+  const docker = (await import('dockerode')).default;
+  const client = new docker();
+  const filter = { label: [`examlab.lab=${labId}`] };
+  const [containers, networks, volumes] = await Promise.all([
+    client.listContainers({ all: true, filters: filter }),
+    client.listNetworks({ filters: filter }),
+    client.listVolumes({ filters: filter }),
+  ]);
+  return { containers: containers.length, networks: networks.length, volumes: volumes.Volumes?.length ?? 0 };
+}
