@@ -33,7 +33,8 @@ export const serviceKind = defineKind(
       const evidence = `${f.get('unit')}: LoadState=${load} ActiveState=${activeState} SubState=${f.get('SubState')} UnitFileState=${fileState || '(none)'}`;
       const wantActive = check.active ?? (check.enabled === undefined ? true : undefined);
       const assertions: Assertion[] = [];
-      if (load === 'not-found') {
+      // A unit that does not exist is neither running nor enabled: that only fails a check that wants it to be.
+      if (load === 'not-found' && (wantActive === true || check.enabled === true)) {
         assertions.push({ name: 'exists', pass: false, expected: `unit ${f.get('unit')} exists`, actual: 'no such unit', gate: true });
         return { assertions, evidence };
       }
