@@ -1,0 +1,154 @@
+import { createServer, type Server } from 'node:net';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import Dockerode from 'dockerode';
+import { createTestApp, inlineScenario, leftovers } from './helpers.js';
+import { withSession } from '../../src/ssh/client.js';
+import { requireTarget } from '../../src/lab/access.js';
+import { StepError } from '../../src/lab/steps.js';
+
+const docker = new Dockerode();
+
+const lab = (extra = '', setup = '') => `
+apiVersion: examlab/v1
+id: tiny
+title: One machine
+ccp: CCP1
+competencies: [{ id: C, title: c }]
+duration: 10m
+instructions: { fr: Rien. }
+machines:
+  - name: box
+    image: systemd
+    login: { user: technicien }
+    resources: { memory: 256M, pids: 300 }
+${extra}
+setup:
+  - machine: box
+    run: echo ready > /etc/ready
+${setup}
+checks:
+  - { id: ready, title: t, machine: box, kind: file, path: /etc/ready }
+`;
+
+/** Runs a command in a lab machine as root over the grader's SSH. */
+async function onMachine(app: Awaited<ReturnType<typeof createTestApp>>, labId: string, machine: string, command: string) {
+  return withSession(requireTarget(app.store.get(labId), machine), 10_000, (s) => s.exec(command, { timeoutMs: 20_000 }));
+}
+
+describe('Docker labs', () => {
+  let app: Awaited<ReturnType<typeof createTestApp>>;
+  let a: string;
+  let b: string;
+  let hostListener: Server;
+  let hostPort: number;
+
+  beforeAll(async () => {
+    app = await createTestApp();
+    [a, b] = await Promise.all([app.labs.up(inlineScenario(lab())).then((l) => l.id), app.labs.up(inlineScenario(lab())).then((l) => l.id)]);
+    hostListener = createServer((socket) => socket.end('host service\n'));
+    await new Promise<void>((resolve) => hostListener.listen(0, '0.0.0.0', resolve));
+    hostPort = (hostListener.address() as { port: number }).port;
+  }, 240_000);
+
+  afterAll(async () => {
+    hostListener?.close();
+    for (const id of [a, b]) if (id) await app.labs.destroy(id);
+    app?.cleanup();
+  }, 120_000);
+
+  test('a lab is ready, labelled, and graded over SSH', async () => {
+    const record = app.store.get(a);
+    expect(record.state).toBe('ready');
+    expect(app.store.events(a).map((e) => e.to)).toEqual(['requested', 'provisioning', 'ready']);
+    const container = await docker.getContainer(`exl-${a}-box`).inspect();
+    expect(container.Config.Labels).toMatchObject({ 'examlab.lab': a, 'examlab.machine': 'box', 'examlab.managed': 'true' });
+    const run = await app.labs.grade(a);
+    expect(run.results.map((r) => r.status)).toEqual(['pass']);
+  });
+
+  test('containers are unprivileged, capability-reduced, limited, without the Docker socket', async () => {
+    const info = await docker.getContainer(`exl-${a}-box`).inspect();
+    expect(info.HostConfig.Privileged).toBe(false);
+    expect(info.HostConfig.CapDrop).toEqual(['ALL']);
+    expect(info.HostConfig.CapAdd).not.toContain('SYS_ADMIN');
+    expect(info.HostConfig.Memory).toBe(256 * 1024 * 1024);
+    expect(info.HostConfig.PidsLimit).toBe(300);
+    const inside = await onMachine(app, a, 'box', 'ls /var/run/docker.sock 2>&1; grep CapEff /proc/1/status; mount -t tmpfs none /mnt 2>&1; echo rc=$?');
+    expect(inside.stdout).toMatch(/No such file/);
+    expect(inside.stdout).not.toMatch(/CapEff:\s*0000003fffffffff/);
+    expect(inside.stdout).toMatch(/rc=(?!0)\d+/); // no CAP_SYS_ADMIN: no mounts, no cgroup release_agent escape
+  });
+
+  test('labs cannot reach each other', async () => {
+    const other = app.store.get(b).topology?.machines[0]?.address as string;
+    const own = app.store.get(a).topology?.machines[0]?.address as string;
+    expect(other).not.toBe(own);
+    const probe = await onMachine(app, a, 'box', `timeout 3 bash -c 'echo > /dev/tcp/${other}/22' && echo REACHED || echo BLOCKED`);
+    expect(probe.stdout.trim()).toBe('BLOCKED');
+    // The same probe does reach a machine of its own lab: the block is the isolation, not the probe.
+    const control = await onMachine(app, a, 'box', `timeout 3 bash -c 'echo > /dev/tcp/${own}/22' && echo REACHED || echo BLOCKED`);
+    expect(control.stdout.trim()).toBe('REACHED');
+  });
+
+  test('a lab cannot reach the host, even on a port the host listens on for everyone', async () => {
+    const gateway = app.store.get(a).topology?.networks[0]?.gateway as string;
+    const probe = await onMachine(app, a, 'box', `timeout 3 bash -c 'echo > /dev/tcp/${gateway}/${hostPort}' && echo REACHED || echo BLOCKED`);
+    expect(probe.stdout.trim()).toBe('BLOCKED');
+  });
+
+  test('the candidate logs in with their own key; the grader\'s private key is nowhere in the lab', async () => {
+    const record = app.store.get(a);
+    const address = record.topology?.machines[0]?.address as string;
+    const whoami = await withSession({ host: address, username: 'technicien', privateKey: record.secrets.candidatePrivateKey }, 10_000, (s) =>
+      s.exec('id -un', { timeoutMs: 10_000 }),
+    );
+    expect(whoami.stdout.trim()).toBe('technicien');
+    const keyLine = record.secrets.graderPrivateKey.split('\n')[2] as string;
+    const search = await onMachine(app, a, 'box', `grep -rlF '${keyLine}' / --exclude-dir=proc --exclude-dir=sys 2>/dev/null; echo searched`);
+    expect(search.stdout.trim()).toBe('searched');
+    const authorized = await onMachine(app, a, 'box', 'cat /root/.ssh/authorized_keys');
+    expect(authorized.stdout.trim()).toBe(record.secrets.graderPublicKey);
+  }, 60_000);
+
+  test('a dead machine makes its checks error, never fail', async () => {
+    const dead = (await app.labs.up(inlineScenario(lab()))).id;
+    try {
+      await docker.getContainer(`exl-${dead}-box`).kill();
+      const run = await app.labs.grade(dead);
+      expect(run.results[0]?.status).toBe('error');
+      expect(run.results[0]?.message).toMatch(/machine box could not be graded/);
+      expect(run.score?.complete).toBe(false);
+    } finally {
+      await app.labs.destroy(dead);
+    }
+    expect(await leftovers(app, dead)).toEqual({ containers: 0, networks: 0, volumes: 0 });
+  }, 120_000);
+
+  test('a failing setup step fails the lab with its name and output, and leaves nothing', async () => {
+    const broken = inlineScenario(lab('', '  - machine: box\n    title: broken step\n    run: |\n      echo about to fail\n      false\n      echo never'));
+    const record = app.labs.create(broken);
+    await expect(app.labs.provision(record.id)).rejects.toThrow(StepError);
+    const failed = app.store.get(record.id);
+    expect(failed.state).toBe('failed');
+    expect(failed.stateDetail).toMatch(/^setup\[1\] on box exited 1/);
+    expect(await leftovers(app, record.id)).toEqual({ containers: 0, networks: 0, volumes: 0 });
+    await app.labs.destroy(record.id);
+    expect(app.store.get(record.id).state).toBe('destroyed');
+  }, 120_000);
+
+  test('an interrupted provisioning is cleaned up by lab down', async () => {
+    // What a killed process leaves: a network and a container, the lab still "provisioning".
+    const record = app.labs.create(inlineScenario(lab()));
+    app.store.transition(record.id, 'provisioning');
+    const provider = await app.providers.get('docker');
+    const network = await (provider as unknown as { createNetwork(l: object, n: string): Promise<{ bridge: string }> }).createNetwork({ labId: record.id }, 'lan');
+    const image = (await app.catalog()).get('systemd').tag;
+    await docker.createContainer({ name: `exl-${record.id}-box`, Image: image, Labels: { 'examlab.lab': record.id, 'examlab.managed': 'true' } });
+    expect(await leftovers(app, record.id)).toEqual({ containers: 1, networks: 1, volumes: 0 });
+    expect(network.bridge).toMatch(/^exl[0-9a-f]{12}$/);
+    await app.labs.destroy(record.id);
+    expect(await leftovers(app, record.id)).toEqual({ containers: 0, networks: 0, volumes: 0 });
+    // Destroying twice is fine.
+    await app.labs.destroy(record.id);
+  }, 120_000);
+});
