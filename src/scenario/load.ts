@@ -91,8 +91,11 @@ function describeIssue(source: SourceFile, data: unknown, issue: z.core.$ZodIssu
       }
       return [source.detail(path, issue.message)];
     }
-    case 'invalid_value':
-      return [source.detail(path, `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue(valueAt(data, path))}`)];
+    case 'invalid_value': {
+      const options = issue.values.map((v) => JSON.stringify(v)).join(', ');
+      if (valueAt(data, path) === undefined) return [source.detail(path, `required: one of ${options}`)];
+      return [source.detail(path, `expected one of ${options}, got ${describeValue(valueAt(data, path))}`)];
+    }
     default:
       return [source.detail(path, issue.message)];
   }

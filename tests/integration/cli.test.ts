@@ -1,0 +1,108 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from '@jest/globals';
+import { PACKAGE_ROOT } from '../../src/config.js';
+
+/** Runs the built `examlab` binary; `make test` builds it first. */
+function examlab(args: string[], dataDir: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/cli/bin.js'), '--data', dataDir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'examlab-cli-'));
+const data = join(dir, 'data');
+const scenario = join(dir, 'tiny.yaml');
+writeFileSync(
+  scenario,
+  `apiVersion: examlab/v1
+id: tiny
+title: Tiny
+ccp: CCP1
+competencies: [{ id: C, title: c }]
+duration: 10m
+instructions: { fr: Créez le fichier /etc/ok. }
+machines:
+  - { name: box, image: base, login: { user: technicien } }
+faults:
+  - { machine: box, run: rm -f /etc/ok }
+solution:
+  - { machine: box, run: touch /etc/ok }
+checks:
+  - { id: ok, title: Le fichier existe, machine: box, kind: file, path: /etc/ok, competency: C }
+`,
+);
+const invalid = join(dir, 'invalid.yaml');
+writeFileSync(invalid, 'apiVersion: examlab/v1\nid: Bad Id\ntitle: x\n');
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('the examlab command', () => {
+  test.each([[[]], [['scenario']], [['scenario', 'validate']], [['scenario', 'test']], [['lab', 'up']], [['lab', 'ls']], [['lab', 'grade']], [['lab', 'down']], [['images', 'build']], [['demo']]])(
+    '%j --help',
+    async (words) => {
+      const { code, stdout } = await examlab([...words, '--help'], data);
+      expect(code).toBe(0);
+      expect(stdout).toMatch(/^Usage: examlab/m);
+    },
+  );
+
+  test('usage errors exit 2', async () => {
+    expect((await examlab(['frobnicate'], data)).code).toBe(2);
+    expect((await examlab(['lab', 'grade'], data)).code).toBe(2);
+  });
+
+  test('validate: 0 when valid, 1 with every located problem when not', async () => {
+    const ok = await examlab(['scenario', 'validate', scenario], data);
+    expect(ok).toMatchObject({ code: 0, stdout: `${scenario}: ok\n` });
+    const bad = await examlab(['scenario', 'validate', invalid], data);
+    expect(bad.code).toBe(1);
+    const lines = bad.stdout.trim().split('\n');
+    expect(lines).toContain(`${invalid}:2:5 id: use lowercase letters, digits, ".", "_" or "-" (starting with a letter or digit)`);
+    expect(lines).toContain(`${invalid}:1:1 ccp: required: one of "CCP1", "CCP2", "CCP3"`);
+    expect(lines.length).toBeGreaterThanOrEqual(5);
+    const json = JSON.parse((await examlab(['scenario', 'validate', '--json', invalid, scenario], data)).stdout);
+    expect(json.map((r: { ok: boolean }) => r.ok)).toEqual([false, true]);
+  });
+
+  test('an unknown lab is a usage error that says so', async () => {
+    const result = await examlab(['lab', 'grade', 'nope'], data);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('no lab nope');
+  });
+
+  test('lab up, ls, grade, down', async () => {
+    const up = await examlab(['lab', 'up', scenario, '--candidate', 'alice', '--json'], data);
+    expect(up.code).toBe(0);
+    const lab = JSON.parse(up.stdout);
+    expect(lab).toMatchObject({ scenario: 'tiny', candidate: 'alice', state: 'ready' });
+    expect(lab.machines[0]).toMatchObject({ name: 'box', loginUser: 'technicien' });
+
+    const ls = JSON.parse((await examlab(['lab', 'ls', '--json'], data)).stdout);
+    expect(ls.map((l: { id: string }) => l.id)).toContain(lab.id);
+
+    const graded = await examlab(['lab', 'grade', lab.id, '--json'], data);
+    expect(graded.code).toBe(1); // the fault removed the file: under the pass mark
+    const run = JSON.parse(graded.stdout);
+    expect(run.results[0]).toMatchObject({ checkId: 'ok', status: 'fail' });
+    expect(run.score.byCompetency[0]).toMatchObject({ id: 'C', points: 0, maxPoints: 1 });
+
+    const table = await examlab(['lab', 'grade', lab.id], data);
+    expect(table.stdout).toMatch(/^FAIL\s+0\/1\s+ok\s+box\s+Le fichier existe$/m);
+    expect(table.stdout).toMatch(/Total: 0\/1 \(0%\), pass mark 50%: NOT PASSED/);
+
+    const down = await examlab(['lab', 'down', lab.id], data);
+    expect(down).toMatchObject({ code: 0, stdout: `lab ${lab.id} destroyed\n` });
+    const again = await examlab(['lab', 'grade', lab.id], data);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/is destroyed/);
+  }, 120_000);
+});
