@@ -84,6 +84,14 @@ export function checkReferences(source: SourceFile, data: unknown, options: Load
     }
     for (const message of kind.validate(c as unknown as CheckCommon)) at(['checks', i], message);
   });
+  const criteria = asList(root.manualCriteria);
+  uniqueNames(criteria, 'manualCriteria', 'manual criterion', at, 'id');
+  criteria.forEach((item, i) => {
+    const competency = asString(asRecord(item).competency);
+    if (competency && !competencies.includes(competency)) {
+      at(['manualCriteria', i, 'competency'], `unknown competency "${competency}"; declared: ${competencies.join(', ') || '(none)'}`);
+    }
+  });
   const cycle = prerequisiteCycle(checkList);
   if (cycle) at(['checks', cycle.index, 'prerequisites'], `prerequisites loop: ${cycle.ids.join(' -> ')}`);
 

@@ -142,6 +142,23 @@ export const checkSchema = z.discriminatedUnion(
   ],
 );
 
+const rubricLevelSchema = z.strictObject({
+  id: slug,
+  title: z.string().min(1).describe('What the jury observed at this level'),
+  points: z.number().min(0),
+});
+
+/** A criterion the jury scores by hand (the intervention report, the interview), on a rubric of levels. */
+export const manualCriterionSchema = z
+  .strictObject({
+    id: slug,
+    title: z.string().min(1),
+    description: z.string().optional().describe('Guidance for the jury'),
+    competency: z.string().optional(),
+    levels: z.array(rubricLevelSchema).min(2).describe('The rubric, from the lowest level to the highest; the criterion is worth its highest points'),
+  })
+  .refine((c) => new Set(c.levels.map((l) => l.id)).size === c.levels.length, { message: 'level ids must be unique', path: ['levels'] });
+
 export const scenarioSchema = z.strictObject({
   apiVersion: z.literal(SCENARIO_API_VERSION),
   id: slug,
@@ -162,6 +179,10 @@ export const scenarioSchema = z.strictObject({
     .strictObject({ fr: z.string().optional(), en: z.string().optional() })
     .describe('Markdown for the candidate, per language'),
   checks: z.array(checkSchema).min(1),
+  manualCriteria: z
+    .array(manualCriterionSchema)
+    .default([])
+    .describe('Criteria scored by the jury (report, interview); their points add to the checks\' points'),
 });
 
 export type ScenarioInput = z.input<typeof scenarioSchema>;
@@ -171,6 +192,7 @@ export type Scenario = Omit<z.output<typeof scenarioSchema>, 'checks'> & { check
 export type Machine = Scenario['machines'][number];
 export type Step = Scenario['setup'][number];
 export type Variable = Scenario['variables'][string];
+export type ManualCriterion = Scenario['manualCriteria'][number];
 /** The JSON Schema editors use to autocomplete scenarios. */
 export function scenarioJsonSchema(): object {
   return {
