@@ -1,7 +1,9 @@
 #!/bin/sh
 # Installs the Debian packages examlab needs when they are missing (Debian 12, as root).
 set -eu
-want="docker.io debootstrap busybox-static iptables gcc libc6-dev"
+# libvirt-dev before `npm ci`: the @unraid/libvirt binding builds against it.
+want="docker.io debootstrap busybox-static iptables gcc libc6-dev
+  qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-dev libvirt-clients genisoimage"
 missing=""
 for pkg in $want; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"

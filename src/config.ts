@@ -16,6 +16,10 @@ export interface Config {
   subnetPool: string;
   debianMirror: string;
   dockerSocket: string;
+  /** libvirt connection for VMs: qemu:///system, or qemu+ssh://host/system. */
+  libvirtUri: string;
+  /** VM files: built images in images/, per-lab overlays and sockets in labs/. Must be reachable by the QEMU user. */
+  vmDir: string;
   logLevel: string;
 }
 
@@ -31,6 +35,8 @@ export function loadConfig(overrides: Partial<Config> = {}): Config {
     subnetPool: env.EXAMLAB_SUBNET_POOL ?? '10.231.0.0/16',
     debianMirror: env.EXAMLAB_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian',
     dockerSocket: env.DOCKER_SOCKET ?? '/var/run/docker.sock',
+    libvirtUri: env.EXAMLAB_LIBVIRT_URI ?? 'qemu:///system',
+    vmDir: env.EXAMLAB_VM_DIR ?? '/var/lib/libvirt/images/examlab',
     logLevel: env.EXAMLAB_LOG_LEVEL ?? 'info',
     ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),
   };

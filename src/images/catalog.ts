@@ -32,6 +32,17 @@ const imageDefinitionSchema = z.strictObject({
       include: z.array(z.string()).default([]),
     })
     .optional(),
+  /** Virtual machine images (provider libvirt). */
+  vm: z
+    .strictObject({
+      /** Size of the base disk built from debootstrap, e.g. "2G". */
+      size: z.string().regex(/^\d+[MG]$/, 'a size like "2G" or "1536M"').default('2G'),
+      /** Kernel command line for direct kernel boot. */
+      cmdline: z.string().optional(),
+      /** A disk made elsewhere (qcow2), e.g. a Windows guest: absolute, or relative to the image folder. Nothing is built. */
+      disk: z.string().optional(),
+    })
+    .optional(),
   runtime: z
     .strictObject({
       /** PID 1 is systemd: the container gets /run tmpfs and a read-only cgroup mount. */

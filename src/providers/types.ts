@@ -46,6 +46,22 @@ export interface MachineSpec {
   rootAuthorizedKeys: string;
   /** Extra disks (VMs). */
   disks?: { sizeBytes: number }[];
+  /** How a VM starts: its image's kernel (direct boot) or its disk's own boot loader. */
+  boot?: MachineBoot;
+  /** Where a VM's serial console output is kept; the file outlives the machine. */
+  consoleLog?: string;
+}
+
+export type MachineBoot = { mode: 'kernel'; kernel: string; initrd?: string; cmdline: string } | { mode: 'disk' };
+
+/** The ways into a VM that do not need its network. */
+export interface MachineConsole {
+  /** Unix socket of the serial console (what a person types into). */
+  socket: string;
+  /** Everything the machine printed on its console. */
+  log: string;
+  /** Unix socket of the guest agent: steps and grading when SSH is down. */
+  agent?: string;
 }
 
 export interface MachineInstance {
@@ -54,6 +70,8 @@ export interface MachineInstance {
   address: string;
   /** Engine's own id (container id, domain name), for logs. */
   ref: string;
+  /** VMs: the serial console and guest agent. */
+  console?: MachineConsole;
 }
 
 export type MachineRunState = 'running' | 'paused' | 'stopped' | 'missing';
@@ -72,6 +90,8 @@ export interface Provider {
   destroyMachines(lab: LabRef): Promise<void>;
   /** Ids of the labs that have machines here (to reconcile with the store). */
   listLabIds(): Promise<string[]>;
+  /** How long a machine may take from creation to answering SSH (VMs boot a kernel; containers do not). */
+  readonly bootTimeoutMs?: number;
 }
 
 /** Creates the isolated networks of labs (one bridge and subnet each). */

@@ -1,0 +1,73 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { errorMessage } from '../../errors.js';
+
+/** How guests run: `kvm` (hardware virtualisation) or `qemu` (TCG, emulation). */
+export interface Acceleration {
+  domainType: 'kvm' | 'qemu';
+  /** Why, in a few words: what was tried and what it did. */
+  reason: string;
+}
+
+/**
+ * The device existing is not enough: on some hosts /dev/kvm opens but guests
+ * hang (no nested virtualisation). So this boots a real guest under KVM: a
+ * 42-byte multiboot kernel that writes to QEMU's isa-debug-exit port, which
+ * ends QEMU with exit code (0x10 << 1) | 1 = 33. Anything else within the
+ * time limit (an error, a hang) means TCG.
+ */
+export async function detectAcceleration(options: { qemu?: string; timeoutMs?: number; device?: string } = {}): Promise<Acceleration> {
+  const device = options.device ?? '/dev/kvm';
+  if (!existsSync(device)) return { domainType: 'qemu', reason: `${device} absent: guests run under TCG (emulation)` };
+  const outcome = await runProbeGuest('kvm', options.qemu, options.timeoutMs ?? 10_000);
+  if (outcome.ok) return { domainType: 'kvm', reason: `a probe guest ran under KVM in ${outcome.ms} ms` };
+  return { domainType: 'qemu', reason: `${device} present but KVM does not run guests (${outcome.detail}): guests run under TCG (emulation)` };
+}
+
+const PROBE_EXIT_CODE = 33;
+
+/** The probe kernel: a multiboot header (a.out kludge, loaded at 1 MiB) and four instructions. */
+export function probeKernel(): Buffer {
+  const magic = 0x1badb002;
+  const flags = 0x00010000; // the address fields below are valid
+  const header = Buffer.alloc(32);
+  [magic, flags, (-(magic + flags)) >>> 0, 0x100000, 0x100000, 0, 0, 0x100020].forEach((v, i) => header.writeUInt32LE(v, i * 4));
+  // mov dx, 0xf4; mov al, 0x10; out dx, al; hlt; jmp hlt
+  const code = Buffer.from([0x66, 0xba, 0xf4, 0x00, 0xb0, 0x10, 0xee, 0xf4, 0xeb, 0xfd]);
+  return Buffer.concat([header, code, Buffer.alloc(512 - 32 - code.length)]);
+}
+
+/** Boots the probe kernel with the given accelerator; ok when it exits as the probe says. */
+export async function runProbeGuest(accel: 'kvm' | 'tcg', qemu = 'qemu-system-x86_64', timeoutMs = 10_000): Promise<{ ok: boolean; ms: number; detail: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'examlab-accel-'));
+  const kernel = join(dir, 'probe.bin');
+  await writeFile(kernel, probeKernel());
+  const started = Date.now();
+  try {
+    const args = ['-accel', accel, '-nodefaults', '-display', 'none', '-no-reboot', '-m', '16', '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04', '-kernel', kernel];
+    return await new Promise((resolve) => {
+      const child = spawn(qemu, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        resolve({ ok: false, ms: Date.now() - started, detail: `the probe guest hung for ${timeoutMs / 1000} s` });
+      }, timeoutMs);
+      child.on('error', (err) => {
+        clearTimeout(timer);
+        resolve({ ok: false, ms: Date.now() - started, detail: `cannot run ${qemu}: ${errorMessage(err)}` });
+      });
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        const ms = Date.now() - started;
+        if (code === PROBE_EXIT_CODE) resolve({ ok: true, ms, detail: 'the probe guest ran' });
+        else resolve({ ok: false, ms, detail: stderr.trim().split('\n').pop() || `qemu exited ${code}` });
+      });
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * The libvirt domain of one lab VM, as XML. Pure: everything it needs is in
+ * the plan, so what examlab asks libvirt for can be read and tested as is.
+ */
+
+export const METADATA_NS = 'https://examlab.dev/xmlns/libvirt/1';
+/** Name of the virtio-serial port the guest agent listens on (not org.qemu.guest_agent.0: libvirtd would take that one). */
+export const AGENT_PORT = 'org.examlab.agent.0';
+
+export interface DomainPlan {
+  name: string;
+  type: 'kvm' | 'qemu';
+  owner: { labId: string; examId?: string; candidateId?: string; machine: string };
+  vcpus: number;
+  memoryBytes: number;
+  boot: { mode: 'kernel'; kernel: string; initrd?: string; cmdline: string } | { mode: 'disk' };
+  /** qcow2 files; the first is the root disk (vda), the others vdb, vdc… */
+  disks: { path: string; serial: string }[];
+  /** The lab's seed for the guest (a CD-ROM). */
+  seed: string;
+  interfaces: { bridge: string; mac: string }[];
+  /** Serial console: a unix socket for people, and a log of everything the guest printed. */
+  console: { socket: string; log: string };
+  /** virtio-serial unix socket of the guest agent (steps and grading when SSH is down). */
+  agentSocket: string;
+}
+
+export function domainXml(plan: DomainPlan): string {
+  const { owner } = plan;
+  const os =
+    plan.boot.mode === 'kernel'
+      ? [
+          `<kernel>${esc(plan.boot.kernel)}</kernel>`,
+          plan.boot.initrd ? `<initrd>${esc(plan.boot.initrd)}</initrd>` : '',
+          `<cmdline>${esc(plan.boot.cmdline)}</cmdline>`,
+        ]
+      : [`<boot dev='hd'/>`];
+  const disks = plan.disks.map(
+    (d, i) => `<disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2' discard='unmap'/>
+      <source file='${esc(d.path)}'/>
+      <target dev='vd${String.fromCharCode(97 + i)}' bus='virtio'/>
+      <serial>${esc(d.serial)}</serial>
+    </disk>`,
+  );
+  const interfaces = plan.interfaces.map(
+    (n) => `<interface type='bridge'>
+      <source bridge='${esc(n.bridge)}'/>
+      <mac address='${esc(n.mac)}'/>
+      <model type='virtio'/>
+    </interface>`,
+  );
+  return `<domain type='${plan.type}'>
+  <name>${esc(plan.name)}</name>
+  <metadata>
+    <examlab:machine xmlns:examlab='${METADATA_NS}' lab='${esc(owner.labId)}' exam='${esc(owner.examId ?? '')}' candidate='${esc(owner.candidateId ?? '')}' name='${esc(owner.machine)}'/>
+  </metadata>
+  <memory unit='b'>${plan.memoryBytes}</memory>
+  <vcpu>${plan.vcpus}</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    ${os.filter(Boolean).join('\n    ')}
+  </os>
+  <features><acpi/><apic/></features>
+  ${plan.type === 'kvm' ? `<cpu mode='host-passthrough'/>` : ''}
+  <clock offset='utc'/>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    ${disks.join('\n    ')}
+    <disk type='file' device='cdrom'>
+      <driver name='qemu' type='raw'/>
+      <source file='${esc(plan.seed)}'/>
+      <target dev='hdc' bus='ide'/>
+      <readonly/>
+    </disk>
+    ${interfaces.join('\n    ')}
+    <serial type='unix'>
+      <source mode='bind' path='${esc(plan.console.socket)}'/>
+      <log file='${esc(plan.console.log)}' append='on'/>
+      <target port='0'/>
+    </serial>
+    <channel type='unix'>
+      <source mode='bind' path='${esc(plan.agentSocket)}'/>
+      <target type='virtio' name='${AGENT_PORT}'/>
+    </channel>
+    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>
+    <memballoon model='none'/>
+    <video><model type='none'/></video>
+  </devices>
+</domain>
+`;
+}
+
+/** The owner recorded in a domain's XML by `domainXml`, or undefined for a domain examlab did not make. */
+export function domainOwner(xml: string): DomainPlan['owner'] | undefined {
+  const element = /<examlab:machine\s[^>]*>/.exec(xml)?.[0] ?? new RegExp(`<(\\w+):machine\\s[^>]*xmlns:\\1=['"]${METADATA_NS.replace(/[.]/g, '\\.')}['"][^>]*>`).exec(xml)?.[0];
+  if (!element) return undefined;
+  const attr = (name: string) => {
+    const value = new RegExp(`\\s${name}=(['"])(.*?)\\1`).exec(element)?.[2];
+    return value === undefined ? undefined : unesc(value);
+  };
+  const labId = attr('lab');
+  const machine = attr('name');
+  if (!labId || !machine) return undefined;
+  return { labId, machine, examId: attr('exam') || undefined, candidateId: attr('candidate') || undefined };
+}
+
+function esc(value: string): string {
+  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;').replace(/"/g, '&quot;');
+}
+
+function unesc(value: string): string {
+  return value.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&apos;/g, "'").replace(/&quot;/g, '"').replace(/&amp;/g, '&');
+}

@@ -1,0 +1,211 @@
+import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Hypervisor, DomainState, type Domain } from '@unraid/libvirt';
+import type { Logger } from 'pino';
+import { EnvironmentError, errorMessage } from '../../errors.js';
+import { sha256 } from '../../util/ids.js';
+import { objectName } from '../docker/labels.js';
+import { parseCidr } from '../docker/subnets.js';
+import type { LabRef, MachineInstance, MachineRunState, MachineSpec, Provider } from '../types.js';
+import { detectAcceleration, type Acceleration } from './accel.js';
+import { createBlankDisk, createOverlay, virtualSize } from './disks.js';
+import { domainOwner, domainXml, type DomainPlan } from './domain-xml.js';
+import { writeSeedIso } from './seed.js';
+
+export interface LibvirtProviderOptions {
+  /** qemu:///system, or qemu+ssh://host/system (the lab files and bridges must then be on that host too). */
+  uri: string;
+  /** Per-lab files (disk overlays, seeds, sockets): <labsDir>/<lab>/. Must be reachable by the QEMU user. */
+  labsDir: string;
+  /** Decided once at start; detected when absent. */
+  acceleration?: Acceleration;
+}
+
+/**
+ * Labs as libvirt/QEMU virtual machines, on the lab networks the Docker
+ * provider made (a VM's NIC joins the lab's bridge), so one lab can mix
+ * containers and VMs.
+ *
+ * Each VM boots from a qcow2 overlay on its image's read-only base (a linked
+ * clone: nothing big is copied), with a seed CD carrying its addresses and
+ * the grader's key. Everything of a lab lives in <labsDir>/<lab>/ and in
+ * domains named exl-<lab>-<machine> whose metadata names the lab; teardown
+ * removes both. A failed create removes what it made.
+ */
+export class LibvirtProvider implements Provider {
+  readonly name = 'libvirt' as const;
+  /** A TCG boot of a Debian guest takes about 20 s alone; parallel labs on two cores take longer. */
+  readonly bootTimeoutMs = 240_000;
+
+  private constructor(
+    private readonly hypervisor: Hypervisor,
+    private readonly log: Logger,
+    private readonly options: LibvirtProviderOptions,
+    readonly acceleration: Acceleration,
+  ) {}
+
+  /** Connects to libvirtd and decides, once, whether guests run under KVM or TCG. */
+  static async start(log: Logger, options: LibvirtProviderOptions): Promise<LibvirtProvider> {
+    const hypervisor = new Hypervisor({ uri: options.uri });
+    try {
+      await hypervisor.connectOpen();
+    } catch (err) {
+      throw new EnvironmentError(`libvirtd does not answer at ${options.uri} (${errorMessage(err)}); start it with \`make engines\``);
+    }
+    const acceleration = options.acceleration ?? (await detectAcceleration());
+    log.info({ uri: options.uri, domainType: acceleration.domainType, reason: acceleration.reason }, 'libvirt provider ready');
+    await mkdir(options.labsDir, { recursive: true, mode: 0o711 });
+    return new LibvirtProvider(hypervisor, log, options, acceleration);
+  }
+
+  async ping(): Promise<string> {
+    try {
+      const host = await this.hypervisor.connectGetHostname();
+      return `libvirt at ${this.options.uri} on ${host}, domain type ${this.acceleration.domainType} (${this.acceleration.reason})`;
+    } catch (err) {
+      throw new EnvironmentError(`libvirtd does not answer at ${this.options.uri} (${errorMessage(err)}); start it with \`make engines\``);
+    }
+  }
+
+  /** Where the files of one lab live. */
+  labDir(lab: LabRef): string {
+    return join(this.options.labsDir, lab.labId);
+  }
+
+  /** The domain XML for a machine, and the files it refers to (made by `createMachine`). */
+  plan(lab: LabRef, spec: MachineSpec): DomainPlan {
+    const dir = this.labDir(lab);
+    const file = (suffix: string) => join(dir, `${spec.name}${suffix}`);
+    return {
+      name: objectName(lab, spec.name),
+      type: this.acceleration.domainType,
+      owner: { labId: lab.labId, examId: lab.examId, candidateId: lab.candidateId, machine: spec.name },
+      vcpus: Math.max(1, Math.ceil(spec.resources.cpus)),
+      memoryBytes: spec.resources.memoryBytes,
+      boot: spec.boot ?? { mode: 'disk' },
+      disks: [
+        { path: file('.qcow2'), serial: 'root' },
+        ...(spec.disks ?? []).map((_, i) => ({ path: file(`-disk${i + 1}.qcow2`), serial: `disk${i + 1}` })),
+      ],
+      seed: file('-seed.iso'),
+      interfaces: spec.attachments.map((a) => ({ bridge: a.network.bridge, mac: macAddress(lab, spec.name, a.network.name) })),
+      console: { socket: file('.console.sock'), log: spec.consoleLog ?? file('.console.log') },
+      agentSocket: file('.agent.sock'),
+    };
+  }
+
+  async createMachine(lab: LabRef, spec: MachineSpec): Promise<MachineInstance> {
+    const [first] = spec.attachments;
+    if (!first) throw new EnvironmentError(`machine ${spec.name} has no network`);
+    const plan = this.plan(lab, spec);
+    const [root, ...extra] = plan.disks as [DomainPlan['disks'][number], ...DomainPlan['disks']];
+    let domain: Domain | undefined;
+    try {
+      await mkdir(this.labDir(lab), { recursive: true, mode: 0o711 });
+      await chmod(this.labDir(lab), 0o711); // QEMU runs as its own user and must reach the overlays
+      await mkdir(dirname(plan.console.log), { recursive: true });
+      const baseSize = await virtualSize(spec.image).catch((err) => {
+        throw new EnvironmentError(`image ${spec.image} is not a readable disk image: ${errorMessage(err)}`);
+      });
+      const diskBytes = spec.resources.diskBytes;
+      if (diskBytes !== undefined && diskBytes < baseSize) {
+        throw new EnvironmentError(`resources.disk ${diskBytes} bytes is smaller than the image's disk (${baseSize} bytes)`);
+      }
+      await createOverlay(root.path, spec.image, diskBytes);
+      await Promise.all(extra.map((d, i) => createBlankDisk(d.path, spec.disks?.[i]?.sizeBytes as number)));
+      await writeSeedIso(plan.seed, {
+        instanceId: `${plan.name}-${Date.now()}`,
+        hostname: spec.hostname,
+        authorizedKeys: spec.rootAuthorizedKeys,
+        interfaces: spec.attachments.map((a, i) => ({
+          mac: plan.interfaces[i]?.mac as string,
+          address: a.address,
+          prefix: parseCidr(a.network.subnet).bits,
+          gateway: i === 0 ? a.network.gateway : undefined,
+        })),
+      });
+      domain = await this.hypervisor.domainDefineXML(domainXml(plan));
+      await this.hypervisor.domainCreate(domain);
+      this.log.debug({ lab: lab.labId, machine: spec.name, domain: plan.name, type: plan.type }, 'domain started');
+      return {
+        name: spec.name,
+        address: first.address,
+        ref: plan.name,
+        console: { socket: plan.console.socket, log: plan.console.log, agent: plan.agentSocket },
+      };
+    } catch (err) {
+      if (domain) await this.removeDomain(domain).catch(() => undefined);
+      await Promise.all([...plan.disks.map((d) => d.path), plan.seed].map((f) => rm(f, { force: true })));
+      throw err instanceof EnvironmentError ? err : new EnvironmentError(`cannot create machine ${spec.name} (image ${spec.image}): ${errorMessage(err)}`);
+    }
+  }
+
+  /** The lab's domains, found by the owner in their metadata (names alone could be anyone's). */
+  private async domainsOf(labId?: string): Promise<{ domain: Domain; owner: NonNullable<ReturnType<typeof domainOwner>> }[]> {
+    const found = [];
+    for (const domain of await this.hypervisor.connectListAllDomains()) {
+      const name = await this.hypervisor.domainGetName(domain);
+      if (!name.startsWith('exl-')) continue;
+      const owner = domainOwner(await this.hypervisor.domainGetXMLDesc(domain));
+      if (owner && (labId === undefined || owner.labId === labId)) found.push({ domain, owner });
+    }
+    return found;
+  }
+
+  private async domain(lab: LabRef, machine: string): Promise<Domain | undefined> {
+    try {
+      return await this.hypervisor.domainLookupByName(objectName(lab, machine));
+    } catch (err) {
+      if (/domain not found/i.test(errorMessage(err))) return undefined;
+      throw err;
+    }
+  }
+
+  async machineState(lab: LabRef, machine: string): Promise<MachineRunState> {
+    const domain = await this.domain(lab, machine);
+    if (!domain) return 'missing';
+    const { state } = await this.hypervisor.domainGetInfo(domain);
+    if (state === DomainState.PAUSED || state === DomainState.PMSUSPENDED) return 'paused';
+    return state === DomainState.RUNNING || state === DomainState.BLOCKED ? 'running' : 'stopped';
+  }
+
+  async pauseMachine(lab: LabRef, machine: string): Promise<void> {
+    const domain = await this.domain(lab, machine);
+    if (domain && (await this.machineState(lab, machine)) === 'running') await this.hypervisor.domainSuspend(domain);
+  }
+
+  async resumeMachine(lab: LabRef, machine: string): Promise<void> {
+    const domain = await this.domain(lab, machine);
+    if (!domain) return;
+    const state = await this.machineState(lab, machine);
+    if (state === 'paused') await this.hypervisor.domainResume(domain);
+    else if (state === 'stopped') await this.hypervisor.domainCreate(domain);
+  }
+
+  async destroyMachines(lab: LabRef): Promise<void> {
+    for (const { domain } of await this.domainsOf(lab.labId)) await this.removeDomain(domain);
+    await rm(this.labDir(lab), { recursive: true, force: true });
+  }
+
+  /** Stops (if running) and undefines a domain; a domain already gone is fine. */
+  private async removeDomain(domain: Domain): Promise<void> {
+    const gone = (err: unknown) => {
+      if (!/domain not found|domain is not running|no domain with matching/i.test(errorMessage(err))) throw err;
+    };
+    await this.hypervisor.domainDestroy(domain).catch(gone);
+    await this.hypervisor.domainUndefine(domain).catch(gone);
+  }
+
+  async listLabIds(): Promise<string[]> {
+    const fromDomains = (await this.domainsOf()).map((d) => d.owner.labId);
+    // A lab folder without a domain is what an interrupted teardown leaves: it is a lab here too.
+    const fromFiles = await readdir(this.options.labsDir).catch(() => [] as string[]);
+    return [...new Set([...fromDomains, ...fromFiles])];
+  }
+}
+
+/** A stable, locally administered MAC per lab, machine and network (52:54:00 is QEMU's prefix). */
+export function macAddress(lab: LabRef, machine: string, network: string): string {
+  const hash = sha256(`${lab.labId}/${machine}/${network}`);
+  return `52:54:00:${hash.slice(0, 2)}:${hash.slice(2, 4)}:${hash.slice(4, 6)}`;
+}
