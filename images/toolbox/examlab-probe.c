@@ -375,11 +375,14 @@ static pid_t parent_of(pid_t pid) {
     return ppid;
 }
 
-/* Lists every process but the probe's own ancestry (the grader's shell, sshd session). */
+/*
+ * Lists every process but the grader's own: the probe's ancestry up to, not
+ * including, the service it came through (sshd's listener, a child of PID 1).
+ */
 static int cmd_procs(void) {
     pid_t ancestry[64];
     int depth = 0;
-    for (pid_t p = getpid(); p > 1 && depth < 64; p = parent_of(p)) ancestry[depth++] = p;
+    for (pid_t p = getpid(); p > 1 && parent_of(p) > 1 && depth < 64; p = parent_of(p)) ancestry[depth++] = p;
     DIR *d = opendir("/proc");
     if (!d) return fail("opendir /proc");
     struct dirent *e;

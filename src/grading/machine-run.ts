@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import tar from 'tar-stream';
 import type { FragmentOutput } from './kinds/index.js';
 import type { Toolbox } from './toolbox.js';
-import { SshSession, type SshTarget } from '../ssh/client.js';
+import { openMachineSession } from '../remote/machine-session.js';
+import type { SshTarget } from '../ssh/client.js';
 
 /**
  * One grading round trip to one machine: upload the toolbox and every
  * check's fragment over one SSH connection, run them all with the toolbox's
- * busybox, read back one line per check.
+ * busybox, read back one line per check and an archive of their outputs.
  */
 
 export interface MachineFragment {
@@ -23,56 +25,102 @@ export interface FragmentRun {
   durationMs: number;
 }
 
+// Facts are files (o/f.CHECK.KEY) that leave in the final archive: no encoding, no extra process.
 const PREAMBLE = `# examlab grading run: everything below uses the grader's busybox ($B) and probe ($P).
 B="$D/busybox"; P="$D/examlab-probe"
 export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-emit() { k=$1; shift; printf '%s=' "$k"; "$@" 2>/dev/null | $B base64 -w0; echo; }
-emitv() { printf '%s=' "$1"; printf '%s' "$2" | $B base64 -w0; echo; }
+emit() { k=$1; shift; "$@" >"$D/o/f.$C.$k" 2>/dev/null; }
+emitv() { printf '%s' "$2" >"$D/o/f.$C.$1"; }
 `;
 
-/** Builds the functions file and the runner script for one machine. */
+/**
+ * Builds the functions file and the runner script for one machine. Process
+ * creation is the main cost on a loaded machine, so the runner spends as few
+ * as it can: per check only `timeout` and the shell running its fragment;
+ * all outputs leave together at the end, as one tar archive.
+ */
 export function buildScripts(fragments: readonly MachineFragment[], nonce: string): { checks: string; runner: string } {
   const functions = fragments.map((f, i) => `check_${i}() {\n${f.fragment}\n}`).join('\n');
   const checks = `${PREAMBLE}\n${functions}\n`;
-  const calls = fragments.map((f, i) => `run_check ${i} ${Math.max(1, Math.ceil(f.timeoutMs / 1000))}`).join('\n');
+  const calls = fragments.map((f, i) => `run_check ${i} ${timeoutSeconds(f)}`).join('\n');
   const runner = `D=$1; B="$D/busybox"
-uptime_cs() { read u _ < /proc/uptime; echo "\${u%%.*}\${u##*.}"; }
-$B chmod 700 "$D/busybox" "$D/examlab-probe" || exit 97
-printf 'toolbox %s\\n' "$($B sha256sum "$D/busybox" "$D/examlab-probe" | $B cut -d' ' -f1 | $B tr '\\n' ' ')"
+$B mkdir "$D/o"
+$B sha256sum "$D/busybox" "$D/examlab-probe" | while read -r hash file; do printf '@@${nonce} hash %s %s\\n' "\${file##*/}" "$hash"; done
 run_check() {
-  $B rm -f "$D/rc"
-  t0=$(uptime_cs)
-  D="$D" $B timeout -s KILL "$2" $B sh -c '. "$D/checks.sh"; ( "check_$1" ); echo $? > "$D/rc"' sh "$1" >"$D/out" 2>"$D/err" </dev/null
-  t1=$(uptime_cs)
-  if [ -f "$D/rc" ]; then rc=$($B cat "$D/rc"); else rc=timeout; fi
-  printf '@@${nonce} %s %s %s ' "$1" "$rc" "$(( (t1 - t0) * 10 ))"
-  $B base64 -w0 <"$D/out"; printf ' '; $B base64 -w0 <"$D/err"; echo
+  read -r u _ </proc/uptime; t0=\${u%%.*}\${u##*.}
+  D="$D" C="$1" $B timeout -s KILL "$2" $B sh -c '. "$D/checks.sh"; "check_$C"' >"$D/o/out.$1" 2>"$D/o/err.$1" </dev/null
+  rc=$?
+  read -r u _ </proc/uptime; t1=\${u%%.*}\${u##*.}
+  printf '@@${nonce} check %s %s %s\\n' "$1" "$rc" "$(( (t1 - t0) * 10 ))"
 }
 ${calls}
+printf '@@${nonce} outputs '; $B tar -c -C "$D/o" . | $B base64 -w0; echo
 $B rm -rf "$D"
 `;
   return { checks, runner };
 }
 
-/** Parses the runner's output; every fragment gets a run, with a problem when its line is missing or doubled. */
-export function parseRunOutput(stdout: string, fragments: readonly MachineFragment[], nonce: string): FragmentRun[] {
-  const lines = new Map<number, string[]>();
+function timeoutSeconds(f: MachineFragment): number {
+  return Math.max(1, Math.ceil(f.timeoutMs / 1000));
+}
+
+interface RunReport {
+  hashes: Map<string, string>;
+  checks: Map<number, { rc: number; ms: number }[]>;
+  outputs: Map<string, string>;
+}
+
+/** Reads the runner's report: toolbox hashes, one line per check, the archive of outputs. */
+export async function readReport(stdout: string, nonce: string): Promise<RunReport> {
+  const report: RunReport = { hashes: new Map(), checks: new Map(), outputs: new Map() };
+  const prefix = `@@${nonce} `;
   for (const line of stdout.split('\n')) {
-    if (!line.startsWith(`@@${nonce} `)) continue;
-    const parts = line.split(' ');
-    const index = Number(parts[1]);
-    lines.set(index, [...(lines.get(index) ?? []), line]);
+    if (!line.startsWith(prefix)) continue;
+    const [type = '', a = '', b = '', c = ''] = line.slice(prefix.length).split(' ');
+    if (type === 'hash') report.hashes.set(a, b);
+    if (type === 'check') report.checks.set(Number(a), [...(report.checks.get(Number(a)) ?? []), { rc: Number(b), ms: Number(c) }]);
+    if (type === 'outputs') report.outputs = await untar(Buffer.from(a, 'base64'));
   }
+  return report;
+}
+
+async function untar(archive: Buffer): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  const extract = tar.extract();
+  const done = new Promise<void>((resolve, reject) => {
+    extract.on('entry', (header, stream, next) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: unknown) => chunks.push(chunk as Buffer));
+      stream.on('end', () => {
+        files.set(header.name.replace(/^\.\//, ''), Buffer.concat(chunks).toString('utf8'));
+        next();
+      });
+      stream.resume();
+    });
+    extract.on('finish', resolve);
+    extract.on('error', reject);
+  });
+  extract.end(archive);
+  await done;
+  return files;
+}
+
+/** One result per fragment; a missing, doubled or killed one is a problem, not an output. */
+export function fragmentRuns(report: RunReport, fragments: readonly MachineFragment[]): FragmentRun[] {
   return fragments.map((f, i) => {
-    const found = lines.get(i) ?? [];
-    if (found.length !== 1) {
-      return { problem: found.length ? 'the machine returned conflicting output for this check' : 'the machine returned no result for this check', durationMs: 0 };
+    const lines = report.checks.get(i) ?? [];
+    if (lines.length !== 1) {
+      return { problem: lines.length ? 'the machine returned conflicting output for this check' : 'the machine returned no result for this check', durationMs: 0 };
     }
-    const [, , rc = '', ms = '0', out = '', err = ''] = (found[0] as string).split(' ');
-    const durationMs = Number(ms) || 0;
-    if (rc === 'timeout') return { problem: `timed out after ${f.timeoutMs / 1000} s`, durationMs };
-    const decode = (b64: string) => Buffer.from(b64, 'base64').toString('utf8');
-    return { output: { exitCode: Number(rc), stdout: decode(out), stderr: decode(err) }, durationMs };
+    const { rc, ms } = lines[0] as { rc: number; ms: number };
+    // busybox timeout kills with SIGKILL (exit 137): when that happens at the limit, it was the limit.
+    if (rc === 137 && ms >= timeoutSeconds(f) * 1000 - 250) return { problem: `timed out after ${f.timeoutMs / 1000} s`, durationMs: ms };
+    const stdout = report.outputs.get(`out.${i}`);
+    const stderr = report.outputs.get(`err.${i}`);
+    if (stdout === undefined || stderr === undefined) return { problem: 'the machine returned no output for this check', durationMs: ms };
+    const prefix = `f.${i}.`;
+    const facts = new Map([...report.outputs].filter(([name]) => name.startsWith(prefix)).map(([name, value]) => [name.slice(prefix.length), value]));
+    return { output: { exitCode: rc, stdout, stderr, facts }, durationMs: ms };
   });
 }
 
@@ -82,7 +130,7 @@ export async function runOnMachine(target: SshTarget, toolbox: Toolbox, fragment
   const dir = `.examlab-${randomBytes(6).toString('hex')}`;
   const { checks, runner } = buildScripts(fragments, nonce);
   const budget = fragments.reduce((sum, f) => sum + Math.max(1000, f.timeoutMs), 0) + 30_000;
-  const session = await SshSession.connect(target, connectTimeoutMs);
+  const session = await openMachineSession(target, connectTimeoutMs);
   try {
     const path = await session.uploadToNewDir(dir, [
       { name: 'busybox', data: toolbox.busybox, mode: 0o700 },
@@ -91,11 +139,11 @@ export async function runOnMachine(target: SshTarget, toolbox: Toolbox, fragment
       { name: 'run.sh', data: runner, mode: 0o600 },
     ]);
     const result = await session.exec(`${path}/busybox sh ${path}/run.sh ${path}`, { timeoutMs: budget });
-    const received = /^toolbox (\S+) (\S+)/m.exec(result.stdout);
-    if (!received || received[1] !== toolbox.hashes.busybox || received[2] !== toolbox.hashes.probe) {
+    const report = await readReport(result.stdout, nonce);
+    if (report.hashes.get('busybox') !== toolbox.hashes.busybox || report.hashes.get('examlab-probe') !== toolbox.hashes.probe) {
       throw new Error(`the grader's toolbox did not arrive intact (exit ${result.exitCode}: ${result.stderr.trim().slice(0, 200) || 'no report'})`);
     }
-    return parseRunOutput(result.stdout, fragments, nonce);
+    return fragmentRuns(report, fragments);
   } finally {
     session.close();
   }

@@ -6,20 +6,9 @@ export function shq(value: string | number): string {
   return `'${String(value).replace(/'/g, `'\\''`)}'`;
 }
 
-/**
- * Fragments report facts with `emit KEY COMMAND...` (the command's output) or
- * `emitv KEY VALUE`; both print `KEY=<base64>` so that nothing a candidate
- * wrote into a file can forge another line. The functions are defined by the
- * machine run's preamble (see probe-script.ts).
- */
+/** The facts a fragment emitted (see ProbePlan.fragment). */
 export function parseEmitted(output: FragmentOutput): Map<string, string> {
-  const facts = new Map<string, string>();
-  for (const line of output.stdout.split('\n')) {
-    const eq = line.indexOf('=');
-    if (eq <= 0) continue;
-    facts.set(line.slice(0, eq), Buffer.from(line.slice(eq + 1), 'base64').toString('utf8'));
-  }
-  return facts;
+  return output.facts;
 }
 
 /** Parses the probe's plain KEY=VALUE lines (values have no newline). */

@@ -46,6 +46,8 @@ export interface FragmentOutput {
   exitCode: number;
   stdout: string;
   stderr: string;
+  /** What the fragment reported with `emit KEY COMMAND...` / `emitv KEY VALUE`, by key. */
+  facts: Map<string, string>;
 }
 
 /** What the grader can do and know while probing one lab. */
@@ -60,7 +62,10 @@ export interface ProbeContext {
 export interface ProbePlan {
   /** Machine whose round trip carries the fragment; undefined when only the grader observes. */
   machine?: string;
-  /** Shell fragment for busybox sh; `$B` is busybox, `$P` the probe, `$D` a private work dir. */
+  /**
+   * Shell fragment for busybox sh; `$B` is busybox, `$P` the probe, `$D` a private work dir.
+   * It reports facts with `emit KEY COMMAND...` (the command's output) or `emitv KEY VALUE`.
+   */
   fragment?: string;
   /** Observation made from the grader's side. */
   observe?: (ctx: ProbeContext) => Promise<unknown>;

@@ -8,10 +8,14 @@ function check(fields: Record<string, unknown>): Check {
   return checkSchema.parse({ id: 'c', title: 'c', machine: 'pc', ...fields }) as Check;
 }
 
-/** What `emit KEY ...` lines look like on the wire. */
+/** What a fragment reports with `emit KEY ...`. */
 function emitted(facts: Record<string, string>, exitCode = 0): FragmentOutput {
-  const stdout = Object.entries(facts).map(([k, v]) => `${k}=${Buffer.from(v).toString('base64')}`).join('\n');
-  return { exitCode, stdout, stderr: '' };
+  return { exitCode, stdout: '', stderr: '', facts: new Map(Object.entries(facts)) };
+}
+
+/** A fragment's plain output (the probe's KEY=VALUE lines, a command's stdout). */
+function printed(stdout: string, exitCode = 0): FragmentOutput {
+  return { exitCode, stdout, stderr: '', facts: new Map() };
 }
 
 function evaluate(c: Check, fragment?: FragmentOutput, observed?: unknown) {
@@ -37,11 +41,7 @@ describe('check kinds read what the probe saw', () => {
 
   test('service: active and enabled from systemd\'s own answer', () => {
     const c = check({ kind: 'service', name: 'cups', active: true, enabled: true });
-    const out = (active: string, file: string): FragmentOutput => ({
-      exitCode: 0,
-      stdout: `unit=cups.service\nLoadState=loaded\nActiveState=${active}\nSubState=x\nUnitFileState=${file}\n`,
-      stderr: '',
-    });
+    const out = (active: string, file: string) => printed(`unit=cups.service\nLoadState=loaded\nActiveState=${active}\nSubState=x\nUnitFileState=${file}\n`);
     expect(passes(evaluate(c, out('active', 'enabled')))).toBe(true);
     expect(evaluate(c, out('inactive', 'disabled')).assertions.map((a) => a.pass)).toEqual([false, false]);
     expect(evaluate(c, out('active', 'disabled')).assertions.map((a) => a.pass)).toEqual([true, false]);
@@ -49,7 +49,7 @@ describe('check kinds read what the probe saw', () => {
 
   test('service: a probe that cannot reach systemd is an error, not a fail', () => {
     const c = check({ kind: 'service', name: 'cups' });
-    expect(() => evaluate(c, { exitCode: 3, stdout: 'error=systemd is not reachable\n', stderr: '' })).toThrow(/systemd is not reachable/);
+    expect(() => evaluate(c, printed('error=systemd is not reachable\n', 3))).toThrow(/systemd is not reachable/);
   });
 
   test('port: parses the kernel socket tables (IPv4 and IPv6)', () => {
@@ -106,12 +106,12 @@ describe('check kinds read what the probe saw', () => {
 
   test('dns: answers from the probe; no server answering is a fail with the reason', () => {
     const c = check({ kind: 'dns', name: 'intranet.lan', addresses: { contains: '10.0.0.5' } });
-    const ok = { exitCode: 0, stdout: 'server=10.0.0.5\nrcode=NOERROR\nanswer=A 10.0.0.5\n', stderr: '' };
+    const ok = printed('server=10.0.0.5\nrcode=NOERROR\nanswer=A 10.0.0.5\n', 0);
     expect(passes(evaluate(c, ok))).toBe(true);
-    const silent = evaluate(c, { exitCode: 1, stdout: 'server=10.0.0.254\nreason=no answer within 2000 ms\n', stderr: '' });
+    const silent = evaluate(c, printed('server=10.0.0.254\nreason=no answer within 2000 ms\n', 1));
     expect(passes(silent)).toBe(false);
     expect(silent.assertions[0]?.actual).toMatch(/no answer within 2000 ms/);
-    const nx = evaluate(c, { exitCode: 0, stdout: 'server=10.0.0.5\nrcode=NXDOMAIN\n', stderr: '' });
+    const nx = evaluate(c, printed('server=10.0.0.5\nrcode=NXDOMAIN\n', 0));
     expect(nx.assertions[0]?.actual).toBe('NXDOMAIN');
   });
 
@@ -132,8 +132,8 @@ describe('check kinds read what the probe saw', () => {
 
   test('command: exit code defaults to 0; stdout is compared without the trailing newline', () => {
     const c = check({ kind: 'command', run: 'hostname', stdout: 'pc-compta' });
-    expect(passes(evaluate(c, { exitCode: 0, stdout: 'pc-compta\n', stderr: '' }))).toBe(true);
-    expect(passes(evaluate(c, { exitCode: 1, stdout: 'pc-compta\n', stderr: '' }))).toBe(false);
+    expect(passes(evaluate(c, printed('pc-compta\n', 0)))).toBe(true);
+    expect(passes(evaluate(c, printed('pc-compta\n', 1)))).toBe(false);
   });
 
   test('sysctl reads /proc/sys', () => {

@@ -99,7 +99,7 @@ describe('scenario loading', () => {
 
   test('a step needs exactly one action', () => {
     const found = problems(minimal.replace('    run: useradd -m {{ user }}', '    run: useradd -m {{ user }}\n    upload: x.tar\n    to: /tmp/x.tar'));
-    expect(found.join('\n')).toMatch(/setup\[0\]: a step needs exactly one of run, file or upload/);
+    expect(found.join('\n')).toMatch(/setup\[0\]: a step needs exactly one of run, file, upload/);
   });
 
   test('kind rules across fields are enforced', () => {
