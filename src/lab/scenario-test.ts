@@ -1,7 +1,7 @@
 import type { LoadedScenario } from '../scenario/index.js';
 import type { CheckStatus } from '../grading/results.js';
 import type { Score } from '../grading/scoring.js';
-import { errorMessage } from '../errors.js';
+import { EnvironmentError, errorMessage } from '../errors.js';
 import type { LabService } from './lab-service.js';
 
 export interface ScenarioTestReport {
@@ -32,6 +32,7 @@ export async function testScenario(labs: LabService, loaded: LoadedScenario, pro
   };
   const lab = labs.create(loaded, { candidateId: 'scenario-test' });
   report.labId = lab.id;
+  let environment: EnvironmentError | undefined;
   try {
     progress(`provisioning lab ${lab.id} (setup and faults)`);
     await timed('provisionMs', () => labs.provision(lab.id));
@@ -51,11 +52,14 @@ export async function testScenario(labs: LabService, loaded: LoadedScenario, pro
       if (r.status !== 'pass') report.problems.push(`solved state: check ${r.checkId} is ${r.status}${r.message ? ` (${r.message})` : r.actual ? ` (${r.actual})` : ''}`);
     }
   } catch (err) {
+    // An engine that is down says nothing about the scenario: it is reported as such, not as a failed test.
+    if (err instanceof EnvironmentError) environment = err;
     report.problems.push(errorMessage(err));
   } finally {
     progress('tearing down');
     await timed('teardownMs', () => labs.destroy(lab.id)).catch((err) => report.problems.push(`teardown: ${errorMessage(err)}`));
   }
+  if (environment) throw environment;
   report.ok = report.problems.length === 0;
   return report;
 }
