@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { loadToolbox, type Toolbox } from './grading/toolbox.js';
 import { ImageCatalog } from './images/catalog.js';
 import { DockerImageBuilder } from './images/docker-builder.js';
+import { VmImageBuilder } from './images/vm-builder.js';
 import { LabService } from './lab/lab-service.js';
 import { DockerProvider } from './providers/docker/docker-provider.js';
 import { ProviderRegistry } from './providers/registry.js';
@@ -23,6 +24,7 @@ export interface App {
   providers: ProviderRegistry;
   catalog: () => Promise<ImageCatalog>;
   dockerImages: () => Promise<DockerImageBuilder>;
+  vmImages: () => Promise<VmImageBuilder>;
   labs: LabService;
   loadScenario(file: string): Promise<LoadedScenario>;
   close(): void;
@@ -32,9 +34,15 @@ export function createApp(config: Config, log: Logger): App {
   const db = openDatabase(join(config.dataDir, 'examlab.db'));
   const store = new LabStore(db);
   const docker = once(() => DockerProvider.start(log.child({ provider: 'docker' }), { subnetPool: config.subnetPool, socketPath: config.dockerSocket }));
-  const providers = new ProviderRegistry().register('docker', docker);
+  // Started on first use only: a Docker-only lab never needs libvirtd.
+  const libvirt = once(async () => {
+    const { LibvirtProvider } = await import('./providers/libvirt/libvirt-provider.js');
+    return LibvirtProvider.start(log.child({ provider: 'libvirt' }), { uri: config.libvirtUri, labsDir: join(config.vmDir, 'labs') });
+  });
+  const providers = new ProviderRegistry().register('docker', docker).register('libvirt', libvirt);
   const catalog = once(() => ImageCatalog.load(config.imagesDir));
   const dockerImages = once(async () => new DockerImageBuilder((await docker()).docker, await catalog(), log.child({ component: 'images' }), { workDir: join(config.buildDir, 'rootfs'), debianMirror: config.debianMirror }));
+  const vmImages = once(async () => new VmImageBuilder(await catalog(), log.child({ component: 'images' }), { imagesDir: join(config.vmDir, 'images'), workDir: join(config.buildDir, 'rootfs'), debianMirror: config.debianMirror }));
   const toolbox = once((): Promise<Toolbox> => loadToolbox(join(config.buildDir, 'toolbox')));
 
   const labs = new LabService({
@@ -46,9 +54,14 @@ export function createApp(config: Config, log: Logger): App {
         const image = await (await dockerImages()).ensure(machine.image);
         return { ref: image.tag, systemd: image.runtime.systemd, capabilities: image.runtime.capabilities };
       },
+      libvirt: async (machine) => {
+        const image = await (await vmImages()).ensure(machine.image);
+        return { ref: image.disk, systemd: true, capabilities: [], kernel: image.kernel };
+      },
     },
     toolbox,
     log,
+    labFilesDir: join(config.dataDir, 'labs'),
   });
 
   return {
@@ -59,6 +72,7 @@ export function createApp(config: Config, log: Logger): App {
     providers,
     catalog,
     dockerImages,
+    vmImages,
     labs,
     async loadScenario(file) {
       return loadScenarioFile(file, { knownImages: (await catalog()).names() });

@@ -5,6 +5,8 @@ import { EnvironmentError, ExamlabError, InputError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { registerImageCommands } from './commands/images.js';
 import { registerLabCommands } from './commands/lab.js';
+import { registerConsoleCommand } from './commands/console.js';
+import { registerVmCommands } from './commands/vm.js';
 import { registerScenarioCommands } from './commands/scenario.js';
 import { registerDemoCommand } from './commands/demo.js';
 
@@ -44,6 +46,8 @@ export function buildProgram(): Command {
     .exitOverride();
   registerScenarioCommands(program);
   registerLabCommands(program);
+  registerConsoleCommand(program);
+  registerVmCommands(program);
   registerImageCommands(program);
   registerDemoCommand(program);
   program.commands.forEach((c) => c.exitOverride());

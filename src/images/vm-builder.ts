@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { EnvironmentError, InputError } from '../errors.js';
 import { runCommand } from '../util/command.js';
 import { Mutex } from '../util/concurrency.js';
+import { sha256 } from '../util/ids.js';
 import { parseSize } from '../util/units.js';
 import type { CatalogImage, ImageCatalog } from './catalog.js';
 
@@ -100,8 +101,7 @@ export class VmImageBuilder {
     await mkdir(out, { recursive: true });
     await mkdir(root, { recursive: true });
     try {
-      const include = spec.include.length ? [`--include=${spec.include.join(',')}`] : [];
-      await runCommand('debootstrap', [`--variant=${spec.variant}`, ...include, spec.suite, root, this.options.debianMirror]);
+      await this.debootstrap(spec, root);
       if (existsSync(join(image.dir, 'rootfs'))) await runCommand('cp', ['-rT', '--preserve=mode', join(image.dir, 'rootfs'), root]);
       if (existsSync(join(image.dir, 'configure.sh'))) {
         await runCommand('chroot', [root, '/bin/sh', '-s'], { stdin: await readFile(join(image.dir, 'configure.sh'), 'utf8') });
@@ -133,6 +133,25 @@ export class VmImageBuilder {
     } finally {
       await rm(root, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * The Debian tree, from a tarball of an earlier debootstrap with the same
+   * packages when there is one: changing an image's own files (rootfs/,
+   * configure.sh) then costs seconds, not a download and a kernel install.
+   */
+  private async debootstrap(spec: NonNullable<CatalogImage['definition']['debootstrap']>, root: string): Promise<void> {
+    const key = sha256(JSON.stringify([spec.suite, spec.variant, [...spec.include].sort(), this.options.debianMirror])).slice(0, 12);
+    const cache = join(this.options.workDir, `debootstrap-${key}.tar`);
+    const tarFlags = ['--numeric-owner', '--xattrs', '--xattrs-include=*'];
+    if (existsSync(cache)) {
+      await runCommand('tar', ['-C', root, ...tarFlags, '-xf', cache]);
+      return;
+    }
+    const include = spec.include.length ? [`--include=${spec.include.join(',')}`] : [];
+    await runCommand('debootstrap', [`--variant=${spec.variant}`, ...include, spec.suite, root, this.options.debianMirror]);
+    await runCommand('tar', ['-C', root, ...tarFlags, '-cf', `${cache}.partial`, '.']);
+    await rename(`${cache}.partial`, cache);
   }
 
   /** Copies the newest kernel and its initrd out of the tree, and points /vmlinuz and /initrd.img at them for GRUB. */

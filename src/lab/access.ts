@@ -10,7 +10,7 @@ export function labAccess(lab: LabRecord): GradingAccess {
   const sshTarget = (machine: string): SshTarget | undefined => {
     const m = byName.get(machine);
     if (!m) return undefined;
-    return { host: m.address, username: 'root', privateKey: lab.secrets.graderPrivateKey, hostKey: m.hostKey };
+    return { host: m.address, username: 'root', privateKey: lab.secrets.graderPrivateKey, hostKey: m.hostKey, agentSocket: m.console?.agent };
   };
   return {
     sshTarget,

@@ -1,12 +1,12 @@
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import { ConflictError, EnvironmentError, errorMessage } from '../errors.js';
+import { ConflictError, EnvironmentError, InputError, TimeoutError, errorMessage } from '../errors.js';
 import { gradeChecks } from '../grading/grader.js';
 import type { CheckResult } from '../grading/results.js';
 import { computeScore } from '../grading/scoring.js';
 import type { Toolbox } from '../grading/toolbox.js';
 import type { ProviderRegistry } from '../providers/registry.js';
-import type { LabNetwork, LabRef, MachineSpec, NetworkProvider, ProviderName } from '../providers/types.js';
+import type { LabNetwork, LabRef, MachineBoot, MachineSpec, NetworkProvider, ProviderName } from '../providers/types.js';
 import { hostAddress, parseCidr, intToIp } from '../providers/docker/subnets.js';
 import { parseScenario, renderDeep, renderText, resolveVariables, type LoadedScenario, type Machine, type Scenario } from '../scenario/index.js';
 import { generateKeyPair, SshSession } from '../ssh/client.js';
@@ -15,6 +15,7 @@ import { mapLimit } from '../util/concurrency.js';
 import { newId, sha256 } from '../util/ids.js';
 import { retryUntil } from '../util/retry.js';
 import { labAccess, requireTarget } from './access.js';
+import { consoleTail } from './console.js';
 import { GRADABLE_STATES } from './states.js';
 import { runSteps, type StepSection } from './steps.js';
 import { shq } from '../grading/kinds/shell.js';
@@ -24,6 +25,8 @@ export interface ResolvedImage {
   ref: string;
   systemd: boolean;
   capabilities: string[];
+  /** VM images: a kernel for direct boot. */
+  kernel?: { path: string; initrd: string; cmdline: string };
 }
 
 export type ImageResolver = (machine: Machine) => Promise<ResolvedImage>;
@@ -36,6 +39,8 @@ export interface LabServiceDeps {
   toolbox: () => Promise<Toolbox>;
   log: Logger;
   sshReadyTimeoutMs?: number;
+  /** Files kept with each lab record, such as VM console logs: <labFilesDir>/<lab>/. */
+  labFilesDir?: string;
   /** Machines created at once within a lab. */
   machineConcurrency?: number;
 }
@@ -122,13 +127,16 @@ export class LabService {
       lab = store.get(lab.id);
       const rendered = this.render(lab);
 
-      const specs = await Promise.all(rendered.machines.map((m) => this.machineSpec(m, topology, lab.secrets.graderPublicKey)));
+      const specs = await Promise.all(rendered.machines.map((m) => this.machineSpec(m, topology, lab)));
       await mapLimit(specs, this.deps.machineConcurrency ?? 4, async ({ machine, spec }) => {
         const provider = await this.deps.providers.get(machine.provider);
-        await provider.createMachine(ref, spec);
+        const instance = await provider.createMachine(ref, spec);
+        const placed = topology.machines.find((m) => m.name === machine.name);
+        if (placed && instance.console) placed.console = instance.console;
       });
+      store.setTopology(lab.id, topology);
       labLog.info({ machines: specs.length }, 'machines created');
-      await Promise.all(topology.machines.map(async (m) => (m.hostKey = await this.waitForSsh(lab, m.name, m.address))));
+      await Promise.all(topology.machines.map(async (m) => (m.hostKey = await this.waitForSsh(lab, m))));
       store.setTopology(lab.id, topology);
       lab = store.get(lab.id);
 
@@ -215,7 +223,7 @@ export class LabService {
     await runSteps(section, scenario[section], (machine) => requireTarget(lab, machine), dirname(lab.scenarioFile));
   }
 
-  private async machineSpec(machine: Machine, topology: LabTopology, graderKey: string): Promise<{ machine: Machine; spec: MachineSpec }> {
+  private async machineSpec(machine: Machine, topology: LabTopology, lab: LabRecord): Promise<{ machine: Machine; spec: MachineSpec }> {
     const resolver = this.deps.images[machine.provider];
     if (!resolver) throw new EnvironmentError(`no image resolver for provider ${machine.provider}`);
     const image = await resolver(machine);
@@ -234,17 +242,29 @@ export class LabService {
       devices: machine.devices,
       systemd: image.systemd,
       tmpfs: machine.tmpfs.map((t) => ({ path: t.path, sizeBytes: t.size })),
-      rootAuthorizedKeys: graderKey,
+      rootAuthorizedKeys: lab.secrets.graderPublicKey,
+      disks: machine.disks.map((d) => ({ sizeBytes: d.size })),
+      boot: machineBoot(machine, image),
+      consoleLog: machine.provider === 'libvirt' && this.deps.labFilesDir ? join(this.deps.labFilesDir, lab.id, `${machine.name}.console.log`) : undefined,
     };
     return { machine, spec };
   }
 
-  private async waitForSsh(lab: LabRecord, machine: string, address: string): Promise<string> {
-    const session = await retryUntil(
-      () => SshSession.connect({ host: address, username: 'root', privateKey: lab.secrets.graderPrivateKey }, 5000),
-      () => true,
-      { what: `SSH on machine ${machine} (${address})`, timeoutMs: this.deps.sshReadyTimeoutMs ?? 90_000, intervalMs: 300 },
-    );
+  private async waitForSsh(lab: LabRecord, machine: LabTopology['machines'][number]): Promise<string> {
+    const provider = await this.deps.providers.get(machine.provider);
+    let session: SshSession;
+    try {
+      session = await retryUntil(
+        () => SshSession.connect({ host: machine.address, username: 'root', privateKey: lab.secrets.graderPrivateKey }, 5000),
+        () => true,
+        { what: `SSH on machine ${machine.name} (${machine.address})`, timeoutMs: this.deps.sshReadyTimeoutMs ?? provider.bootTimeoutMs ?? 90_000, intervalMs: 300 },
+      );
+    } catch (err) {
+      // A VM that does not come up says why on its console.
+      const tail = machine.console ? await consoleTail(machine.console.log) : '';
+      if (!tail || !(err instanceof Error)) throw err;
+      throw new TimeoutError(`${err.message}\nits console (${machine.console?.log}) ends with:\n${tail}`);
+    }
     session.close();
     return session.hostKey;
   }
@@ -283,6 +303,15 @@ export class LabService {
     for (const name of used) await (await this.deps.providers.get(name)).destroyMachines(ref);
     await (await this.deps.networks()).destroyNetworks(ref);
   }
+}
+
+/** How a VM starts: the machine's choice, else its image's kernel when it has one, else its disk. */
+function machineBoot(machine: Machine, image: ResolvedImage): MachineBoot | undefined {
+  if (machine.provider !== 'libvirt') return undefined;
+  const mode = machine.boot ?? (image.kernel ? 'kernel' : 'disk');
+  if (mode === 'disk') return { mode };
+  if (!image.kernel) throw new InputError(`machine ${machine.name}: "boot: kernel" needs an image with a kernel, and ${machine.image} has none; use "boot: disk"`);
+  return { mode, kernel: image.kernel.path, initrd: image.kernel.initrd, cmdline: image.kernel.cmdline };
 }
 
 export function labRef(lab: LabRecord): LabRef {

@@ -2,7 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, dirname } from 'node:path';
 import { ExamlabError, errorMessage } from '../errors.js';
 import type { Step } from '../scenario/index.js';
-import { withSession, type SshTarget } from '../ssh/client.js';
+import { withMachineSession } from '../remote/machine-session.js';
+import { rebootMachine } from './reboot.js';
+import type { SshTarget } from '../ssh/client.js';
 import { shq } from '../grading/kinds/shell.js';
 
 /** A setup, fault or solution step that did not work: names the step, the machine and what it said. */
@@ -22,10 +24,18 @@ export async function runSteps(
 ): Promise<void> {
   for (const [index, step] of steps.entries()) {
     const label = `${section}[${index}]${step.id ? ` (${step.id})` : ''} on ${step.machine}`;
+    if (step.reboot) {
+      try {
+        await rebootMachine(targetOf(step.machine), step.timeout);
+      } catch (err) {
+        throw new StepError(`${label}: ${errorMessage(err)}`);
+      }
+      continue;
+    }
     const { command, stdin } = await stepCommand(step, scenarioDir);
     let result;
     try {
-      result = await withSession(targetOf(step.machine), 15_000, (s) => s.exec(command, { stdin, timeoutMs: step.timeout }));
+      result = await withMachineSession(targetOf(step.machine), 15_000, (s) => s.exec(command, { stdin, timeoutMs: step.timeout }));
     } catch (err) {
       throw new StepError(`${label}: ${errorMessage(err)}`);
     }

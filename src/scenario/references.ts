@@ -41,6 +41,9 @@ export function checkReferences(source: SourceFile, data: unknown, options: Load
       const network = asString(asRecord(a).network);
       if (network && !networks.includes(network)) at(['machines', i, 'networks', j, 'network'], `unknown network "${network}"; declared: ${networks.join(', ') || '(none)'}`);
     });
+    if ((asString(asRecord(m).provider) ?? 'docker') !== 'libvirt') {
+      for (const key of ['boot', 'disks']) if (asRecord(m)[key] !== undefined) at(['machines', i, key], `only virtual machines (provider: libvirt) have ${key}`);
+    }
     const image = asString(asRecord(m).image);
     if (image && options.knownImages && !options.knownImages.includes(image)) {
       at(['machines', i, 'image'], `unknown image "${image}"; known: ${options.knownImages.join(', ')}`);
@@ -54,6 +57,8 @@ export function checkReferences(source: SourceFile, data: unknown, options: Load
       const s = asRecord(step);
       const machine = asString(s.machine);
       if (machine && !machines.includes(machine)) at([section, i, 'machine'], unknownMachine(machine, machines));
+      const target = machineList.find((m) => asRecord(m).name === machine);
+      if (s.reboot !== undefined && target && asRecord(target).provider !== 'libvirt') at([section, i, 'reboot'], `only virtual machines (provider: libvirt) can be rebooted by a step; ${machine} is a container`);
       const upload = asString(s.upload);
       if (upload && options.baseDir !== undefined) {
         const file = isAbsolute(upload) ? upload : join(options.baseDir, upload);

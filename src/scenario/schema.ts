@@ -94,6 +94,15 @@ const machineSchema = z.strictObject({
     .array(z.strictObject({ path: z.string().startsWith('/'), size: size }))
     .default([])
     .describe('Small filesystems of their own (e.g. a log partition that can fill up)'),
+  boot: z
+    .enum(['kernel', 'disk'])
+    .optional()
+    .describe('VMs: "kernel" starts the image\'s kernel directly (the default when the image has one); "disk" starts the disk\'s own boot loader (GRUB, Windows)'),
+  disks: z
+    .array(z.strictObject({ size: size.describe('e.g. "1G"') }))
+    .max(8)
+    .default([])
+    .describe('VMs: extra empty disks, seen as /dev/vdb, /dev/vdc…'),
 });
 
 const stepSchema = z
@@ -106,13 +115,17 @@ const stepSchema = z
     content: z.string().optional(),
     upload: z.string().optional().describe('A file next to the scenario, copied to `to`'),
     to: z.string().startsWith('/', 'must be an absolute path').optional(),
+    reboot: z
+      .literal(true)
+      .optional()
+      .describe('Restart the machine (VMs) and wait until it has booted again, into whatever its disk leads to (emergency mode included)'),
     mode: z.string().regex(/^[0-7]{3,4}$/, 'octal mode like "0644"').optional(),
     owner: z.string().regex(/^[a-z_][a-z0-9_.-]*(:[a-z_][a-z0-9_.-]*)?$/, 'user or user:group').optional(),
     timeout: duration('timeout').prefault('2m'),
   })
   .superRefine((step, ctx) => {
-    const actions = [step.run !== undefined, step.file !== undefined, step.upload !== undefined].filter(Boolean).length;
-    if (actions !== 1) ctx.addIssue({ code: 'custom', message: 'a step needs exactly one of run, file or upload' });
+    const actions = [step.run !== undefined, step.file !== undefined, step.upload !== undefined, step.reboot !== undefined].filter(Boolean).length;
+    if (actions !== 1) ctx.addIssue({ code: 'custom', message: 'a step needs exactly one of run, file, upload or reboot' });
     if (step.file !== undefined && step.content === undefined) ctx.addIssue({ code: 'custom', path: ['content'], message: 'required with file' });
     if (step.upload !== undefined && step.to === undefined) ctx.addIssue({ code: 'custom', path: ['to'], message: 'required with upload' });
   });

@@ -13,6 +13,8 @@ export interface SshTarget {
   password?: string;
   /** SHA-256 fingerprint (base64) the host key must have; any key is accepted and reported when absent. */
   hostKey?: string;
+  /** A VM's guest agent socket, for when SSH does not answer (see remote/machine-session.ts). */
+  agentSocket?: string;
 }
 
 export interface ExecResult {

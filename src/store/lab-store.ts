@@ -4,7 +4,7 @@ import { NotFoundError } from '../errors.js';
 import { assertTransition, type LabState } from '../lab/states.js';
 import type { CheckResult } from '../grading/results.js';
 import type { Score } from '../grading/scoring.js';
-import type { LabNetwork, ProviderName } from '../providers/types.js';
+import type { LabNetwork, MachineConsole, ProviderName } from '../providers/types.js';
 
 /** Where each machine of a lab ended up, filled in as provisioning goes. */
 export interface LabTopology {
@@ -19,6 +19,8 @@ export interface LabTopology {
     /** Pinned SSH host key fingerprint, learnt at first contact. */
     hostKey?: string;
     loginUser?: string;
+    /** VMs: serial console, its log, guest agent. */
+    console?: MachineConsole;
   }[];
 }
 

@@ -46,7 +46,7 @@ writeFileSync(invalid, 'apiVersion: examlab/v1\nid: Bad Id\ntitle: x\n');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('the examlab command', () => {
-  test.each([[[]], [['scenario']], [['scenario', 'validate']], [['scenario', 'test']], [['lab', 'up']], [['lab', 'ls']], [['lab', 'grade']], [['lab', 'down']], [['images', 'build']], [['demo']]])(
+  test.each([[[]], [['scenario']], [['scenario', 'validate']], [['scenario', 'test']], [['lab', 'up']], [['lab', 'ls']], [['lab', 'show']], [['lab', 'grade']], [['lab', 'down']], [['images', 'build']], [['demo']]])(
     '%j --help',
     async (words) => {
       const { code, stdout } = await examlab([...words, '--help'], data);
@@ -85,6 +85,12 @@ describe('the examlab command', () => {
     const lab = JSON.parse(up.stdout);
     expect(lab).toMatchObject({ scenario: 'tiny', candidate: 'alice', state: 'ready' });
     expect(lab.machines[0]).toMatchObject({ name: 'box', loginUser: 'technicien' });
+
+    const show = await examlab(['lab', 'show', lab.id], data);
+    expect(show.code).toBe(0);
+    expect(show.stdout).toContain(`lab ${lab.id} (tiny) is ready`);
+    expect(show.stdout).toMatch(/technicien@10\.231\.\d+\.\d+/);
+    expect(show.stdout).toContain('Créez le fichier /etc/ok.');
 
     const ls = JSON.parse((await examlab(['lab', 'ls', '--json'], data)).stdout);
     expect(ls.map((l: { id: string }) => l.id)).toContain(lab.id);

@@ -3,22 +3,29 @@ import { appFor } from '../main.js';
 import { table } from '../output.js';
 
 export function registerImageCommands(program: Command): void {
-  const images = program.command('images').description('Build the lab images offline (debootstrap and Dockerfiles)');
+  const images = program.command('images').description('Build the lab images offline (debootstrap, Dockerfiles, VM disks)');
 
   images
     .command('build')
-    .description('Build the named images (all Docker images by default); only what changed is rebuilt')
+    .description('Build the named images (all by default: Docker images, then VM images); only what changed is rebuilt')
     .argument('[names...]', 'image names (folders of images/)')
     .option('--force', 'rebuild the named images even when their tag exists')
     .action(async (names: string[], opts: { force?: boolean }) => {
       const app = appFor(program);
       try {
         const catalog = await app.catalog();
-        const builder = await app.dockerImages();
-        const wanted = names.length ? names : catalog.names().filter((n) => catalog.get(n).definition.provider === 'docker');
+        const wanted = names.length ? names : catalog.names().sort((a, b) => Number(isVm(a)) - Number(isVm(b)));
+        function isVm(name: string) {
+          return catalog.get(name).definition.provider === 'libvirt';
+        }
         for (const name of wanted) {
-          const image = await builder.ensure(name, { force: opts.force });
-          process.stdout.write(`${name}: ${image.tag}\n`);
+          if (isVm(name)) {
+            const image = await (await app.vmImages()).ensure(name, { force: opts.force });
+            process.stdout.write(`${name}: ${image.disk}\n`);
+          } else {
+            const image = await (await app.dockerImages()).ensure(name, { force: opts.force });
+            process.stdout.write(`${name}: ${image.tag}\n`);
+          }
         }
       } finally {
         app.close();
@@ -33,11 +40,10 @@ export function registerImageCommands(program: Command): void {
       const app = appFor(program);
       try {
         const catalog = await app.catalog();
-        const builder = await app.dockerImages();
         const rows = await Promise.all(
           catalog.names().map(async (n) => {
             const image = catalog.get(n);
-            const built = image.definition.provider === 'docker' ? await builder.isPresent(image.tag) : undefined;
+            const built = image.definition.provider === 'docker' ? await (await app.dockerImages()).isPresent(image.tag) : Boolean(await (await app.vmImages()).find(n));
             return { name: n, provider: image.definition.provider, tag: image.tag, built, from: image.parent?.name };
           }),
         );

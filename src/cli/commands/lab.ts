@@ -73,6 +73,35 @@ export function registerLabCommands(program: Command): void {
     });
 
   lab
+    .command('show')
+    .description('Show a lab: state, machines, how the candidate connects, and the instructions as the candidate reads them')
+    .argument('<id>', 'lab id')
+    .option('--lang <language>', 'language of the instructions (fr, en)')
+    .option('--json', 'print as JSON')
+    .action((id: string, opts: { lang?: string; json?: boolean }) => {
+      const app = appFor(program);
+      try {
+        const record = app.store.get(id);
+        const scenario = record.topology ? app.labs.render(record) : undefined;
+        const language = opts.lang ?? scenario?.language ?? 'fr';
+        const instructions = scenario?.instructions[language as 'fr' | 'en'];
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify({ ...publicView(record), events: app.store.events(id), instructions }, null, 2)}\n`);
+          return;
+        }
+        process.stdout.write(`lab ${record.id} (${record.scenarioId}) is ${record.state}${record.stateDetail ? `: ${record.stateDetail}` : ''}\n`);
+        if (record.topology) {
+          process.stdout.write(`${table(record.topology.machines.map((m) => [m.name, m.hostname, m.address, m.provider]), { indent: '  ' })}\n`);
+          if (record.state !== 'destroyed') process.stdout.write(`${connectionInfo(record, candidateKeyFile(app, record))}\n`);
+        }
+        if (instructions) process.stdout.write(`\n${instructions}`);
+        else if (scenario) process.stdout.write(`\n(no instructions in "${language}")\n`);
+      } finally {
+        app.close();
+      }
+    });
+
+  lab
     .command('grade')
     .description('Grade a lab now; exit 1 when the score is under the pass mark or a check could not be decided')
     .argument('<id>', 'lab id')

@@ -1,0 +1,39 @@
+import { errorMessage } from '../errors.js';
+import { SshError, SshSession, type ExecOptions, type ExecResult, type SshTarget } from '../ssh/client.js';
+import { GuestAgentSession } from './guest-agent.js';
+
+/** What steps and the grader do on a machine as root: run commands, drop files. */
+export interface MachineSession {
+  exec(command: string, options: ExecOptions): Promise<ExecResult>;
+  uploadToNewDir(dirName: string, files: readonly { name: string; data: Buffer | string; mode: number }[]): Promise<string>;
+  close(): void;
+}
+
+/**
+ * A root session on a machine: SSH, or, when SSH does not answer and the
+ * machine is a VM with a guest agent (`agentSocket`), the agent. So a VM
+ * with no network (emergency mode, a broken interface) can still be set up,
+ * repaired by a solution and graded.
+ */
+export async function openMachineSession(target: SshTarget, timeoutMs: number): Promise<MachineSession> {
+  try {
+    return await SshSession.connect(target, timeoutMs);
+  } catch (sshErr) {
+    if (!target.agentSocket) throw sshErr;
+    try {
+      return await GuestAgentSession.connect(target.agentSocket, Math.min(timeoutMs, 10_000));
+    } catch (agentErr) {
+      throw new SshError(`${errorMessage(sshErr)}; nor through its guest agent: ${errorMessage(agentErr)}`);
+    }
+  }
+}
+
+/** Opens a session, runs `fn`, always closes. */
+export async function withMachineSession<T>(target: SshTarget, timeoutMs: number, fn: (session: MachineSession) => Promise<T>): Promise<T> {
+  const session = await openMachineSession(target, timeoutMs);
+  try {
+    return await fn(session);
+  } finally {
+    session.close();
+  }
+}

@@ -1,0 +1,56 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, test } from '@jest/globals';
+import type { Server } from 'node:net';
+import { GuestAgentSession } from '../../../src/remote/guest-agent.js';
+import { openMachineSession } from '../../../src/remote/machine-session.js';
+import { startFakeGuestAgent } from '../../fakes/fake-guest-agent.js';
+
+describe('guest agent session', () => {
+  let dir: string;
+  let server: Server | undefined;
+  afterEach(() => {
+    server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const socketPath = () => {
+    dir = mkdtempSync(join(tmpdir(), 'examlab-qga-'));
+    return join(dir, 'agent.sock');
+  };
+
+  test('skips what an earlier client left unread, then runs commands with their stdin, exit code and output', async () => {
+    const path = socketPath();
+    const fake = await startFakeGuestAgent(path, { stale: '{"return": {"pid": 7}}\n{"return": 12' });
+    server = fake.server;
+    const session = await GuestAgentSession.connect(path, 2000);
+    try {
+      const result = await session.exec('cat; echo oops >&2; exit 3', { stdin: 'hello', timeoutMs: 5000 });
+      expect(result).toEqual({ exitCode: 3, stdout: 'hello', stderr: 'oops\n' });
+      expect(fake.calls[1]?.arguments?.env).toContain('HOME=/root');
+    } finally {
+      session.close();
+    }
+  });
+
+  test('an agent that does not answer is an error naming the socket, within the time given', async () => {
+    const path = socketPath();
+    server = (await startFakeGuestAgent(path, { silent: true })).server;
+    const started = Date.now();
+    await expect(GuestAgentSession.connect(path, 300)).rejects.toThrow(/did not answer.*agent\.sock/);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  test('when SSH does not answer, a machine with an agent socket is reached through it', async () => {
+    const path = socketPath();
+    server = (await startFakeGuestAgent(path)).server;
+    // Nothing listens on port 1 of the loopback: SSH is refused at once.
+    const session = await openMachineSession({ host: '127.0.0.1', port: 1, username: 'root', agentSocket: path }, 2000);
+    try {
+      expect((await session.exec('echo via-agent', { timeoutMs: 5000 })).stdout).toBe('via-agent\n');
+    } finally {
+      session.close();
+    }
+    await expect(openMachineSession({ host: '127.0.0.1', port: 1, username: 'root' }, 2000)).rejects.toThrow(/cannot open SSH/);
+  });
+});
