@@ -57,6 +57,98 @@ const MIGRATIONS: string[] = [
      result TEXT NOT NULL,
      PRIMARY KEY (run_id, check_id)
    );`,
+  // The exam daemon: exams and their candidates, jury marks, intervention reports,
+  // API tokens (hashed), the hash-chained audit log and the daemon's own heartbeat.
+  `CREATE TABLE exams (
+     id TEXT PRIMARY KEY,
+     title TEXT NOT NULL,
+     scenario_id TEXT NOT NULL,
+     scenario_file TEXT NOT NULL,
+     scenario_text TEXT NOT NULL,
+     mode TEXT NOT NULL,
+     duration_ms INTEGER NOT NULL,
+     start_policy TEXT NOT NULL,
+     start_at TEXT,
+     auto_freeze INTEGER NOT NULL,
+     keep_labs INTEGER NOT NULL,
+     status TEXT NOT NULL,
+     created_by TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     started_at TEXT,
+     ended_at TEXT,
+     updated_at TEXT NOT NULL
+   );
+   CREATE TABLE candidates (
+     exam_id TEXT NOT NULL REFERENCES exams (id),
+     id TEXT NOT NULL,
+     position INTEGER NOT NULL,
+     name TEXT NOT NULL,
+     email TEXT,
+     phase TEXT NOT NULL,
+     detail TEXT,
+     seed TEXT NOT NULL,
+     token_hash TEXT NOT NULL UNIQUE,
+     lab_id TEXT REFERENCES labs (id),
+     revoked INTEGER NOT NULL DEFAULT 0,
+     extension_ms INTEGER NOT NULL DEFAULT 0,
+     offered_at TEXT,
+     deadline TEXT,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     final_run_id TEXT REFERENCES runs (id),
+     updated_at TEXT NOT NULL,
+     PRIMARY KEY (exam_id, id)
+   );
+   CREATE TABLE marks (
+     exam_id TEXT NOT NULL,
+     candidate_id TEXT NOT NULL,
+     criterion_id TEXT NOT NULL,
+     level TEXT NOT NULL,
+     points REAL NOT NULL,
+     comment TEXT,
+     marked_by TEXT NOT NULL,
+     marked_at TEXT NOT NULL,
+     PRIMARY KEY (exam_id, candidate_id, criterion_id),
+     FOREIGN KEY (exam_id, candidate_id) REFERENCES candidates (exam_id, id)
+   );
+   CREATE TABLE reports (
+     exam_id TEXT NOT NULL,
+     candidate_id TEXT NOT NULL,
+     diagnosis TEXT NOT NULL,
+     actions TEXT NOT NULL,
+     result TEXT NOT NULL,
+     revision INTEGER NOT NULL,
+     submitted_at TEXT NOT NULL,
+     PRIMARY KEY (exam_id, candidate_id),
+     FOREIGN KEY (exam_id, candidate_id) REFERENCES candidates (exam_id, id)
+   );
+   CREATE TABLE api_tokens (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     role TEXT NOT NULL,
+     hash TEXT NOT NULL UNIQUE,
+     source TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     revoked_at TEXT
+   );
+   CREATE TABLE audit (
+     seq INTEGER PRIMARY KEY,
+     at TEXT NOT NULL,
+     actor TEXT NOT NULL,
+     action TEXT NOT NULL,
+     exam_id TEXT,
+     candidate_id TEXT,
+     lab_id TEXT,
+     detail TEXT NOT NULL,
+     prev_hash TEXT NOT NULL,
+     hash TEXT NOT NULL
+   );
+   CREATE INDEX audit_exam ON audit (exam_id);
+   CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+   CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+   CREATE TABLE daemon_state (
+     key TEXT PRIMARY KEY,
+     value TEXT NOT NULL
+   );`,
 ];
 
 /** Opens (creating if needed) the store, private to its owner, and brings its schema up to date. */
