@@ -6,10 +6,10 @@ import type { CheckResult } from '../grading/results.js';
 import { computeScore } from '../grading/scoring.js';
 import type { Toolbox } from '../grading/toolbox.js';
 import type { ProviderRegistry } from '../providers/registry.js';
-import type { LabNetwork, LabRef, MachineBoot, MachineSpec, NetworkProvider, ProviderName } from '../providers/types.js';
+import type { LabNetwork, LabRef, MachineBoot, MachineRunState, MachineSpec, NetworkProvider, Provider, ProviderName } from '../providers/types.js';
 import { hostAddress, parseCidr, intToIp } from '../providers/docker/subnets.js';
 import { parseScenario, renderDeep, renderText, resolveVariables, type LoadedScenario, type Machine, type Scenario } from '../scenario/index.js';
-import { generateKeyPair, SshSession } from '../ssh/client.js';
+import { generateKeyPair, SshSession, withSession } from '../ssh/client.js';
 import type { LabRecord, LabStore, LabTopology, RunPurpose, RunRecord } from '../store/lab-store.js';
 import { mapLimit } from '../util/concurrency.js';
 import { newId, sha256 } from '../util/ids.js';
@@ -192,6 +192,75 @@ export class LabService {
   /** Runs the scenario's reference solution on a live lab. */
   async applySolution(labId: string): Promise<void> {
     await this.runSection(this.deps.store.get(labId), 'solution');
+  }
+
+  /** Back to the initial broken state: provisioned again from the same seed and keys; whatever the candidate did is gone. */
+  async reset(labId: string): Promise<LabRecord> {
+    const lab = this.deps.store.get(labId);
+    if (!['ready', 'running', 'failed'].includes(lab.state)) throw new ConflictError(`lab ${labId} is ${lab.state}; only a ready, running or failed lab can be reset`);
+    return this.provision(labId);
+  }
+
+  /** Freezes every machine of the lab (no process runs; memory and disks are kept). Idempotent. */
+  async pause(labId: string): Promise<void> {
+    await this.eachMachine(labId, (provider, ref, machine) => provider.pauseMachine(ref, machine));
+  }
+
+  /** Lets the machines of a paused (or stopped) lab run again. Idempotent. */
+  async resume(labId: string): Promise<void> {
+    await this.eachMachine(labId, (provider, ref, machine) => provider.resumeMachine(ref, machine));
+  }
+
+  /** What the engines say about each machine of the lab. */
+  async machineStates(labId: string): Promise<Record<string, MachineRunState>> {
+    const states: Record<string, MachineRunState> = {};
+    await this.eachMachine(labId, async (provider, ref, machine) => void (states[machine] = await provider.machineState(ref, machine)));
+    return states;
+  }
+
+  /**
+   * Cuts the candidate off inside the lab: their account is locked and
+   * expired (sshd then refuses password and key alike) and their processes
+   * are killed with everything they started, sudo shells included.
+   */
+  async lockCandidate(labId: string): Promise<void> {
+    await this.onLoginMachines(labId, (user) =>
+      [
+        `usermod -L -e 1 ${user}`,
+        `uid=$(id -u ${user})`,
+        // The user's processes and their descendants, from /proc (a process may vanish while it is read).
+        `for round in 1 2 3; do`,
+        `  pids=$(cat /proc/[0-9]*/status 2>/dev/null | awk -v uid="$uid" '/^Pid:/{pid=$2} /^PPid:/{ppid[pid]=$2} /^Uid:/{if ($2==uid || $3==uid) mine[pid]=1} END {do {changed=0; for (p in ppid) if (!(p in mine) && (ppid[p] in mine)) {mine[p]=1; changed=1}} while (changed); for (p in mine) if (p != 1) print p}')`,
+        `  [ -z "$pids" ] && break`,
+        `  kill -KILL $pids 2>/dev/null || true`,
+        `done`,
+      ].join('\n'),
+    );
+  }
+
+  /** Gives the candidate their account back (after a revocation was lifted). */
+  async unlockCandidate(labId: string): Promise<void> {
+    await this.onLoginMachines(labId, (user) => `usermod -U -e '' ${user}`);
+  }
+
+  private async onLoginMachines(labId: string, script: (user: string) => string): Promise<void> {
+    const lab = this.deps.store.get(labId);
+    await Promise.all(
+      (lab.topology?.machines ?? [])
+        .filter((m) => m.loginUser)
+        .map((m) =>
+          withSession(requireTarget(lab, m.name), 15_000, async (session) => {
+            const result = await session.exec('/bin/sh -s', { stdin: script(m.loginUser as string), timeoutMs: 30_000 });
+            if (result.exitCode !== 0) throw new EnvironmentError(`cannot change the candidate account ${m.loginUser} on ${m.name} of lab ${labId}: ${result.stderr.trim()}`);
+          }),
+        ),
+    );
+  }
+
+  private async eachMachine(labId: string, fn: (provider: Provider, ref: LabRef, machine: string) => Promise<void>): Promise<void> {
+    const lab = this.deps.store.get(labId);
+    const ref = labRef(lab);
+    await Promise.all((lab.topology?.machines ?? []).map(async (m) => fn(await this.deps.providers.get(m.provider), ref, m.name)));
   }
 
   /** Removes the lab's machines and networks (idempotent) and marks it destroyed. */
