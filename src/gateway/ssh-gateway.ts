@@ -1,0 +1,192 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import ssh2 from 'ssh2';
+import type { AuthContext, ClientChannel, Connection, PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { Authenticator } from '../auth/authenticator.js';
+import { errorMessage } from '../errors.js';
+import type { ExamService } from '../exam/exam-service.js';
+import type { ExamMetrics } from '../exam/metrics.js';
+import { fingerprint, generateKeyPair } from '../ssh/client.js';
+import type { SessionRegistry } from './session-registry.js';
+
+const { Server, Client, utils } = ssh2;
+
+export interface GatewayDeps {
+  auth: Authenticator;
+  exams: ExamService;
+  sessions: SessionRegistry;
+  audit: AuditLog;
+  metrics: ExamMetrics;
+  log: Logger;
+  /** The gateway's own host key (OpenSSH private key). */
+  hostKey: string;
+}
+
+interface Caller {
+  examId: string;
+  candidateId: string;
+  /** The machine asked for with `candidate+machine`; the first login machine otherwise. */
+  machine?: string;
+}
+
+/** Loads the gateway's host key from the data directory, making it at first start. */
+export function gatewayHostKey(file: string): string {
+  if (!existsSync(file)) writeFileSync(file, generateKeyPair('examlab-gateway').privateKey, { mode: 0o600 });
+  return readFileSync(file, 'utf8');
+}
+
+export function hostKeyFingerprint(privateKey: string): string {
+  const parsed = utils.parseKey(privateKey);
+  if (parsed instanceof Error) throw parsed;
+  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  return fingerprint(key.getPublicSSH());
+}
+
+/**
+ * The candidates' only way into their lab: an SSH server in the daemon.
+ * `ssh -p PORT alice@HOST` with alice's access token as the password opens
+ * a shell on alice's lab machine, as the scenario's login user, and
+ * nowhere else. No port forwarding, agent, X11 or subsystems: the gateway
+ * reaches every lab, the candidate only theirs. Sessions end when the
+ * candidate's access is cut (freeze, revoke, reset, new token).
+ */
+export class SshGateway {
+  private readonly server: InstanceType<typeof Server>;
+
+  constructor(private readonly deps: GatewayDeps) {
+    this.server = new Server({ hostKeys: [deps.hostKey], banner: undefined }, (client) => this.onClient(client));
+    this.server.on('error', (err: Error) => deps.log.error({ err: err.message }, 'gateway error'));
+  }
+
+  listen(port: number, host: string): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    this.deps.sessions.closeAll();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private onClient(client: Connection): void {
+    let caller: Caller | undefined;
+    client.on('error', (err) => this.deps.log.debug({ err: err.message }, 'gateway client error'));
+    client.on('authentication', (ctx) => {
+      if (ctx.method === 'password') return this.authenticate(ctx, ctx.password, (c) => (caller = c));
+      if (ctx.method === 'keyboard-interactive') {
+        return ctx.prompt([{ prompt: 'Access token: ', echo: false }], 'examlab', 'Type the access token on your exam card.', (answers) =>
+          this.authenticate(ctx, answers[0] ?? '', (c) => (caller = c)),
+        );
+      }
+      ctx.reject(['password', 'keyboard-interactive']);
+    });
+    client.on('ready', () => {
+      const who = caller as Caller;
+      const unregister = this.deps.sessions.register(who.examId, who.candidateId, () => client.end());
+      client.on('close', unregister);
+      client.on('session', (accept) => this.onSession(accept(), who));
+      // The gateway can reach every lab: nothing but sessions goes through it.
+      client.on('tcpip', (_accept, reject) => reject());
+      client.on('openssh.streamlocal', (_accept, reject) => reject());
+      client.on('request', (_accept, reject) => reject?.());
+    });
+  }
+
+  private authenticate(ctx: AuthContext, token: string, accept: (caller: Caller) => void): void {
+    const [user, machine] = ctx.username.split('+', 2) as [string, string | undefined];
+    try {
+      const { exam, candidate } = this.deps.auth.candidate(token);
+      if (candidate.id.toLowerCase() !== user.toLowerCase()) throw new Error(`token of ${candidate.id} used as ${user}`);
+      accept({ examId: exam.id, candidateId: candidate.id, machine });
+      ctx.accept();
+    } catch (err) {
+      this.deps.metrics.error('access');
+      this.deps.log.info({ user: ctx.username, reason: errorMessage(err) }, 'gateway login refused');
+      // A pause per failure makes guessing tokens slower still.
+      setTimeout(() => ctx.reject(['password', 'keyboard-interactive']), 500).unref();
+    }
+  }
+
+  private onSession(session: Session, who: Caller): void {
+    let pty: PseudoTtyInfo | undefined;
+    let upstream: ClientChannel | undefined;
+    session.on('pty', (accept, _reject, info) => {
+      pty = info;
+      accept?.();
+    });
+    session.on('window-change', (accept, _reject, info) => {
+      upstream?.setWindow(info.rows, info.cols, info.height, info.width);
+      accept?.();
+    });
+    session.on('env', (accept) => accept?.());
+    for (const refused of ['x11', 'auth-agent', 'signal', 'subsystem', 'sftp']) session.on(refused, (_accept: unknown, reject?: () => void) => reject?.());
+    session.on('shell', (accept) => this.open(accept(), who, pty, undefined, (ch) => (upstream = ch)));
+    session.on('exec', (accept, _reject, info) => this.open(accept(), who, pty, info.command, (ch) => (upstream = ch)));
+  }
+
+  /** Connects the candidate's channel to their lab machine, as their login user. */
+  private open(channel: ServerChannel, who: Caller, pty: PseudoTtyInfo | undefined, command: string | undefined, onUpstream: (ch: ClientChannel) => void): void {
+    const log = this.deps.log.child({ exam: who.examId, candidate: who.candidateId });
+    const refuse = (message: string) => {
+      channel.stderr.write(`examlab: ${message}\r\n`);
+      channel.exit(1);
+      channel.end();
+    };
+    let lab: ReturnType<ExamService['labTarget']>;
+    try {
+      // Checked again per session: access may have been cut since the login.
+      lab = this.deps.exams.labTarget(who.examId, who.candidateId, who.machine);
+    } catch (err) {
+      return refuse(errorMessage(err));
+    }
+    const upstream = new Client();
+    const started = Date.now();
+    upstream.on('ready', () => {
+      const done = (err: Error | undefined, ch: ClientChannel) => {
+        if (err) {
+          upstream.end();
+          return refuse(`cannot open a session on ${lab.machine}: ${err.message}`);
+        }
+        onUpstream(ch);
+        channel.pipe(ch);
+        ch.pipe(channel);
+        ch.stderr.pipe(channel.stderr);
+        ch.on('exit', (code: number | null) => channel.exit(code ?? 255));
+        ch.on('close', () => {
+          channel.end();
+          upstream.end();
+        });
+        channel.on('close', () => upstream.end());
+      };
+      const window = pty ? { term: pty.term, rows: pty.rows, cols: pty.cols, width: pty.width, height: pty.height, modes: pty.modes } : false;
+      if (command !== undefined) upstream.exec(command, { pty: window }, done);
+      else upstream.shell(window, done);
+    });
+    upstream.on('error', (err) => {
+      log.warn({ err: err.message, machine: lab.machine }, 'gateway cannot reach the lab');
+      this.deps.metrics.error('gateway');
+      refuse(`your lab machine ${lab.machine} does not answer; tell the exam supervisor`);
+    });
+    upstream.on('close', () => {
+      this.deps.audit.append({ actor: `candidate:${who.examId}/${who.candidateId}`, action: 'lab.session.close', examId: who.examId, candidateId: who.candidateId, labId: lab.lab.id, detail: { machine: lab.machine, seconds: Math.round((Date.now() - started) / 1000) } });
+    });
+    const expected = lab.target.hostKey;
+    upstream.connect({
+      host: lab.target.host,
+      port: lab.target.port ?? 22,
+      username: lab.target.username,
+      privateKey: lab.target.privateKey,
+      readyTimeout: 15_000,
+      hostVerifier: (key: Buffer) => !expected || fingerprint(key) === expected,
+    });
+    this.deps.audit.append({ actor: `candidate:${who.examId}/${who.candidateId}`, action: 'lab.session.open', examId: who.examId, candidateId: who.candidateId, labId: lab.lab.id, detail: { machine: lab.machine, command: command?.slice(0, 200) } });
+    log.info({ lab: lab.lab.id, machine: lab.machine, exec: command !== undefined }, 'candidate session opened');
+  }
+}
