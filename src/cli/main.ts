@@ -9,6 +9,7 @@ import { registerConsoleCommand } from './commands/console.js';
 import { registerVmCommands } from './commands/vm.js';
 import { registerScenarioCommands } from './commands/scenario.js';
 import { registerDemoCommand } from './commands/demo.js';
+import { registerServeCommand } from './commands/serve.js';
 
 /**
  * Exit codes: 0 all good; 1 checks failed or input is invalid (a scenario, a
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
   registerVmCommands(program);
   registerImageCommands(program);
   registerDemoCommand(program);
+  registerServeCommand(program);
   program.commands.forEach((c) => c.exitOverride());
   return program;
 }

@@ -1,0 +1,81 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { InputError, errorMessage } from '../errors.js';
+import { parseDuration } from '../util/units.js';
+
+/** Where the daemon looks for its configuration when `--config` is not given. */
+export const DEFAULT_CONFIG_FILE = '/etc/examlab/daemon.yaml';
+
+const duration = (what: string) =>
+  z
+    .union([z.string(), z.number()])
+    .refine((v) => parseDuration(String(typeof v === 'number' ? `${v}ms` : v)) !== undefined, { message: `${what} must be a duration like "20s"` })
+    .transform((v) => parseDuration(String(typeof v === 'number' ? `${v}ms` : v)) as number);
+
+const tokenSchema = z
+  .strictObject({
+    name: z.string().min(1),
+    role: z.enum(['operator', 'jury']),
+    token: z.string().min(16, 'at least 16 characters').optional(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'the hex SHA-256 of the token').optional(),
+  })
+  .refine((t) => (t.token === undefined) !== (t.sha256 === undefined), { message: 'give exactly one of token or sha256' });
+
+/** The daemon's configuration file (YAML or JSON); every field has a default. */
+export const daemonConfigSchema = z.strictObject({
+  dataDir: z.string().optional().describe('Default: /var/lib/examlab as root'),
+  http: z.strictObject({ host: z.string().default('0.0.0.0'), port: z.number().int().min(0).max(65535).default(8080) }).prefault({}),
+  ssh: z
+    .strictObject({
+      host: z.string().default('0.0.0.0'),
+      port: z.number().int().min(0).max(65535).default(2222),
+      publicHost: z.string().optional().describe('The address candidates type; default: this host\'s first network address'),
+    })
+    .prefault({}),
+  tokens: z.array(tokenSchema).default([]).describe('Staff tokens; when none is given, an operator and a jury token are made at first start'),
+  provisioning: z
+    .strictObject({
+      concurrency: z.number().int().min(1).max(64).default(3),
+      attempts: z.number().int().min(1).max(10).default(3),
+      retryDelay: duration('retryDelay').prefault('3s'),
+    })
+    .prefault({}),
+  grading: z.strictObject({ concurrency: z.number().int().min(1).max(64).default(3) }).prefault({}),
+  tick: duration('tick').prefault('1s'),
+  shutdownGrace: duration('shutdownGrace').prefault('20s'),
+});
+export type DaemonConfig = z.output<typeof daemonConfigSchema>;
+
+/** Reads the configuration: the given file, else the default file if present, else the defaults. */
+export function loadDaemonConfig(file: string | undefined): { config: DaemonConfig; file?: string } {
+  const path = file ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
+  if (!path) return { config: daemonConfigSchema.parse({}) };
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new InputError(`cannot read the daemon configuration ${path}: ${errorMessage(err)}`);
+  }
+  const doc = parseDocument(text, { prettyErrors: false });
+  if (doc.errors.length) throw new InputError(`${path}: not valid YAML or JSON`, doc.errors.map((e) => ({ where: path, message: e.message.split('\n')[0] as string })));
+  const parsed = daemonConfigSchema.safeParse(doc.toJS() ?? {});
+  if (!parsed.success) {
+    throw new InputError(
+      `${path}: invalid daemon configuration`,
+      parsed.error.issues.map((i) => ({ where: `${path} ${i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '')}`, message: i.message })),
+    );
+  }
+  return { config: parsed.data, file: path };
+}
+
+/** The address to print for candidates: the first external IPv4 that is not a container or lab bridge. */
+export function defaultPublicHost(): string {
+  for (const [name, addresses] of Object.entries(networkInterfaces())) {
+    if (/^(docker|br-|veth|exl|virbr|lo)/.test(name)) continue;
+    const v4 = addresses?.find((a) => a.family === 'IPv4' && !a.internal);
+    if (v4) return v4.address;
+  }
+  return '127.0.0.1';
+}
