@@ -4,7 +4,7 @@ NODE_BIN := node_modules/.bin
 EXAMLAB := node dist/cli/bin.js
 TOOLBOX := build/toolbox
 
-.PHONY: run test deps engines build toolbox images schema check-schema typecheck unit integration bench clean
+.PHONY: run test deps system-deps engines build toolbox images schema check-schema typecheck unit integration bench clean
 
 run: deps build toolbox engines images
 	$(EXAMLAB) demo
@@ -22,15 +22,19 @@ unit: deps
 integration: deps build toolbox engines images
 	NODE_OPTIONS=--experimental-vm-modules $(NODE_BIN)/jest --ci --selectProjects integration
 
-# Debian packages (docker.io, debootstrap, busybox-static...) and node modules, when missing.
-deps: node_modules/.installed
+# Debian packages (docker.io, debootstrap, libvirt...) and node modules, when missing. The
+# packages come first: the libvirt binding is compiled by `npm ci` against libvirt-dev.
+deps: system-deps node_modules/.installed
+
+system-deps:
 	./scripts/deps.sh
 
-node_modules/.installed: package.json package-lock.json
+node_modules/.installed: package.json package-lock.json | system-deps
 	npm ci --no-audit --no-fund
 	touch $@
 
-engines: deps
+# dockerd and libvirtd; the KVM probe (examlab vm accel) decides what libvirtd may see.
+engines: deps build
 	./scripts/engines.sh
 
 build: node_modules/.installed

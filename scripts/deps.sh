@@ -3,7 +3,7 @@
 set -eu
 # libvirt-dev before `npm ci`: the @unraid/libvirt binding builds against it.
 want="docker.io debootstrap busybox-static iptables gcc libc6-dev
-  qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-dev libvirt-clients genisoimage"
+  qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-dev libvirt-clients genisoimage fdisk"
 missing=""
 for pkg in $want; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"

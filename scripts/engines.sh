@@ -22,3 +22,20 @@ if ! docker info >/dev/null 2>&1; then
   nohup dockerd >"$log_dir/dockerd.log" 2>&1 &
   wait_for dockerd 60 docker info
 fi
+
+# libvirt: virtlogd keeps the VMs' console logs, libvirtd runs them. Only when
+# KVM really runs guests may libvirtd see /dev/kvm: while the device exists but
+# hangs guests, libvirtd re-probes QEMU at every domain start (about 52 s), so
+# it then runs in a mount namespace of its own with /dev/kvm masked.
+if ! virsh -c qemu:///system version >/dev/null 2>&1; then
+  pgrep -x virtlogd >/dev/null || virtlogd -d
+  mask_kvm=no
+  if [ -e /dev/kvm ] && ! node "$(dirname "$0")/../dist/cli/bin.js" vm accel >/dev/null 2>&1; then mask_kvm=yes; fi
+  echo "starting libvirtd (log: $log_dir/libvirtd.log; /dev/kvm masked: $mask_kvm)"
+  if [ "$mask_kvm" = yes ]; then
+    unshare -m sh -c 'mount --bind /dev/null /dev/kvm && exec libvirtd -d' >>"$log_dir/libvirtd.log" 2>&1
+  else
+    libvirtd -d >>"$log_dir/libvirtd.log" 2>&1
+  fi
+  wait_for libvirtd 60 virsh -c qemu:///system version
+fi

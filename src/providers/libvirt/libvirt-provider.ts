@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { Hypervisor, DomainState, type Domain } from '@unraid/libvirt';
 import type { Logger } from 'pino';
 import { EnvironmentError, errorMessage } from '../../errors.js';
+import { generateKeyPair } from '../../ssh/client.js';
 import { sha256 } from '../../util/ids.js';
 import { objectName } from '../docker/labels.js';
 import { parseCidr } from '../docker/subnets.js';
@@ -117,6 +118,7 @@ export class LibvirtProvider implements Provider {
         instanceId: `${plan.name}-${Date.now()}`,
         hostname: spec.hostname,
         authorizedKeys: spec.rootAuthorizedKeys,
+        hostKey: generateKeyPair(`root@${spec.hostname}`),
         interfaces: spec.attachments.map((a, i) => ({
           mac: plan.interfaces[i]?.mac as string,
           address: a.address,

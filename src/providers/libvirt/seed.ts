@@ -17,6 +17,8 @@ export interface SeedPlan {
   instanceId: string;
   hostname: string;
   authorizedKeys: string;
+  /** The machine's SSH host key (ed25519, OpenSSH format), made on the host where it is fast. */
+  hostKey?: { privateKey: string; publicKey: string };
   /** The first interface carries the default route, as in a container. */
   interfaces: { mac: string; address: string; prefix: number; gateway?: string }[];
 }
@@ -41,6 +43,9 @@ export function seedFiles(plan: SeedPlan): Record<string, string> {
     'examlab/hostname': `${plan.hostname}\n`,
     'examlab/authorized_keys': `${plan.authorizedKeys.trim()}\n`,
     'examlab/network': network,
+    ...(plan.hostKey
+      ? { 'examlab/ssh_host_ed25519_key': plan.hostKey.privateKey.trim() + '\n', 'examlab/ssh_host_ed25519_key.pub': `${plan.hostKey.publicKey.trim()}\n` }
+      : {}),
     'meta-data': `instance-id: ${q(plan.instanceId)}\nlocal-hostname: ${q(plan.hostname)}\npublic-keys:\n${plan.authorizedKeys.trim().split('\n').map((k) => `  - ${q(k)}\n`).join('')}`,
     'network-config': `${nocloudNetwork}\n`,
     'user-data': '#cloud-config\n',

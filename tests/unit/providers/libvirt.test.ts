@@ -69,7 +69,7 @@ describe('VM seed', () => {
     expect(files['meta-data']).toContain('  - "ssh-ed25519 AAAA grader"');
     expect(files['network-config']).toContain('mac_address: "52:54:00:00:00:02"');
     expect(files['network-config']).toContain('gateway: "10.231.4.1"');
-    expect(files['network-config'].match(/gateway/g)).toHaveLength(1);
+    expect(files['network-config']?.match(/gateway/g)).toHaveLength(1);
   });
 
   test('MAC addresses are stable per lab, machine and network, and differ between them', () => {
