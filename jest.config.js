@@ -19,6 +19,8 @@ export default {
       testMatch: ['<rootDir>/tests/integration/**/*.test.ts'],
       slowTestThreshold: 120,
     },
+    // The daemon over HTTP and SSH, with the real wiring and the real Docker engine.
+    { ...common, displayName: 'api', testMatch: ['<rootDir>/tests/api/**/*.test.ts'], slowTestThreshold: 120 },
     // Benchmarks: `make bench` only (figures go to build/bench/ and BENCHMARKS.md), never part of `make test`.
     { ...common, displayName: 'bench', testMatch: ['<rootDir>/tests/bench/**/*.bench.ts'] },
   ],

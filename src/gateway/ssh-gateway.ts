@@ -156,8 +156,9 @@ export class SshGateway {
         }
         onUpstream(ch);
         channel.pipe(ch);
-        ch.pipe(channel);
-        ch.stderr.pipe(channel.stderr);
+        // Ended by hand on close, after the exit status: an early end would close the channel first.
+        ch.pipe(channel, { end: false });
+        ch.stderr.pipe(channel.stderr, { end: false });
         ch.on('exit', (code: number | null) => channel.exit(code ?? 255));
         ch.on('close', () => {
           channel.end();
