@@ -145,12 +145,12 @@ export class GuestAgentSession {
   }
 
   /**
-   * Like SshSession.uploadToNewDir, but in /run: a machine in emergency mode
-   * may have its root filesystem still read-only, and /run is always a
-   * writable tmpfs.
+   * Like SshSession.uploadToNewDir, but in /dev/shm: a machine in emergency
+   * mode may still have its root filesystem read-only, and /dev/shm is a
+   * tmpfs that is writable and, unlike /run, allows running programs.
    */
   async uploadToNewDir(dirName: string, files: readonly { name: string; data: Buffer | string; mode: number }[]): Promise<string> {
-    const dir = `/run/${dirName}`;
+    const dir = `/dev/shm/${dirName}`;
     const made = await this.exec(`mkdir -m 700 '${dir}'`, { timeoutMs: 15_000 });
     if (made.exitCode !== 0) throw new GuestAgentError(`cannot create ${dir}: ${made.stderr.trim()}`);
     for (const f of files) {

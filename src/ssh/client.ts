@@ -60,7 +60,8 @@ export class SshSession {
       let mismatch = false;
       const where = `${target.username}@${target.host}:${target.port ?? 22}`;
       client.once('ready', () => resolve(new SshSession(client, target, presented)));
-      client.once('error', (err) => {
+      // `on`, not `once`: a dying connection can report several errors, and an unheard one would crash the process.
+      client.on('error', (err) => {
         client.end();
         if (mismatch) reject(new SshError(`host key of ${where} changed: expected ${target.hostKey}, got ${presented}`));
         else reject(new SshError(`cannot open SSH to ${where}: ${err.message}`));

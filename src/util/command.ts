@@ -8,11 +8,11 @@ import { EnvironmentError, errorMessage } from '../errors.js';
  */
 export function runCommand(command: string, args: readonly string[], options: { stdin?: string; cwd?: string } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: options.cwd });
+    const child = spawn(command, args, { stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], cwd: options.cwd });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr?.on('data', (chunk: Buffer) => err.push(chunk));
     child.on('error', (e) => reject(new EnvironmentError(`cannot run ${command}: ${errorMessage(e)} (is it installed? \`make deps\` installs it)`)));
     child.on('close', (code) => {
       const stdout = Buffer.concat(out).toString();
@@ -20,6 +20,9 @@ export function runCommand(command: string, args: readonly string[], options: { 
       const tail = `${Buffer.concat(err).toString()}${stdout}`.trim().slice(-2000);
       reject(new EnvironmentError(`${command} ${args.join(' ')} exited ${code}${tail ? `:\n${tail}` : ''}`));
     });
-    child.stdin.end(options.stdin ?? '');
+    if (child.stdin) {
+      child.stdin.on('error', () => undefined); // a program that exits without reading its input says why by its exit
+      child.stdin.end(options.stdin);
+    }
   });
 }
