@@ -1,16 +1,17 @@
-# examlab: `make run` sets everything up and runs the demo; `make test` runs every test.
+# examlab: `make run` sets everything up and starts the exam daemon with a demo exam; `make test` runs every test.
 SHELL := /bin/sh
 NODE_BIN := node_modules/.bin
 EXAMLAB := node dist/cli/bin.js
 TOOLBOX := build/toolbox
 
-.PHONY: run test deps system-deps engines build toolbox images schema check-schema typecheck unit integration bench clean
+.PHONY: run test deps system-deps engines build toolbox images schema check-schema typecheck unit integration api bench clean
 
+# The daemon in the foreground (Ctrl-C stops it; labs keep running): API address, operator token, each candidate's SSH command.
 run: deps build toolbox engines images
-	$(EXAMLAB) demo
+	$(EXAMLAB) serve --demo
 
 test: deps build toolbox engines images typecheck check-schema
-	NODE_OPTIONS=--experimental-vm-modules $(NODE_BIN)/jest --ci --selectProjects unit integration
+	NODE_OPTIONS=--experimental-vm-modules $(NODE_BIN)/jest --ci --selectProjects unit integration api
 
 # Speed figures, measured side by side in one run; results in build/bench/, summarised in BENCHMARKS.md.
 bench: deps build toolbox engines images
@@ -18,6 +19,9 @@ bench: deps build toolbox engines images
 
 unit: deps
 	NODE_OPTIONS=--experimental-vm-modules $(NODE_BIN)/jest --ci --selectProjects unit
+
+api: deps build toolbox engines images
+	NODE_OPTIONS=--experimental-vm-modules $(NODE_BIN)/jest --ci --selectProjects api
 
 integration: deps build toolbox engines images
 	NODE_OPTIONS=--experimental-vm-modules $(NODE_BIN)/jest --ci --selectProjects integration

@@ -37,3 +37,23 @@ export async function ensureDemoExam(daemon: Daemon, scenario = 'broken-workstat
   );
   return { examId: exam.id, operatorToken, candidates: tokens, resumed: false };
 }
+
+/** Prints each candidate's lab as it becomes available (or fails), until all are settled. */
+export function watchDemo(daemon: Daemon, examId: string, say: (line: string) => void, intervalMs = 2000): void {
+  const told = new Map<string, string>();
+  const timer = setInterval(() => {
+    try {
+      const candidates = daemon.exams.candidates(examId);
+      for (const c of candidates) {
+        if (told.get(c.id) === c.phase || (c.phase !== 'active' && c.phase !== 'failed')) continue;
+        told.set(c.id, c.phase);
+        if (c.phase === 'active') say(`  ${c.id}: lab ready; the exam ends for them at ${new Date(c.deadline as string).toLocaleTimeString()}`);
+        else say(`  ${c.id}: the lab could not be built (${c.detail}); reset it with POST /api/exams/${examId}/candidates/${c.id}/reset`);
+      }
+      if (candidates.every((c) => c.phase !== 'waiting' && c.phase !== 'provisioning')) clearInterval(timer);
+    } catch {
+      clearInterval(timer); // the daemon is stopping
+    }
+  }, intervalMs);
+  timer.unref();
+}

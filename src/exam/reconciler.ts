@@ -126,6 +126,11 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
             // A regrade was under way.
             pipeline.launchCompletion(exam.id, c.id);
             report.gradingResumed++;
+          } else if (lab?.state === 'graded' && !exam.keepLabs && labStore.runs(lab.id).find((r) => r.id === c.finalRunId)?.score?.complete) {
+            // Graded, but stopped before the policy removed it.
+            await labs.destroy(lab.id);
+            audit.append({ actor: SYSTEM, action: 'lab.destroy', examId: exam.id, candidateId: c.id, labId: lab.id, detail: { policy: 'destroy once graded' } });
+            report.cleaned++;
           }
           break;
         default:

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { createApp } from '../../app.js';
 import { loadConfig } from '../../config.js';
 import { Daemon } from '../../daemon/daemon.js';
-import { ensureDemoExam } from '../../daemon/demo.js';
+import { ensureDemoExam, watchDemo } from '../../daemon/demo.js';
 import { loadDaemonConfig } from '../../daemon/settings.js';
 import { errorMessage, InputError } from '../../errors.js';
 import { createLogger } from '../../log.js';
@@ -68,13 +68,16 @@ export function registerServeCommand(program: Command): void {
       if (opts.demo) {
         const demo = await ensureDemoExam(daemon);
         say();
-        say(`Demo exam ${demo.examId}${demo.resumed ? ' (picked up where it was)' : ''}: the labs are being built; follow them with`);
+        say(`Demo exam ${demo.examId}${demo.resumed ? ' (picked up where it was; new candidate tokens)' : ': the labs are being built'}; follow it with`);
         say(`  curl -s -H 'Authorization: Bearer ${demo.operatorToken}' ${started.httpUrl}/api/exams/${demo.examId}`);
         say(`Operator token for this demo: ${demo.operatorToken}`);
         say('Each candidate connects with their own token as the SSH password (it opens only their lab):');
         for (const c of demo.candidates) say(`  ${c.name.padEnd(14)} ssh -p ${started.ssh.port} ${c.id}@${started.sshHost}   token ${c.token}`);
+        say(`Their page (time left, instructions, sudo password, report): ${started.httpUrl}/candidate.html`);
         say(`End the exam (freeze, grade) with: curl -s -X POST -H 'Authorization: Bearer ${demo.operatorToken}' ${started.httpUrl}/api/exams/${demo.examId}/end`);
         say('Ctrl-C stops the daemon; the labs keep running and the next start picks them up.');
+        say();
+        watchDemo(daemon, demo.examId, say);
       }
 
       await new Promise<void>((resolve) => {
