@@ -5,6 +5,7 @@ import type { SshTarget } from '../ssh/client.js';
 import { withTimeout } from '../util/retry.js';
 import { checkKind, ProbeError, type Assertion, type Evaluation, type ProbeContext, type ProbeFacts, type ProbePlan } from './kinds/index.js';
 import { runOnMachine, type FragmentRun, type MachineFragment } from './machine-run.js';
+import { runPowershellChecks } from './powershell-run.js';
 import type { CheckResult } from './results.js';
 import type { Toolbox } from './toolbox.js';
 
@@ -54,7 +55,10 @@ export async function gradeChecks(checks: readonly Check[], access: GradingAcces
     const started = Date.now();
     try {
       if (!target) throw new Error(`no SSH access to machine ${machine}`);
-      const runs = await runOnMachine(target, options.toolbox, fragments, options.connectTimeoutMs ?? 15_000);
+      const connectTimeoutMs = options.connectTimeoutMs ?? 15_000;
+      const runs = items.some((p) => p.plan?.powershell)
+        ? await runPowershellChecks(target, fragments, connectTimeoutMs)
+        : await runOnMachine(target, options.toolbox, fragments, connectTimeoutMs);
       items.forEach((p, i) => fragmentRuns.set(p, runs[i] as FragmentRun));
       options.log.debug({ machine, checks: items.length, ms: Date.now() - started }, 'machine graded');
     } catch (err) {

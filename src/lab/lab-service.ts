@@ -289,7 +289,8 @@ export class LabService {
 
   private async runSection(lab: LabRecord, section: StepSection): Promise<void> {
     const scenario = this.render(lab);
-    await runSteps(section, scenario[section], (machine) => requireTarget(lab, machine), dirname(lab.scenarioFile));
+    const shellOf = (machine: string) => scenario.machines.find((m) => m.name === machine)?.shell ?? 'sh';
+    await runSteps(section, scenario[section], (machine) => requireTarget(lab, machine), dirname(lab.scenarioFile), shellOf);
   }
 
   private async machineSpec(machine: Machine, topology: LabTopology, lab: LabRecord): Promise<{ machine: Machine; spec: MachineSpec }> {

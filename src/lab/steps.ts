@@ -3,6 +3,7 @@ import { isAbsolute, join, dirname } from 'node:path';
 import { ExamlabError, errorMessage } from '../errors.js';
 import type { Step } from '../scenario/index.js';
 import { withMachineSession } from '../remote/machine-session.js';
+import { powershellCommand, powershellWriteStdin } from '../remote/powershell.js';
 import { rebootMachine } from './reboot.js';
 import type { SshTarget } from '../ssh/client.js';
 import { shq } from '../grading/kinds/shell.js';
@@ -21,6 +22,8 @@ export async function runSteps(
   steps: readonly Step[],
   targetOf: (machine: string) => SshTarget,
   scenarioDir: string,
+  /** Windows guests run their steps with PowerShell. */
+  shellOf: (machine: string) => 'sh' | 'powershell' = () => 'sh',
 ): Promise<void> {
   for (const [index, step] of steps.entries()) {
     const label = `${section}[${index}]${step.id ? ` (${step.id})` : ''} on ${step.machine}`;
@@ -32,7 +35,7 @@ export async function runSteps(
       }
       continue;
     }
-    const { command, stdin } = await stepCommand(step, scenarioDir);
+    const { command, stdin } = await stepCommand(step, scenarioDir, shellOf(step.machine));
     let result;
     try {
       result = await withMachineSession(targetOf(step.machine), 15_000, (s) => s.exec(command, { stdin, timeoutMs: step.timeout }));
@@ -46,8 +49,12 @@ export async function runSteps(
   }
 }
 
-async function stepCommand(step: Step, scenarioDir: string): Promise<{ command: string; stdin: string | Buffer }> {
-  if (step.run !== undefined) return { command: '/bin/sh -e -s', stdin: step.run };
+async function stepCommand(step: Step, scenarioDir: string, shell: 'sh' | 'powershell'): Promise<{ command: string; stdin?: string | Buffer }> {
+  if (step.run !== undefined) {
+    // PowerShell stops at the first error only when told to, as sh -e does.
+    if (shell === 'powershell') return { command: powershellCommand(`$ErrorActionPreference = 'Stop'\n${step.run}`) };
+    return { command: '/bin/sh -e -s', stdin: step.run };
+  }
   const path = (step.file ?? step.to) as string;
   let content: string | Buffer;
   if (step.upload !== undefined) {
@@ -60,6 +67,7 @@ async function stepCommand(step: Step, scenarioDir: string): Promise<{ command: 
   } else {
     content = step.content ?? '';
   }
+  if (shell === 'powershell') return { command: powershellWriteStdin(path), stdin: content };
   const parts = [`mkdir -p ${shq(dirname(path))}`, `cat > ${shq(path)}`];
   if (step.mode) parts.push(`chmod ${step.mode} ${shq(path)}`);
   if (step.owner) parts.push(`chown ${shq(step.owner)} ${shq(path)}`);

@@ -43,6 +43,10 @@ export function checkReferences(source: SourceFile, data: unknown, options: Load
     });
     if ((asString(asRecord(m).provider) ?? 'docker') !== 'libvirt') {
       for (const key of ['boot', 'disks']) if (asRecord(m)[key] !== undefined) at(['machines', i, key], `only virtual machines (provider: libvirt) have ${key}`);
+      if (asRecord(m).shell === 'powershell') at(['machines', i, 'shell'], 'only virtual machines (provider: libvirt) can be Windows guests');
+    }
+    if (asRecord(m).shell === 'powershell' && asRecord(m).login !== undefined) {
+      at(['machines', i, 'login'], 'candidate accounts are made with Linux tools; on a Windows guest, prepare the account in its image');
     }
     const image = asString(asRecord(m).image);
     if (image && options.knownImages && !options.knownImages.includes(image)) {
@@ -59,6 +63,9 @@ export function checkReferences(source: SourceFile, data: unknown, options: Load
       if (machine && !machines.includes(machine)) at([section, i, 'machine'], unknownMachine(machine, machines));
       const target = machineList.find((m) => asRecord(m).name === machine);
       if (s.reboot !== undefined && target && asRecord(target).provider !== 'libvirt') at([section, i, 'reboot'], `only virtual machines (provider: libvirt) can be rebooted by a step; ${machine} is a container`);
+      if (target && asRecord(target).shell === 'powershell') {
+        for (const key of ['reboot', 'mode', 'owner']) if (s[key] !== undefined) at([section, i, key], `not supported on a Windows guest (${machine} has shell: powershell)`);
+      }
       const upload = asString(s.upload);
       if (upload && options.baseDir !== undefined) {
         const file = isAbsolute(upload) ? upload : join(options.baseDir, upload);
@@ -81,6 +88,10 @@ export function checkReferences(source: SourceFile, data: unknown, options: Load
       if (p === c.id) at(['checks', i, 'prerequisites', j], 'a check cannot be its own prerequisite');
       else if (!checks.includes(p)) at(['checks', i, 'prerequisites', j], `unknown check "${p}"`);
     });
+    const checked = machineList.find((m) => asRecord(m).name === machine);
+    const windows = asRecord(checked).shell === 'powershell';
+    if (windows && c.kind !== 'command') at(['checks', i, 'kind'], `on a Windows guest (${machine} has shell: powershell) only command checks run: the grader's toolbox is for Linux`);
+    if (!windows && c.shell === 'powershell') at(['checks', i, 'shell'], `${machine} is not a Windows guest (give it shell: powershell)`);
     const kind = kinds.get(asString(c.kind) ?? '');
     if (!kind) return;
     for (const m of kind.machinesReferenced(c as unknown as CheckCommon)) {

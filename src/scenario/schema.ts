@@ -98,6 +98,10 @@ const machineSchema = z.strictObject({
     .enum(['kernel', 'disk'])
     .optional()
     .describe('VMs: "kernel" starts the image\'s kernel directly (the default when the image has one); "disk" starts the disk\'s own boot loader (GRUB, Windows)'),
+  shell: z
+    .enum(['sh', 'powershell'])
+    .default('sh')
+    .describe('Shell of the machine\'s steps and command checks: powershell for Windows guests (OpenSSH on Windows)'),
   disks: z
     .array(z.strictObject({ size: size.describe('e.g. "1G"') }))
     .max(8)
@@ -196,6 +200,13 @@ export const scenarioSchema = z.strictObject({
     .array(manualCriterionSchema)
     .default([])
     .describe('Criteria scored by the jury (report, interview); their points add to the checks\' points'),
+}).transform((scenario) => {
+  // A command check runs in its machine's shell unless it names one.
+  const powershell = new Set(scenario.machines.filter((m) => m.shell === 'powershell').map((m) => m.name));
+  for (const check of scenario.checks as Record<string, unknown>[]) {
+    if (check.kind === 'command' && check.shell === undefined) check.shell = powershell.has(check.machine as string) ? 'powershell' : 'sh';
+  }
+  return scenario;
 });
 
 export type ScenarioInput = z.input<typeof scenarioSchema>;

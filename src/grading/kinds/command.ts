@@ -12,15 +12,19 @@ import { matcherSchema } from '../matchers.js';
 export const commandKind = defineKind(
   'command',
   {
-    run: z.string().min(1).describe('Command line, run by the machine\'s /bin/sh (or `shell`)'),
+    run: z.string().min(1).describe('Command line, run by the machine\'s /bin/sh (or `shell`; a PowerShell script with `shell: powershell`)'),
     user: pattern(/^[a-z_][a-z0-9_.-]*\$?$/i, 'not a valid user name').optional().describe('Run as this user instead of root'),
-    shell: z.enum(['sh', 'bash']).default('sh'),
+    shell: z.enum(['sh', 'bash', 'powershell']).optional().describe('Defaults to the machine\'s shell: sh, or powershell on a Windows machine'),
     exitCode: matcherSchema.optional().describe('Defaults to 0'),
     stdout: matcherSchema.optional(),
     stderr: matcherSchema.optional(),
   },
   {
+    validate(check) {
+      return check.shell === 'powershell' && check.user ? ['`user` is not supported with `shell: powershell`'] : [];
+    },
     plan(check) {
+      if (check.shell === 'powershell') return { machine: check.machine, fragment: check.run, powershell: true };
       const shell = check.shell === 'bash' ? '/bin/bash' : '/bin/sh';
       const fragment = check.user
         ? `exec $B su -s ${shell} ${shq(check.user)} -c ${shq(check.run)}`

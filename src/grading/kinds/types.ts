@@ -69,6 +69,8 @@ export interface ProbePlan {
   fragment?: string;
   /** Observation made from the grader's side. */
   observe?: (ctx: ProbeContext) => Promise<unknown>;
+  /** The fragment is a PowerShell script for a Windows guest, not a busybox sh fragment (command checks only). */
+  powershell?: boolean;
 }
 
 /** What a kind concluded: its assertions and the evidence a jury can read. */

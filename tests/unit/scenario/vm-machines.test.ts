@@ -1,0 +1,89 @@
+import { describe, expect, test } from '@jest/globals';
+import { InputError } from '../../../src/errors.js';
+import { commandKind } from '../../../src/grading/kinds/command.js';
+import { powershellCommand } from '../../../src/remote/powershell.js';
+import { parseScenario } from '../../../src/scenario/index.js';
+
+const scenario = (machines: string, rest = '') => `
+apiVersion: examlab/v1
+id: vm
+title: VM
+ccp: CCP2
+competencies: [{ id: C, title: c }]
+duration: 10m
+instructions: { fr: Rien. }
+machines:
+${machines}
+${rest}
+`;
+
+function problems(text: string): string[] {
+  try {
+    parseScenario(text, 'vm.yaml');
+    return [];
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err;
+    return err.details.map((d) => `${d.where}: ${d.message}`);
+  }
+}
+
+describe('virtual machines in the scenario format', () => {
+  test('a VM takes a boot mode, extra disks and reboot steps', () => {
+    const s = parseScenario(
+      scenario(
+        `  - { name: pc, provider: libvirt, image: debian-vm, boot: disk, disks: [{ size: 1G }], resources: { disk: 4G } }`,
+        `faults:\n  - { machine: pc, reboot: true, timeout: 4m }\nchecks:\n  - { id: up, title: t, machine: pc, kind: file, path: /etc/hostname }`,
+      ),
+      'vm.yaml',
+    );
+    expect(s.machines[0]).toMatchObject({ boot: 'disk', disks: [{ size: 1024 ** 3 }], shell: 'sh', resources: { disk: 4 * 1024 ** 3 } });
+    expect(s.faults[0]).toMatchObject({ reboot: true, timeout: 240_000 });
+  });
+
+  test('containers have no boot mode, disks, reboot steps or Windows shell, each said where it is', () => {
+    const found = problems(
+      scenario(
+        `  - { name: box, image: base, boot: disk, disks: [{ size: 1G }], shell: powershell }`,
+        `setup:\n  - { machine: box, reboot: true }\nchecks:\n  - { id: up, title: t, machine: box, kind: file, path: /etc/hostname }`,
+      ),
+    );
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^vm\.yaml:\d+:\d+ machines\[0\]\.boot: only virtual machines/),
+        expect.stringMatching(/^vm\.yaml:\d+:\d+ machines\[0\]\.disks: only virtual machines/),
+        expect.stringMatching(/^vm\.yaml:\d+:\d+ machines\[0\]\.shell: only virtual machines/),
+        expect.stringMatching(/^vm\.yaml:\d+:\d+ setup\[0\]\.reboot: only virtual machines .* box is a container/),
+      ]),
+    );
+  });
+
+  test('a Windows guest: command checks default to PowerShell; toolbox kinds, logins and Linux-only step options are refused', () => {
+    const windows = `  - { name: win, provider: libvirt, image: debian-vm, boot: disk, shell: powershell }`;
+    const s = parseScenario(scenario(windows, `checks:\n  - { id: svc, title: t, machine: win, kind: command, run: "(Get-Service sshd).Status", stdout: Running }`), 'vm.yaml');
+    expect(s.checks[0]?.shell).toBe('powershell');
+    const plan = commandKind.plan(s.checks[0] as never, {} as never);
+    expect(plan).toEqual({ machine: 'win', fragment: '(Get-Service sshd).Status', powershell: true });
+
+    const found = problems(
+      scenario(
+        `${windows.replace(' }', ', login: { user: eleve } }')}\n  - { name: lin, provider: libvirt, image: debian-vm }`,
+        `setup:\n  - { machine: win, file: 'C:/x.txt', content: x, mode: "0644" }\nchecks:\n  - { id: f, title: t, machine: win, kind: file, path: /etc/hostname }\n  - { id: p, title: t, machine: lin, kind: command, run: hostname, shell: powershell }`,
+      ),
+    );
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/machines\[0\]\.login: candidate accounts are made with Linux tools/),
+        expect.stringMatching(/setup\[0\]\.mode: not supported on a Windows guest/),
+        expect.stringMatching(/checks\[0\]\.kind: on a Windows guest .* only command checks run/),
+        expect.stringMatching(/checks\[1\]\.shell: lin is not a Windows guest/),
+      ]),
+    );
+  });
+
+  test('PowerShell scripts travel as -EncodedCommand (UTF-16LE, base64), so no quoting applies', () => {
+    const script = `Write-Output 'l''été'; exit 3`;
+    const command = powershellCommand(script);
+    expect(command).toMatch(/^powershell -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand [A-Za-z0-9+/=]+$/);
+    expect(Buffer.from(command.split(' ').at(-1) as string, 'base64').toString('utf16le')).toBe(script);
+  });
+});
