@@ -4,7 +4,7 @@ import { ConflictError, ExamlabError, InputError, NotFoundError, errorMessage } 
 import type { SessionRegistry } from '../gateway/session-registry.js';
 import type { LabService } from '../lab/lab-service.js';
 import type { LoadedScenario } from '../scenario/index.js';
-import type { CandidateRecord, ExamRecord, ExamStore } from '../store/exam-store.js';
+import type { CandidateRecord, CandidateUpdate, ExamRecord, ExamStore } from '../store/exam-store.js';
 import type { LabRecord, LabStore, RunRecord } from '../store/lab-store.js';
 import { KeyedLock, Limiter } from '../util/limiter.js';
 import type { Clock } from '../util/retry.js';
@@ -108,13 +108,16 @@ export class LabPipeline {
     let lab = this.ensureLab(exam, candidate);
     const log = this.log(examId, candidateId, lab.id);
     let needsProvision = lab.state !== 'ready';
+    // Progress notes, unless the candidate's exam was ended meanwhile (its own note stays).
+    const note = (fields: CandidateUpdate) =>
+      exams.atomically(() => (exams.candidate(examId, candidateId).phase === 'provisioning' ? exams.updateCandidate(examId, candidateId, fields) : exams.candidate(examId, candidateId)));
     for (;;) {
       const attempt = candidate.attempts + 1;
-      candidate = exams.updateCandidate(examId, candidateId, { attempts: attempt, detail: `building the lab (attempt ${attempt} of ${settings.attempts})` });
+      candidate = note({ attempts: attempt, detail: `building the lab (attempt ${attempt} of ${settings.attempts})` });
       const started = clock.now();
       try {
         if (needsProvision) await labs.provision(lab.id);
-        exams.updateCandidate(examId, candidateId, { detail: 'verifying the broken state' });
+        note({ detail: 'verifying the broken state' });
         const baseline = await labs.verifyBaseline(lab.id);
         if (!baseline.ok) {
           throw new BaselineError(
@@ -137,7 +140,7 @@ export class LabPipeline {
           await this.fail(exam, candidate, lab, reason);
           return;
         }
-        exams.updateCandidate(examId, candidateId, { detail: `attempt ${attempt} failed (${reason}); retrying` });
+        note({ detail: `attempt ${attempt} failed (${reason}); retrying` });
         needsProvision = true;
         await clock.sleep(settings.retryDelayMs * attempt);
         if (this.stopping) return;
