@@ -72,6 +72,9 @@ const WORDS = {
     of: 'dont automatique',
     jury: 'et jury',
     provisional: 'Résultat provisoire',
+    notGraded: 'pas encore noté',
+    undecided: 'vérifications indécises (à renoter) : ',
+    unmarked: 'critères à noter : ',
     competencies: 'Compétences',
     code: 'code',
     competency: 'compétence',
@@ -113,6 +116,9 @@ const WORDS = {
     of: 'automatic',
     jury: 'and jury',
     provisional: 'Provisional result',
+    notGraded: 'not graded yet',
+    undecided: 'checks that could not be decided (regrade): ',
+    unmarked: 'manual criteria not marked yet: ',
     competencies: 'Competencies',
     code: 'code',
     competency: 'competency',
@@ -149,6 +155,13 @@ export function candidateReportHtml(exam: ExamRecord, scenario: Pick<Scenario, '
   const language: Language = scenario.language === 'en' ? 'en' : 'fr';
   const w = WORDS[language];
   const pts = (p: { points: number; maxPoints: number }) => `${fmt(p.points)} / ${fmt(p.maxPoints)}`;
+  const undecided = r.checks.filter((c) => c.status === 'error').map((c) => c.id);
+  const unmarked = r.manualCriteria.filter((m) => m.status === 'unmarked').map((m) => m.id);
+  const pending = [
+    ...(r.runId ? [] : [w.notGraded]),
+    ...(undecided.length ? [w.undecided + undecided.join(', ')] : []),
+    ...(unmarked.length ? [w.unmarked + unmarked.join(', ')] : []),
+  ];
   const checkRows = r.checks
     .map(
       (c) => `<tr class="${esc(c.status)}"><td>${esc(c.id)}${c.hidden ? ` <small>(${w.hidden})</small>` : ''}</td><td>${esc(c.title)}</td><td>${esc(w.status[c.status] ?? c.status)}</td><td class="n">${pts(c)}</td>
@@ -180,7 +193,7 @@ tr.fail td:nth-child(3),tr.error td:nth-child(3),tr.unmarked td:nth-child(3){fon
 ${w.scenario}: ${esc(scenario.title)} (${esc(scenario.ccp)}) – ${w.session} ${esc(exam.id)}${r.gradedAt ? ` – ${w.gradedAt} ${esc(r.gradedAt)}` : ''}</p>
 <p class="total">${w.total}: <b>${pts(r.total)}</b> (${fmt(r.total.percent)} %, ${w.passMark} ${fmt(r.total.passMark)} %): <b>${r.total.passed ? w.passed : w.notPassed}</b><br>
 ${w.of} ${pts(r.auto)} ${w.jury} ${pts(r.manual)}</p>
-${r.pending.length ? `<p class="pending">${w.provisional}: ${r.pending.map(esc).join('; ')}</p>` : ''}
+${pending.length ? `<p class="pending">${w.provisional}: ${pending.map(esc).join('; ')}</p>` : ''}
 <h2>${w.competencies}</h2><table><tr><th>${w.code}</th><th>${w.competency}</th><th>${w.auto}</th><th>${w.juryCol}</th><th>${w.totalCol}</th></tr>${competencyRows}</table>
 <h2>${w.checks}</h2><table><tr><th>id</th><th>${w.check}</th><th>${w.statusCol}</th><th>${w.points}</th><th>${w.expectedActual}</th></tr>${checkRows}</table>
 <h2>${w.manual}</h2>${manualRows ? `<table><tr><th>id</th><th>${w.criterion}</th><th>${w.level}</th><th>${w.points}</th><th>${w.comment}</th></tr>${manualRows}</table>` : `<p>${w.noManual}</p>`}
