@@ -137,7 +137,13 @@ export class ExamService {
     const file = join(this.deps.uploadsDir, `exam-${examId}.yaml`);
     writeFileSync(file, source.yaml, { mode: 0o600 });
     try {
-      return await this.deps.loadScenario(file);
+      const loaded = await this.deps.loadScenario(file);
+      // An uploaded scenario has no folder of its own: an upload step could only copy the server's files into a lab.
+      const uploads = (['setup', 'faults', 'solution'] as const).flatMap((section) =>
+        loaded.scenario[section].flatMap((step, i) => (step.upload !== undefined ? [{ where: `scenarioYaml ${section}[${i}].upload`, message: 'upload steps need a scenario in the scenarios folder' }] : [])),
+      );
+      if (uploads.length) throw new InputError('an uploaded scenario cannot copy files from the server', uploads);
+      return loaded;
     } catch (err) {
       rmSync(file, { force: true });
       throw err;
