@@ -60,6 +60,7 @@ export class Daemon {
   private sshHost = '127.0.0.1';
   private sshPort = 0;
   private stopped = false;
+  private serving = false;
 
   constructor(
     readonly app: App,
@@ -150,6 +151,7 @@ export class Daemon {
     this.sshPort = ssh.port;
     this.sshHost = this.config.ssh.publicHost ?? (['0.0.0.0', '::'].includes(this.config.ssh.host) ? defaultPublicHost() : this.config.ssh.host);
     this.scheduler.start();
+    this.serving = true;
     const httpHost = ['0.0.0.0', '::'].includes(this.config.http.host) ? this.sshHost : this.config.http.host;
     const started: StartedDaemon = {
       httpUrl: `http://${httpHost}:${http.port}`,
@@ -181,7 +183,7 @@ export class Daemon {
     this.audit.append({ actor: SYSTEM, action: 'daemon.stop', detail: { finished } });
     rmSync(join(this.app.config.dataDir, DAEMON_FILE), { force: true });
     this.app.close();
-    this.log.info('daemon stopped; labs keep running');
+    if (this.serving) this.log.info('daemon stopped; labs keep running');
   }
 
   private setUpTokens(): { name: string; role: string; token: string }[] {

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { SYSTEM, type Actor, type AuditLog } from '../audit/audit-log.js';
 import { candidateDenial } from '../auth/authenticator.js';
 import { hashCandidateToken, newCandidateToken } from '../auth/tokens.js';
-import { ConflictError, InputError, NotFoundError } from '../errors.js';
+import { ConflictError, InputError, NotFoundError, errorMessage } from '../errors.js';
 import type { SessionRegistry } from '../gateway/session-registry.js';
 import type { LabService } from '../lab/lab-service.js';
 import { parseScenario, type LoadedScenario } from '../scenario/index.js';
@@ -292,7 +292,12 @@ export class ExamService {
     this.deps.sessions.cut(examId, candidateId);
     await pipeline.exclusive(examId, candidateId, async () => {
       const lab = c.labId ? labStore.find(c.labId) : undefined;
-      if (lab?.state === 'running') await labs.lockCandidate(lab.id);
+      if (lab?.state !== 'running') return;
+      // The gateway already refuses them; a machine that does not answer cannot be used either.
+      await labs.lockCandidate(lab.id).catch((err) => {
+        this.deps.log.warn({ exam: examId, candidate: candidateId, lab: lab.id, err: errorMessage(err) }, 'cannot lock the candidate account in the lab');
+        audit.append({ actor: SYSTEM, action: 'lab.lock.failed', examId, candidateId, labId: lab.id, detail: { reason: errorMessage(err) } });
+      });
     });
     return exams.candidate(examId, candidateId);
   }
