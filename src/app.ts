@@ -37,7 +37,11 @@ export function createApp(config: Config, log: Logger): App {
   // Started on first use only: a Docker-only lab never needs libvirtd.
   const libvirt = once(async () => {
     const { LibvirtProvider } = await import('./providers/libvirt/libvirt-provider.js');
-    return LibvirtProvider.start(log.child({ provider: 'libvirt' }), { uri: config.libvirtUri, labsDir: join(config.vmDir, 'labs') });
+    return LibvirtProvider.start(log.child({ provider: 'libvirt' }), {
+      uri: config.libvirtUri,
+      labsDir: join(config.vmDir, 'labs'),
+      accelerationCache: join(config.vmDir, 'acceleration.json'),
+    });
   });
   const providers = new ProviderRegistry().register('docker', docker).register('libvirt', libvirt);
   const catalog = once(() => ImageCatalog.load(config.imagesDir));

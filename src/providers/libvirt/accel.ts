@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage } from '../../errors.js';
@@ -25,6 +25,24 @@ export async function detectAcceleration(options: { qemu?: string; timeoutMs?: n
   const outcome = await runProbeGuest('kvm', options.qemu, options.timeoutMs ?? 10_000);
   if (outcome.ok) return { domainType: 'kvm', reason: `a probe guest ran under KVM in ${outcome.ms} ms` };
   return { domainType: 'qemu', reason: `${device} present but KVM does not run guests (${outcome.detail}): guests run under TCG (emulation)` };
+}
+
+/**
+ * `detectAcceleration`, remembered in `cacheFile` until the host reboots or
+ * /dev/kvm comes or goes: where KVM hangs, the probe spends its whole time
+ * limit, and every examlab command that touches a VM would pay it.
+ */
+export async function rememberedAcceleration(cacheFile: string): Promise<Acceleration> {
+  const key = `${(await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim()} kvm:${existsSync('/dev/kvm')}`;
+  try {
+    const cached = JSON.parse(await readFile(cacheFile, 'utf8')) as { key: string; acceleration: Acceleration };
+    if (cached.key === key) return cached.acceleration;
+  } catch {
+    // no cache yet, or an unreadable one: probe
+  }
+  const acceleration = await detectAcceleration();
+  await writeFile(cacheFile, `${JSON.stringify({ key, acceleration })}\n`).catch(() => undefined);
+  return acceleration;
 }
 
 const PROBE_EXIT_CODE = 33;

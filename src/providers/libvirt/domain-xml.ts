@@ -95,7 +95,8 @@ export function domainXml(plan: DomainPlan): string {
 
 /** The owner recorded in a domain's XML by `domainXml`, or undefined for a domain examlab did not make. */
 export function domainOwner(xml: string): DomainPlan['owner'] | undefined {
-  const element = /<examlab:machine\s[^>]*>/.exec(xml)?.[0] ?? new RegExp(`<(\\w+):machine\\s[^>]*xmlns:\\1=['"]${METADATA_NS.replace(/[.]/g, '\\.')}['"][^>]*>`).exec(xml)?.[0];
+  // libvirt gives metadata back with the prefix it was given.
+  const element = /<examlab:machine\s[^>]*>/.exec(xml)?.[0];
   if (!element) return undefined;
   const attr = (name: string) => {
     const value = new RegExp(`\\s${name}=(['"])(.*?)\\1`).exec(element)?.[2];

@@ -8,7 +8,7 @@ import { sha256 } from '../../util/ids.js';
 import { objectName } from '../docker/labels.js';
 import { parseCidr } from '../docker/subnets.js';
 import type { LabRef, MachineInstance, MachineRunState, MachineSpec, Provider } from '../types.js';
-import { detectAcceleration, type Acceleration } from './accel.js';
+import { rememberedAcceleration, type Acceleration } from './accel.js';
 import { createBlankDisk, createOverlay, virtualSize } from './disks.js';
 import { domainOwner, domainXml, type DomainPlan } from './domain-xml.js';
 import { writeSeedIso } from './seed.js';
@@ -18,8 +18,8 @@ export interface LibvirtProviderOptions {
   uri: string;
   /** Per-lab files (disk overlays, seeds, sockets): <labsDir>/<lab>/. Must be reachable by the QEMU user. */
   labsDir: string;
-  /** Decided once at start; detected when absent. */
-  acceleration?: Acceleration;
+  /** Where the KVM probe's answer is remembered (see accel.ts). */
+  accelerationCache: string;
 }
 
 /**
@@ -53,9 +53,9 @@ export class LibvirtProvider implements Provider {
     } catch (err) {
       throw new EnvironmentError(`libvirtd does not answer at ${options.uri} (${errorMessage(err)}); start it with \`make engines\``);
     }
-    const acceleration = options.acceleration ?? (await detectAcceleration());
-    log.info({ uri: options.uri, domainType: acceleration.domainType, reason: acceleration.reason }, 'libvirt provider ready');
     await mkdir(options.labsDir, { recursive: true, mode: 0o711 });
+    const acceleration = await rememberedAcceleration(options.accelerationCache);
+    log.info({ uri: options.uri, domainType: acceleration.domainType, reason: acceleration.reason }, 'libvirt provider ready');
     return new LibvirtProvider(hypervisor, log, options, acceleration);
   }
 
