@@ -1,4 +1,4 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { AuditLog, SYSTEM } from '../audit/audit-log.js';
 import { Authenticator } from '../auth/authenticator.js';
 import { TokenStore } from '../auth/tokens.js';
 import { PACKAGE_ROOT } from '../config.js';
-import { errorMessage } from '../errors.js';
+import { EnvironmentError, errorMessage } from '../errors.js';
 import { ExamService } from '../exam/exam-service.js';
 import { LabPipeline } from '../exam/lab-pipeline.js';
 import { reconcile, HEARTBEAT_KEY, type ReconcileReport } from '../exam/reconciler.js';
@@ -130,6 +130,7 @@ export class Daemon {
   }
 
   async start(): Promise<StartedDaemon> {
+    this.refuseSecondDaemon();
     const newTokens = this.setUpTokens();
     await (await this.app.providers.get('docker')).ping();
     const recovery = await reconcile({
@@ -179,11 +180,32 @@ export class Daemon {
     if (!finished) this.log.warn({ tasks: this.pipeline.busy }, 'work still running at shutdown; it is redone at the next start');
     this.httpServer.closeAllConnections();
     await httpClosed;
-    this.exams.setState(HEARTBEAT_KEY, new Date(this.clock.now()).toISOString());
-    this.audit.append({ actor: SYSTEM, action: 'daemon.stop', detail: { finished } });
-    rmSync(join(this.app.config.dataDir, DAEMON_FILE), { force: true });
+    if (this.serving) {
+      this.exams.setState(HEARTBEAT_KEY, new Date(this.clock.now()).toISOString());
+      this.audit.append({ actor: SYSTEM, action: 'daemon.stop', detail: { finished } });
+      rmSync(join(this.app.config.dataDir, DAEMON_FILE), { force: true });
+    }
     this.app.close();
     if (this.serving) this.log.info('daemon stopped; labs keep running');
+  }
+
+  /** Two daemons on one store would both drive the same labs. A stale file (after a kill) names a dead process. */
+  private refuseSecondDaemon(): void {
+    const file = join(this.app.config.dataDir, DAEMON_FILE);
+    if (!existsSync(file)) return;
+    let pid: number | undefined;
+    try {
+      pid = (JSON.parse(readFileSync(file, 'utf8')) as { pid?: number }).pid;
+    } catch {
+      return;
+    }
+    if (!pid || pid === process.pid) return;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return; // not running any more
+    }
+    throw new EnvironmentError(`another examlab daemon (pid ${pid}) is serving ${this.app.config.dataDir}; stop it first or use another --data directory`);
   }
 
   private setUpTokens(): { name: string; role: string; token: string }[] {

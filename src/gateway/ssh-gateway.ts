@@ -56,7 +56,7 @@ export class SshGateway {
   private readonly server: InstanceType<typeof Server>;
 
   constructor(private readonly deps: GatewayDeps) {
-    this.server = new Server({ hostKeys: [deps.hostKey], banner: undefined }, (client) => this.onClient(client));
+    this.server = new Server({ hostKeys: [deps.hostKey] }, (client) => this.onClient(client));
     this.server.on('error', (err: Error) => deps.log.error({ err: err.message }, 'gateway error'));
   }
 
@@ -125,8 +125,7 @@ export class SshGateway {
       upstream?.setWindow(info.rows, info.cols, info.height, info.width);
       accept?.();
     });
-    session.on('env', (accept) => accept?.());
-    for (const refused of ['x11', 'auth-agent', 'signal', 'subsystem', 'sftp']) session.on(refused, (_accept: unknown, reject?: () => void) => reject?.());
+    for (const refused of ['env', 'x11', 'auth-agent', 'signal', 'subsystem', 'sftp']) session.on(refused, (_accept: unknown, reject?: () => void) => reject?.());
     session.on('shell', (accept) => this.open(accept(), who, pty, undefined, (ch) => (upstream = ch)));
     session.on('exec', (accept, _reject, info) => this.open(accept(), who, pty, info.command, (ch) => (upstream = ch)));
   }

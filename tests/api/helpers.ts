@@ -171,14 +171,16 @@ export class DaemonProcess {
     this.stderr = '';
     proc.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()));
     const file = join(this.dataDir, DAEMON_FILE);
-    const info = await retryUntil(
-      async () => {
-        if (proc.exitCode !== null) throw new Error(`the daemon exited (${proc.exitCode}): ${this.stderr}`);
-        return JSON.parse(readFileSync(file, 'utf8')) as { pid: number; http: string; ssh: { port: number } };
-      },
-      (i) => i.pid === proc.pid,
-      { what: 'the daemon to start', timeoutMs: 60_000, intervalMs: 100 },
-    );
+    const exited = new Promise<never>((_, reject) => proc.once('exit', (code) => reject(new Error(`the daemon exited (${code}): ${this.stderr}`))));
+    exited.catch(() => undefined);
+    const info = await Promise.race([
+      retryUntil(
+        async () => JSON.parse(readFileSync(file, 'utf8')) as { pid: number; http: string; ssh: { port: number } },
+        (i) => i.pid === proc.pid || proc.exitCode !== null,
+        { what: 'the daemon to start', timeoutMs: 60_000, intervalMs: 100 },
+      ),
+      exited,
+    ]);
     this.url = info.http;
     this.sshPort = info.ssh.port;
   }

@@ -74,6 +74,14 @@ describe('a restart at any moment loses nothing', () => {
     expect((await expectNoOrphans()).containers.map((c) => c.id)).toEqual(before.containers.map((c) => c.id));
   }, 120_000);
 
+  test('a second daemon on the same store refuses to start, and leaves the first one alone', async () => {
+    const second = new DaemonProcess(daemon.dataDir, daemon.configFile);
+    await expect(second.start()).rejects.toThrow(/another examlab daemon \(pid \d+\) is serving/);
+    expect((await api(daemon.url).get('/healthz')).status).toBe(200);
+    const again = new DaemonProcess(daemon.dataDir, daemon.configFile);
+    await expect(again.start()).rejects.toThrow(/another examlab daemon/);
+  }, 60_000);
+
   test('killed during the exam: labs adopted with the candidates\' work, and the time the daemon was away given back', async () => {
     const sudo = (await api(daemon.url, tokens.alice).get('/api/me')).body.access.sudoPassword as string;
     const fixed = await sshExec(daemon.sshPort, 'alice', tokens.alice as string, `echo '${sudo}' | sudo -S -p '' sh -c 'echo ok > /etc/etat' && echo travail > ~/travail`);
