@@ -79,7 +79,9 @@ export function createApp(config: Config, log: Logger): App {
     vmImages,
     labs,
     async loadScenario(file) {
-      return loadScenarioFile(file, { knownImages: (await catalog()).names() });
+      const images = await catalog();
+      const imageProviders = Object.fromEntries(images.names().map((n) => [n, images.get(n).definition.provider]));
+      return loadScenarioFile(file, { knownImages: images.names(), imageProviders });
     },
     close: () => db.close(),
   };

@@ -10,6 +10,8 @@ import { byPosition, SourceFile, valueAt, type Path } from './source.js';
 export interface LoadOptions {
   /** Names of the images a machine may use; unchecked when absent. */
   knownImages?: readonly string[];
+  /** Which provider runs each image (a VM image cannot be a container); unchecked when absent. */
+  imageProviders?: Readonly<Record<string, 'docker' | 'libvirt'>>;
   /** Where `upload` steps look for files; the scenario's own folder by default. */
   baseDir?: string;
 }

@@ -52,6 +52,11 @@ export function checkReferences(source: SourceFile, data: unknown, options: Load
     if (image && options.knownImages && !options.knownImages.includes(image)) {
       at(['machines', i, 'image'], `unknown image "${image}"; known: ${options.knownImages.join(', ')}`);
     }
+    const imageProvider = image ? options.imageProviders?.[image] : undefined;
+    const provider = asString(asRecord(m).provider) ?? 'docker';
+    if (imageProvider && imageProvider !== provider) {
+      at(['machines', i, 'image'], `image "${image}" runs on ${imageProvider === 'libvirt' ? 'libvirt (a VM image): add provider: libvirt' : `docker (a container image), not on ${provider}`}`);
+    }
     return { name: asString(asRecord(m).name) ?? '', networks: names };
   });
   checkAddresses(machineList, at);

@@ -80,6 +80,22 @@ describe('virtual machines in the scenario format', () => {
     );
   });
 
+  test('an image runs only on its own provider', () => {
+    const text = scenario(`  - { name: pc, image: debian-vm }\n  - { name: box, provider: libvirt, image: base }`, `checks:\n  - { id: up, title: t, machine: pc, kind: file, path: /etc/hostname }`);
+    const found = (() => {
+      try {
+        parseScenario(text, 'vm.yaml', { imageProviders: { 'debian-vm': 'libvirt', base: 'docker' } });
+        return [];
+      } catch (err) {
+        return (err as InputError).details.map((d) => `${d.where}: ${d.message}`);
+      }
+    })();
+    expect(found).toEqual([
+      expect.stringMatching(/machines\[0\]\.image: image "debian-vm" runs on libvirt \(a VM image\): add provider: libvirt$/),
+      expect.stringMatching(/machines\[1\]\.image: image "base" runs on docker \(a container image\), not on libvirt$/),
+    ]);
+  });
+
   test('PowerShell scripts travel as -EncodedCommand (UTF-16LE, base64), so no quoting applies', () => {
     const script = `Write-Output 'l''été'; exit 3`;
     const command = powershellCommand(script);
