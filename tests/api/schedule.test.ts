@@ -42,6 +42,7 @@ describe('scheduled start, failed labs and the deadline', () => {
       candidates: ['alice', 'bob', 'carol'].map((id) => ({ id, name: id })),
       start: { at },
       duration: '40s',
+      end: { autoFreeze: true, keepLabs: false },
     });
     expect(created.status).toBe(201);
     examId = created.body.exam.id;
@@ -67,11 +68,18 @@ describe('scheduled start, failed labs and the deadline', () => {
 
   test("at the deadline the candidate's lab is frozen and graded without anyone asking", async () => {
     const before = (await exam()).candidates.find((c: { id: string }) => c.id === 'alice');
-    const graded = await waitFor('alice graded at her deadline', exam, (e) => e.candidates.find((c: { id: string }) => c.id === 'alice').phase === 'ended', 90_000);
+    const graded = await waitFor(
+      'alice graded at her deadline and her lab released',
+      exam,
+      (e) => e.candidates.find((c: { id: string; phase: string; lab: { state: string } }) => c.id === 'alice' && c.phase === 'ended' && c.lab.state === 'destroyed'),
+      90_000,
+    );
     const alice = graded.candidates.find((c: { id: string }) => c.id === 'alice');
-    expect(alice.lab.state).toBe('graded');
-    const events = (await d.daemon.audit.list({ examId, candidateId: 'alice' })).map((r) => [r.actor, r.action]);
-    expect(events).toEqual(expect.arrayContaining([['system', 'candidate.end'], ['system', 'lab.freeze'], ['system', 'lab.grade']]));
+    // keepLabs: false, and the grade is complete: the lab is gone, its result stays.
+    expect(alice.lab.state).toBe('destroyed');
+    expect((await examObjects(examId)).containers).toEqual([]);
+    const events = d.daemon.audit.list({ examId, candidateId: 'alice' }).map((r) => [r.actor, r.action]);
+    expect(events).toEqual(expect.arrayContaining([['system', 'candidate.end'], ['system', 'lab.freeze'], ['system', 'lab.grade'], ['system', 'lab.destroy']]));
     const end = d.daemon.audit.list({ examId, candidateId: 'alice' }).find((r) => r.action === 'candidate.end');
     expect(Date.parse(end?.at as string)).toBeGreaterThanOrEqual(Date.parse(before.deadline));
     expect(Date.parse(end?.at as string) - Date.parse(before.deadline)).toBeLessThan(2000);
@@ -85,6 +93,7 @@ describe('scheduled start, failed labs and the deadline', () => {
       ['carol', 'ended'],
     ]);
     const results = (await op.get(`/api/exams/${examId}/results`)).body.candidates;
+    expect(results[0].checks.find((l: { id: string }) => l.id === 'etat')).toMatchObject({ status: 'fail', expected: expect.any(String), actual: expect.stringMatching(/does not match/) });
     expect(results.map((r: { candidate: { id: string }; pending: string[] }) => [r.candidate.id, r.pending[0]])).toEqual([
       ['alice', 'manual criteria not marked yet: compte-rendu'],
       ['bob', 'not graded yet'],
