@@ -58,7 +58,8 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
     exams.atomically(() => {
       for (const exam of exams.exams({ statuses: ['running'] })) {
         for (const c of exams.candidates(exam.id)) {
-          if (c.phase !== 'active' || !c.deadline) continue;
+          // Active candidates, and those whose lab was being rebuilt (a reset keeps the deadline).
+          if ((c.phase !== 'active' && c.phase !== 'provisioning') || !c.deadline) continue;
           const deadline = new Date(Date.parse(c.deadline) + gapMs).toISOString();
           exams.updateCandidate(exam.id, c.id, { deadline, extensionMs: c.extensionMs + gapMs });
           report.compensated++;
