@@ -64,6 +64,11 @@ describe('scheduled start, failed labs and the deadline', () => {
     expect(new Set(objects.containers.map((c) => c.lab))).toEqual(new Set([byId.alice.lab.id]));
     expect(new Set(objects.networks.map((n) => n.lab))).toEqual(new Set([byId.alice.lab.id]));
     expect((await api(d.url, alice).get('/api/me')).body.phase).toBe('active');
+    // The candidate is told, without the operator's detail (setup output, check ids).
+    const carol = created.body.candidates.find((c: { id: string }) => c.id === 'carol').token as string;
+    const carolMe = (await api(d.url, carol).get('/api/me')).body;
+    expect(carolMe).toMatchObject({ phase: 'failed', status: 'your lab could not be prepared; the exam supervisor has been told' });
+    expect(JSON.stringify(carolMe)).not.toMatch(/etat|check|baseline|expected/);
   }, 150_000);
 
   test("at the deadline the candidate's lab is frozen and graded without anyone asking", async () => {

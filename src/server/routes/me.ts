@@ -1,11 +1,21 @@
 import { actorOf, type Principal } from '../../auth/principal.js';
 import { ConflictError } from '../../errors.js';
+import type { CandidatePhase } from '../../exam/states.js';
 import { candidateRunView, remainingSeconds } from '../../exam/views.js';
 import type { ServerDeps } from '../deps.js';
 import { route, type Route } from '../route.js';
 import { reportBody } from '../schemas.js';
 
 type CandidatePrincipal = Extract<Principal, { kind: 'candidate' }>;
+
+const STATUS_FOR_CANDIDATE: Record<CandidatePhase, string> = {
+  waiting: 'the exam has not started',
+  provisioning: 'your lab is being prepared',
+  active: 'your lab is ready',
+  failed: 'your lab could not be prepared; the exam supervisor has been told',
+  ending: 'your exam is over',
+  ended: 'your exam is over',
+};
 
 /**
  * A candidate's own view, and nothing else: their lab, their time, their
@@ -36,7 +46,8 @@ export function meRoutes(deps: ServerDeps): Route[] {
           exam: { id: exam.id, title: exam.title, mode: exam.mode },
           candidate: { id: c.id, name: c.name },
           phase: c.phase,
-          detail: c.phase === 'active' ? undefined : c.detail,
+          // Not the operator's detail: it may quote setup output or check ids.
+          status: STATUS_FOR_CANDIDATE[c.phase],
           deadline: c.deadline,
           remainingSeconds: remainingSeconds(c.deadline, clock.now()),
           lab: lab ? { state: lab.state } : undefined,
