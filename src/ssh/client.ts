@@ -62,7 +62,8 @@ export class SshSession {
       client.once('ready', () => resolve(new SshSession(client, target, presented)));
       // `on`, not `once`: a dying connection can report several errors, and an unheard one would crash the process.
       client.on('error', (err) => {
-        client.end();
+        // destroy, not end: a handshake that timed out leaves a TCP connection a slow machine (a VM booting) may never close.
+        client.destroy();
         if (mismatch) reject(new SshError(`host key of ${where} changed: expected ${target.hostKey}, got ${presented}`));
         else reject(new SshError(`cannot open SSH to ${where}: ${err.message}`));
       });
@@ -138,7 +139,9 @@ export class SshSession {
   }
 
   close(): void {
-    this.client.end();
+    // destroy, not end: after end() the socket waits for the machine's goodbye, and a machine destroyed
+    // right after (a lab torn down, a VM reset) never sends it, which keeps the process alive for good.
+    this.client.destroy();
   }
 }
 
