@@ -49,6 +49,10 @@ export function connectionInfo(lab: LabRecord, keyFile: string): string {
   const machines = (lab.topology?.machines ?? []).filter((m) => m.loginUser);
   if (!machines.length) return 'No machine of this lab accepts candidate logins.';
   const lines = [`Candidate password: ${lab.secrets.candidatePassword}`];
-  for (const m of machines) lines.push(`  ${m.name}: ssh -i ${keyFile} ${m.loginUser}@${m.address}`);
+  for (const m of machines) {
+    lines.push(`  ${m.name}: ssh -i ${keyFile} ${m.loginUser}@${m.address}`);
+    // A VM also has a console, which works when its network does not.
+    if (m.console) lines.push(`  ${m.name} (serial console): examlab lab console ${lab.id} ${m.name}`);
+  }
   return lines.join('\n');
 }

@@ -106,11 +106,11 @@ export class LibvirtProvider implements Provider {
       await chmod(this.labDir(lab), 0o711); // QEMU runs as its own user and must reach the overlays
       await mkdir(dirname(plan.console.log), { recursive: true });
       const baseSize = await virtualSize(spec.image).catch((err) => {
-        throw new EnvironmentError(`image ${spec.image} is not a readable disk image: ${errorMessage(err)}`);
+        throw new Error(`its image ${spec.image} is not a readable disk image: ${errorMessage(err)}`);
       });
       const diskBytes = spec.resources.diskBytes;
       if (diskBytes !== undefined && diskBytes < baseSize) {
-        throw new EnvironmentError(`resources.disk ${diskBytes} bytes is smaller than the image's disk (${baseSize} bytes)`);
+        throw new Error(`resources.disk (${diskBytes} bytes) is smaller than its image's disk (${baseSize} bytes)`);
       }
       await createOverlay(root.path, spec.image, diskBytes);
       await Promise.all(extra.map((d, i) => createBlankDisk(d.path, spec.disks?.[i]?.sizeBytes as number)));
@@ -138,7 +138,7 @@ export class LibvirtProvider implements Provider {
     } catch (err) {
       if (domain) await this.removeDomain(domain).catch(() => undefined);
       await Promise.all([...plan.disks.map((d) => d.path), plan.seed].map((f) => rm(f, { force: true })));
-      throw err instanceof EnvironmentError ? err : new EnvironmentError(`cannot create machine ${spec.name} (image ${spec.image}): ${errorMessage(err)}`);
+      throw new EnvironmentError(`cannot create machine ${spec.name}: ${errorMessage(err)}`, [], { cause: err });
     }
   }
 
