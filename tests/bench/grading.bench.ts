@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect, test } from '@jest/globals';
-import { createTestApp, inlineScenario } from '../integration/helpers.js';
+import { createTestApp, inlineScenario, scenarioHead } from '../integration/helpers.js';
 import { PACKAGE_ROOT } from '../../src/config.js';
 
 const run = promisify(execFile);
@@ -38,15 +38,7 @@ const CHECKS: [string, string][] = [
   ['command', 'kind: command, run: test -d /root'],
 ];
 
-const SCENARIO = `
-apiVersion: examlab/v1
-id: bench
-title: Grading benchmark
-ccp: CCP1
-competencies: [{ id: C, title: c }]
-duration: 10m
-instructions: { fr: Rien. }
-machines:
+const SCENARIO = `${scenarioHead('bench')}machines:
   - { name: box, image: workstation, login: { user: technicien } }
 checks:
 ${CHECKS.map(([, c], i) => `  - { id: c${i}, title: t, machine: box, ${c} }`).join('\n')}

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect, test } from '@jest/globals';
-import { createTestApp, inlineScenario } from '../integration/helpers.js';
+import { createTestApp, inlineScenario, scenarioHead } from '../integration/helpers.js';
 import { PACKAGE_ROOT } from '../../src/config.js';
 import type { DockerProvider } from '../../src/providers/docker/docker-provider.js';
 import { createOverlay } from '../../src/providers/libvirt/disks.js';
@@ -23,15 +23,7 @@ const run = promisify(execFile);
  * made beforehand, untimed) until SSH answers. The difference is what
  * examlab adds: network, overlay, seed, domain definition, bookkeeping.
  */
-const SCENARIO = `
-apiVersion: examlab/v1
-id: vm-bench
-title: VM benchmark
-ccp: CCP2
-competencies: [{ id: C, title: c }]
-duration: 10m
-instructions: { fr: Rien. }
-machines:
+const SCENARIO = `${scenarioHead('vm-bench', 'CCP2')}machines:
   - { name: vm, provider: libvirt, image: debian-vm, resources: { memory: 512M } }
 checks:
   - { id: up, title: t, machine: vm, kind: file, path: /etc/hostname }

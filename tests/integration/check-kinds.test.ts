@@ -1,20 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { CheckResult } from '../../src/grading/results.js';
-import { createTestApp, inlineScenario, leftovers } from './helpers.js';
+import { createTestApp, inlineScenario, leftovers, scenarioHead } from './helpers.js';
 
 /**
  * Every check kind, passing and failing, against one real lab (a workstation
  * and a server). A check's id says the status it must end with.
  */
-const SCENARIO = `
-apiVersion: examlab/v1
-id: kinds
-title: Every check kind
-ccp: CCP1
-competencies: [{ id: C, title: c }]
-duration: 10m
-instructions: { fr: Rien à faire. }
-machines:
+const SCENARIO = `${scenarioHead('kinds')}machines:
   - name: ws
     image: workstation
     tmpfs: [{ path: /mnt/data, size: 8M }]

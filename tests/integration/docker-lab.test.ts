@@ -1,22 +1,14 @@
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import Dockerode from 'dockerode';
-import { createTestApp, inlineScenario, leftovers } from './helpers.js';
+import { createTestApp, inlineScenario, leftovers, scenarioHead } from './helpers.js';
 import { withSession } from '../../src/ssh/client.js';
 import { requireTarget } from '../../src/lab/access.js';
 import { StepError } from '../../src/lab/steps.js';
 
 const docker = new Dockerode();
 
-const lab = (extra = '', setup = '') => `
-apiVersion: examlab/v1
-id: tiny
-title: One machine
-ccp: CCP1
-competencies: [{ id: C, title: c }]
-duration: 10m
-instructions: { fr: Rien. }
-machines:
+const lab = (extra = '', setup = '') => `${scenarioHead('tiny')}machines:
   - name: box
     image: systemd
     login: { user: technicien }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { createTestApp, inlineScenario } from './helpers.js';
+import { createTestApp, inlineScenario, scenarioHead } from './helpers.js';
 import { withSession } from '../../src/ssh/client.js';
 import { requireTarget } from '../../src/lab/access.js';
 
@@ -9,15 +9,7 @@ import { requireTarget } from '../../src/lab/access.js';
  * that print the passing answer, and a library is preloaded into every
  * dynamic program; the grade of the still-broken lab must not move.
  */
-const SCENARIO = `
-apiVersion: examlab/v1
-id: trust
-title: A broken lab that lies
-ccp: CCP1
-competencies: [{ id: C, title: c }]
-duration: 10m
-instructions: { fr: Rien. }
-machines:
+const SCENARIO = `${scenarioHead('trust')}machines:
   - name: pc
     image: workstation
 setup:

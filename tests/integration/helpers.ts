@@ -23,6 +23,19 @@ export async function createTestApp(): Promise<App & { cleanup(): void }> {
   });
 }
 
+/** The top of a test scenario: everything but machines, steps and checks. */
+export function scenarioHead(id: string, ccp: 'CCP1' | 'CCP2' | 'CCP3' = 'CCP1'): string {
+  return `
+apiVersion: examlab/v1
+id: ${id}
+title: ${id}
+ccp: ${ccp}
+competencies: [{ id: C, title: c }]
+duration: 10m
+instructions: { fr: Rien à faire. }
+`;
+}
+
 /** A scenario from inline YAML, validated like a file (written to a temp folder for uploads). */
 export function inlineScenario(yaml: string, name = 'inline'): LoadedScenario {
   const dir = mkdtempSync(join(tmpdir(), 'examlab-scenario-'));

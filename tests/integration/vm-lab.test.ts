@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { createTestApp, inlineScenario, leftovers } from './helpers.js';
+import { createTestApp, inlineScenario, leftovers, scenarioHead } from './helpers.js';
 import { requireTarget } from '../../src/lab/access.js';
 import { testScenario, type ScenarioTestReport } from '../../src/lab/scenario-test.js';
 import type { LibvirtProvider } from '../../src/providers/libvirt/libvirt-provider.js';
@@ -18,15 +18,7 @@ import type { RunRecord } from '../../src/store/lab-store.js';
 
 type App = Awaited<ReturnType<typeof createTestApp>>;
 
-const header = (id: string) => `
-apiVersion: examlab/v1
-id: ${id}
-title: ${id}
-ccp: CCP2
-competencies: [{ id: C, title: c }]
-duration: 10m
-instructions: { fr: Rien. }
-`;
+const header = (id: string) => scenarioHead(id, 'CCP2');
 
 const singleVm = `${header('vm-single')}
 machines:
