@@ -1,4 +1,5 @@
 import { Resolver } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { pattern } from './fields.js';
 import { defineKind, ProbeError, type Assertion } from './types.js';
@@ -30,11 +31,11 @@ export const dnsKind = defineKind(
     addresses: matcherSchema.optional().describe('Values of the answers of the asked type, e.g. { contains: "10.0.0.5" }'),
   },
   {
-    machinesReferenced: (check) => [check.from, check.server].filter((m): m is string => Boolean(m && m !== 'grader' && !isAddress(m))),
+    machinesReferenced: (check) => [check.from, check.server].filter((m): m is string => Boolean(m && m !== 'grader' && !isIP(m))),
     validate: (check) => (check.from === 'grader' && !check.server ? ['a DNS check from the grader needs a `server`'] : []),
     plan(check, ctx) {
       const from = check.from ?? check.machine;
-      const server = check.server === undefined ? undefined : isAddress(check.server) ? check.server : ctx.addressOf(check.server, from);
+      const server = check.server === undefined ? undefined : isIP(check.server) ? check.server : ctx.addressOf(check.server, from);
       if (check.server !== undefined && server === undefined) throw new ProbeError(`no address for DNS server ${check.server}`);
       const budget = Math.max(500, Math.floor(check.timeout / 2));
       if (from === 'grader') {
@@ -62,10 +63,6 @@ export const dnsKind = defineKind(
     },
   },
 );
-
-function isAddress(text: string): boolean {
-  return /^\d{1,3}(\.\d{1,3}){3}$/.test(text) || text.includes(':');
-}
 
 /** Parses the probe's answer: server=, rcode=, answer=TYPE VALUE lines, or reason= when no server answered. */
 export function parseProbeDns(stdout: string): DnsFacts {

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { pattern } from './fields.js';
 import { defineKind, ProbeError, type Assertion } from './types.js';
@@ -33,11 +34,11 @@ export const httpKind = defineKind(
       // name is resolved as the machine's resolver would (/etc/hosts, then DNS by the probe); wget gets the address.
       const url = new URL(check.url);
       const host = url.hostname.replace(/^\[|\]$/g, '');
-      const literal = /^[\d.]+$/.test(host) || host.includes(':');
+      const literal = isIP(host) !== 0;
       const rest = `${url.port ? `:${url.port}` : ''}${url.pathname}${url.search}`;
       const fragment = [
         literal
-          ? `addr=${shq(host.includes(':') ? `[${host}]` : host)}`
+          ? `addr=${shq(isIP(host) === 6 ? `[${host}]` : host)}`
           : [
               `addr=$($B awk -v h=${shq(host)} '!/^[[:space:]]*#/ { for (i = 2; i <= NF; i++) if ($i == h) { print $1; exit } }' /etc/hosts)`,
               `[ -n "$addr" ] || addr=$($P dns A ${shq(host)} ${Math.max(500, Math.floor(check.timeout / 4))} | $B sed -n 's/^answer=A //p' | $B head -n 1)`,

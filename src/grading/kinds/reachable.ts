@@ -1,4 +1,4 @@
-import { Socket } from 'node:net';
+import { isIP, Socket } from 'node:net';
 import { z } from 'zod';
 import { defineKind, ProbeError, type Assertion } from './types.js';
 import { assertFlag, parseEmitted, parsePlain, requireFragment, shq } from './shell.js';
@@ -19,7 +19,7 @@ export const reachableKind = defineKind(
     reachable: z.boolean().default(true),
   },
   {
-    machinesReferenced: (check) => [check.from, check.to].filter((m): m is string => Boolean(m && m !== 'grader' && !/^[\d.:]+$/.test(m))),
+    machinesReferenced: (check) => [check.from, check.to].filter((m): m is string => Boolean(m && m !== 'grader' && !isIP(m))),
     validate(check) {
       const problems: string[] = [];
       if ((check.port !== undefined) === Boolean(check.ping)) problems.push('give exactly one of `port` or `ping: true`');
@@ -28,7 +28,7 @@ export const reachableKind = defineKind(
     },
     plan(check, ctx) {
       const from = check.from ?? check.machine;
-      const address = /^[\d.:]+$/.test(check.to) ? check.to : ctx.addressOf(check.to, from);
+      const address = isIP(check.to) ? check.to : ctx.addressOf(check.to, from);
       if (!address) throw new ProbeError(`no address for ${check.to} as seen from ${from}`);
       const budget = Math.max(500, Math.floor(check.timeout / 2));
       if (from === 'grader') {
