@@ -248,12 +248,7 @@ export class LabService {
     await Promise.all(
       (lab.topology?.machines ?? [])
         .filter((m) => m.loginUser)
-        .map((m) =>
-          withSession(requireTarget(lab, m.name), 15_000, async (session) => {
-            const result = await session.exec('/bin/sh -s', { stdin: script(m.loginUser as string), timeoutMs: 30_000 });
-            if (result.exitCode !== 0) throw new EnvironmentError(`cannot change the candidate account ${m.loginUser} on ${m.name} of lab ${labId}: ${result.stderr.trim()}`);
-          }),
-        ),
+        .map((m) => runRootScript(lab, m.name, '/bin/sh -s', script(m.loginUser as string), 30_000, `cannot change the candidate account ${m.loginUser} on ${m.name} of lab ${labId}`)),
     );
   }
 
@@ -355,13 +350,7 @@ export class LabService {
             `chown ${user}: "$home/.ssh/authorized_keys" && chmod 600 "$home/.ssh/authorized_keys"`,
             sudo ? `printf '%s ALL=(ALL:ALL) ALL\\n' ${user} > /etc/sudoers.d/examlab-candidate && chmod 440 /etc/sudoers.d/examlab-candidate` : 'true',
           ].join('\n');
-          const session = await SshSession.connect(requireTarget(lab, m.name), 15_000);
-          try {
-            const result = await session.exec('/bin/sh -e -s', { stdin: script, timeoutMs: 60_000 });
-            if (result.exitCode !== 0) throw new EnvironmentError(`cannot create the candidate account ${user} on ${m.name}: ${result.stderr.trim()}`);
-          } finally {
-            session.close();
-          }
+          await runRootScript(lab, m.name, '/bin/sh -e -s', script, 60_000, `cannot create the candidate account ${user} on ${m.name}`);
         }),
     );
   }
@@ -373,6 +362,14 @@ export class LabService {
     for (const name of used) await (await this.deps.providers.get(name)).destroyMachines(ref);
     await (await this.deps.networks()).destroyNetworks(ref);
   }
+}
+
+/** Runs a shell script as root on a machine of the lab; a non-zero exit is an EnvironmentError starting with `failure`. */
+async function runRootScript(lab: LabRecord, machine: string, shell: string, script: string, timeoutMs: number, failure: string): Promise<void> {
+  await withSession(requireTarget(lab, machine), 15_000, async (session) => {
+    const result = await session.exec(shell, { stdin: script, timeoutMs });
+    if (result.exitCode !== 0) throw new EnvironmentError(`${failure}: ${result.stderr.trim()}`);
+  });
 }
 
 /** How a VM starts: the machine's choice, else its image's kernel when it has one, else its disk. */
