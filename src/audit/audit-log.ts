@@ -1,5 +1,5 @@
-import type { Db } from '../store/database.js';
-import { now } from '../store/database.js';
+import type { Db } from '../util/database.js';
+import { now } from '../util/database.js';
 import { sha256 } from '../util/ids.js';
 
 /** Who did something: a named operator or jury token, a candidate, or the daemon itself. */

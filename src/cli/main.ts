@@ -1,8 +1,8 @@
 import { Command, CommanderError } from 'commander';
-import { createApp, type App } from '../app.js';
-import { loadConfig } from '../config.js';
-import { EnvironmentError, ExamlabError, InputError } from '../errors.js';
-import { createLogger } from '../log.js';
+import { createApp, type App } from '../daemon/index.js';
+import { loadConfig } from '../daemon/index.js';
+import { EnvironmentError, ExamlabError, InputError } from '../util/errors.js';
+import { createLogger } from '../util/log.js';
 import { registerImageCommands } from './commands/images.js';
 import { registerLabCommands } from './commands/lab.js';
 import { registerConsoleCommand } from './commands/console.js';

@@ -1,6 +1,6 @@
-import type { CheckResult } from '../grading/results.js';
-import type { Score } from '../grading/scoring.js';
-import type { LabRecord } from '../store/lab-store.js';
+import type { CheckResult } from '../grading/index.js';
+import type { Score } from '../grading/index.js';
+import type { LabRecord } from '../labs/index.js';
 
 /** Lays out rows as aligned columns. */
 export function table(rows: readonly (readonly string[])[], options: { indent?: string } = {}): string {

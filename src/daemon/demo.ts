@@ -1,4 +1,4 @@
-import { SYSTEM } from '../audit/audit-log.js';
+import { SYSTEM } from '../audit/index.js';
 import type { Daemon } from './daemon.js';
 
 export const DEMO_TITLE = 'examlab demo';

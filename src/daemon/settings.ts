@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { InputError, errorMessage } from '../errors.js';
+import { InputError, errorMessage } from '../util/errors.js';
 import { parseDuration } from '../util/units.js';
 
 /** Where the daemon looks for its configuration when `--config` is not given. */

@@ -3,13 +3,13 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import ssh2 from 'ssh2';
 import type { AuthContext, ClientChannel, Connection, PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
-import type { AuditLog } from '../audit/audit-log.js';
-import type { Authenticator } from '../auth/authenticator.js';
-import { errorMessage } from '../errors.js';
-import type { ExamService } from '../exam/exam-service.js';
-import type { ExamMetrics } from '../exam/metrics.js';
-import { fingerprint, generateKeyPair } from '../ssh/client.js';
-import type { SessionRegistry } from './session-registry.js';
+import type { AuditLog } from '../audit/index.js';
+import type { Authenticator } from '../access/index.js';
+import { errorMessage } from '../util/errors.js';
+import type { ExamService } from '../exams/index.js';
+import type { ExamMetrics } from '../exams/index.js';
+import { fingerprint, generateKeyPair } from '../remote/index.js';
+import type { SessionRegistry } from '../access/index.js';
 
 const { Server, Client, utils } = ssh2;
 

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../util/errors.js';
 import type { Check } from '../scenario/index.js';
-import type { SshTarget } from '../ssh/client.js';
+import type { SshTarget } from '../remote/index.js';
 import { withTimeout } from '../util/retry.js';
-import { checkKind, ProbeError, type Assertion, type Evaluation, type ProbeContext, type ProbeFacts, type ProbePlan } from './kinds/index.js';
+import { checkKind, ProbeError, type Assertion, type Evaluation, type ProbeContext, type ProbeFacts, type ProbePlan } from '../checks/index.js';
 import { runOnMachine, type FragmentRun, type MachineFragment } from './machine-run.js';
 import { runPowershellChecks } from './powershell-run.js';
 import type { CheckResult } from './results.js';

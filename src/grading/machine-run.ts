@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import tar from 'tar-stream';
-import type { FragmentOutput } from './kinds/index.js';
+import type { FragmentOutput } from '../checks/index.js';
 import type { Toolbox } from './toolbox.js';
-import { openMachineSession } from '../remote/machine-session.js';
-import type { SshTarget } from '../ssh/client.js';
+import { openMachineSession } from '../remote/index.js';
+import type { SshTarget } from '../remote/index.js';
 
 /**
  * One grading round trip to one machine: upload the toolbox and every

@@ -1,7 +1,7 @@
-import { openMachineSession } from '../remote/machine-session.js';
-import { powershellCommand } from '../remote/powershell.js';
-import { TimeoutError, errorMessage } from '../errors.js';
-import type { SshTarget } from '../ssh/client.js';
+import { openMachineSession } from '../remote/index.js';
+import { powershellCommand } from '../remote/index.js';
+import { TimeoutError, errorMessage } from '../util/errors.js';
+import type { SshTarget } from '../remote/index.js';
 import type { FragmentRun, MachineFragment } from './machine-run.js';
 
 /**

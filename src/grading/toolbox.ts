@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { EnvironmentError } from '../errors.js';
+import { EnvironmentError } from '../util/errors.js';
 import { sha256 } from '../util/ids.js';
 
 /**

@@ -2,7 +2,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { InputError, errorMessage } from '../errors.js';
+import { InputError, errorMessage } from '../util/errors.js';
 import { sha256 } from '../util/ids.js';
 
 /**

@@ -1,4 +1,4 @@
-import { InputError } from '../errors.js';
+import { InputError } from '../util/errors.js';
 import type { Provider, ProviderName } from './types.js';
 
 type Factory = () => Promise<Provider>;

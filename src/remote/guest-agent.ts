@@ -1,6 +1,6 @@
 import { createConnection, type Socket } from 'node:net';
-import { ExamlabError, TimeoutError } from '../errors.js';
-import type { ExecOptions, ExecResult } from '../ssh/client.js';
+import { ExamlabError, TimeoutError } from '../util/errors.js';
+import type { ExecOptions, ExecResult } from './ssh-client.js';
 import { Mutex } from '../util/concurrency.js';
 
 /** The guest agent could not be reached or did not answer: the machine is unreachable, not "failing". */

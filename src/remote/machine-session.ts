@@ -1,5 +1,5 @@
-import { errorMessage } from '../errors.js';
-import { SshError, SshSession, type ExecOptions, type ExecResult, type SshTarget } from '../ssh/client.js';
+import { errorMessage } from '../util/errors.js';
+import { SshError, SshSession, type ExecOptions, type ExecResult, type SshTarget } from './ssh-client.js';
 import { GuestAgentSession } from './guest-agent.js';
 
 /** What steps and the grader do on a machine as root: run commands, drop files. */

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { InputError, errorMessage, type ErrorDetail } from '../errors.js';
-import { CHECK_KINDS } from '../grading/kinds/index.js';
+import { InputError, errorMessage, type ErrorDetail } from '../util/errors.js';
+import { CHECK_KINDS } from '../checks/index.js';
 import { checkReferences } from './references.js';
 import { scenarioSchema, type Scenario } from './schema.js';
 import { byPosition, SourceFile, valueAt, type Path } from './source.js';

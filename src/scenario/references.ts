@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { isScalar, visit, type Scalar } from 'yaml';
-import type { ErrorDetail } from '../errors.js';
-import { CHECK_KINDS, type CheckCommon } from '../grading/kinds/index.js';
-import { builtinNames, findPlaceholders } from './template.js';
+import type { ErrorDetail } from '../util/errors.js';
+import { CHECK_KINDS, type CheckCommon } from '../checks/index.js';
+import { findPlaceholders } from '../util/template.js';
 import type { LoadOptions } from './load.js';
 import { formatPath, type SourceFile, type Path } from './source.js';
 
@@ -230,4 +230,15 @@ function pathOf(ancestors: readonly unknown[], node: unknown): Path {
     current = parent;
   }
   return path;
+}
+
+/** The lab facts a scenario may refer to, for its machines and networks. */
+export function builtinNames(machines: readonly { name: string; networks: string[] }[], networks: readonly string[]): string[] {
+  const names = ['lab.id', 'candidate.id', 'candidate.name'];
+  for (const m of machines) {
+    names.push(`machines.${m.name}.ip`, `machines.${m.name}.hostname`, `machines.${m.name}.login.user`);
+    for (const n of m.networks) names.push(`machines.${m.name}.${n}.ip`);
+  }
+  for (const n of networks) names.push(`networks.${n}.subnet`, `networks.${n}.prefix`, `networks.${n}.gateway`, `networks.${n}.netmask`);
+  return names;
 }

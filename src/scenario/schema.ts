@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CHECK_KINDS, type CheckCommon } from '../grading/kinds/index.js';
+import { CHECK_KINDS, type CheckCommon } from '../checks/index.js';
 import { parseDuration, parseSize } from '../util/units.js';
 
 /**

@@ -1,5 +1,5 @@
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Document, type Node } from 'yaml';
-import type { ErrorDetail } from '../errors.js';
+import type { ErrorDetail } from '../util/errors.js';
 
 export type Path = readonly (string | number)[];
 

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { EnvironmentError, errorMessage } from '../errors.js';
+import { EnvironmentError, errorMessage } from './errors.js';
 
 /**
  * Runs a program to completion. A missing program or a non-zero exit is an

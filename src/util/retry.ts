@@ -1,4 +1,4 @@
-import { TimeoutError, errorMessage } from '../errors.js';
+import { TimeoutError, errorMessage } from './errors.js';
 
 /** Time source, injectable so waits can be tested without sleeping. */
 export interface Clock {

@@ -113,8 +113,8 @@ describe('candidate access is scoped to their own lab', () => {
     // Inside the lab, the account is locked and expired.
     const labId = (await op.get(`/api/exams/${examId}/candidates/bob`)).body.lab.id as string;
     const lab = d.daemon.app.store.get(labId);
-    const { withSession } = await import('../../src/ssh/client.js');
-    const { requireTarget } = await import('../../src/lab/access.js');
+    const { withSession } = await import('../../src/remote/ssh-client.js');
+    const { requireTarget } = await import('../../src/labs/access.js');
     const shadow = await withSession(requireTarget(lab, 'pc'), 10_000, (s) => s.exec('passwd -S technicien; chage -l technicien | grep "Account expires"', { timeoutMs: 10_000 }));
     expect(shadow.stdout).toMatch(/^technicien L /);
     expect(shadow.stdout).toMatch(/Account expires\s*: Jan 02, 1970/);

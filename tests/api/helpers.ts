@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import ssh2 from 'ssh2';
 import request from 'supertest';
-import { createApp } from '../../src/app.js';
-import { PACKAGE_ROOT, loadConfig } from '../../src/config.js';
+import { createApp } from '../../src/daemon/app.js';
+import { PACKAGE_ROOT, loadConfig } from '../../src/daemon/config.js';
 import { Daemon, DAEMON_FILE, type StartedDaemon } from '../../src/daemon/daemon.js';
 import { daemonConfigSchema } from '../../src/daemon/settings.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/util/log.js';
 import { retryUntil } from '../../src/util/retry.js';
 
 export const OPERATOR = 'test-operator-token-0123456789';

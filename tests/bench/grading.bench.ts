@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect, test } from '@jest/globals';
 import { createTestApp, inlineScenario, scenarioHead } from '../integration/helpers.js';
-import { PACKAGE_ROOT } from '../../src/config.js';
+import { PACKAGE_ROOT } from '../../src/daemon/config.js';
 
 const run = promisify(execFile);
 

@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect, test } from '@jest/globals';
 import { createTestApp, inlineScenario, scenarioHead } from '../integration/helpers.js';
-import { PACKAGE_ROOT } from '../../src/config.js';
+import { PACKAGE_ROOT } from '../../src/daemon/config.js';
 import type { DockerProvider } from '../../src/providers/docker/docker-provider.js';
 import { createOverlay } from '../../src/providers/libvirt/disks.js';
 import { domainXml } from '../../src/providers/libvirt/domain-xml.js';
 import type { LibvirtProvider } from '../../src/providers/libvirt/libvirt-provider.js';
 import { writeSeedIso } from '../../src/providers/libvirt/seed.js';
-import { generateKeyPair, SshSession } from '../../src/ssh/client.js';
+import { generateKeyPair, SshSession } from '../../src/remote/ssh-client.js';
 import { newId } from '../../src/util/ids.js';
 import { retryUntil } from '../../src/util/retry.js';
 

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { PACKAGE_ROOT } from '../../src/config.js';
+import { PACKAGE_ROOT } from '../../src/daemon/config.js';
 
 /** Runs the built `examlab` binary; `make test` builds it first. */
 function examlab(args: string[], dataDir: string): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -2,9 +2,9 @@ import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import Dockerode from 'dockerode';
 import { createTestApp, inlineScenario, leftovers, scenarioHead } from './helpers.js';
-import { withSession } from '../../src/ssh/client.js';
-import { requireTarget } from '../../src/lab/access.js';
-import { StepError } from '../../src/lab/steps.js';
+import { withSession } from '../../src/remote/ssh-client.js';
+import { requireTarget } from '../../src/labs/access.js';
+import { StepError } from '../../src/labs/steps.js';
 
 const docker = new Dockerode();
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createTestApp, inlineScenario, scenarioHead } from './helpers.js';
-import { withSession } from '../../src/ssh/client.js';
-import { requireTarget } from '../../src/lab/access.js';
+import { withSession } from '../../src/remote/ssh-client.js';
+import { requireTarget } from '../../src/labs/access.js';
 
 /**
  * The candidate is root: they may replace the tools a naive grader would

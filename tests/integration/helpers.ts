@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createApp, type App } from '../../src/app.js';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/log.js';
+import { createApp, type App } from '../../src/daemon/app.js';
+import { loadConfig } from '../../src/daemon/config.js';
+import { createLogger } from '../../src/util/log.js';
 import { parseScenario, type LoadedScenario } from '../../src/scenario/index.js';
 
 /**

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import { createTestApp, leftovers } from './helpers.js';
-import { testScenario } from '../../src/lab/scenario-test.js';
-import { PACKAGE_ROOT } from '../../src/config.js';
+import { testScenario } from '../../src/labs/scenario-test.js';
+import { PACKAGE_ROOT } from '../../src/daemon/config.js';
 
 describe('the shipped scenarios prove themselves on the real engine', () => {
   test('broken-workstation: the faults fail every check, the solution passes them all', async () => {

@@ -4,11 +4,11 @@ import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createTestApp, inlineScenario, leftovers, scenarioHead } from './helpers.js';
-import { requireTarget } from '../../src/lab/access.js';
-import { testScenario, type ScenarioTestReport } from '../../src/lab/scenario-test.js';
+import { requireTarget } from '../../src/labs/access.js';
+import { testScenario, type ScenarioTestReport } from '../../src/labs/scenario-test.js';
 import type { LibvirtProvider } from '../../src/providers/libvirt/libvirt-provider.js';
 import { withMachineSession } from '../../src/remote/machine-session.js';
-import type { RunRecord } from '../../src/store/lab-store.js';
+import type { RunRecord } from '../../src/labs/lab-store.js';
 
 /**
  * VM labs on the real libvirtd and QEMU (TCG on machines without KVM). The

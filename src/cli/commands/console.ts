@@ -1,7 +1,7 @@
 import { createConnection } from 'node:net';
 import type { Command } from 'commander';
-import { InputError, NotFoundError } from '../../errors.js';
-import { consoleTail } from '../../lab/console.js';
+import { InputError, NotFoundError } from '../../util/errors.js';
+import { consoleTail } from '../../labs/index.js';
 import { appFor } from '../main.js';
 
 const DETACH = 0x1d; // Ctrl-]

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { errorMessage } from '../../errors.js';
+import { errorMessage } from '../../util/errors.js';
 import { appFor } from '../main.js';
 import { connectionInfo, scoreReport } from '../output.js';
 import { candidateKeyFile } from './lab.js';

@@ -1,8 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import type { App } from '../../app.js';
-import type { LabRecord } from '../../store/lab-store.js';
+import type { App } from '../../daemon/index.js';
+import type { LabRecord } from '../../labs/index.js';
 import { appFor, Exit, EXIT } from '../main.js';
 import { connectionInfo, scoreReport, table } from '../output.js';
 

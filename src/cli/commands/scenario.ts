@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { InputError } from '../../errors.js';
-import { testScenario } from '../../lab/scenario-test.js';
+import { InputError } from '../../util/errors.js';
+import { testScenario } from '../../labs/index.js';
 import { scenarioJsonSchema } from '../../scenario/index.js';
 import { appFor, Exit, EXIT, printError } from '../main.js';
 import { formatPoints } from '../output.js';

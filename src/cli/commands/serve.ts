@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
-import { createApp } from '../../app.js';
-import { loadConfig } from '../../config.js';
-import { Daemon } from '../../daemon/daemon.js';
-import { ensureDemoExam, watchDemo } from '../../daemon/demo.js';
-import { loadDaemonConfig } from '../../daemon/settings.js';
-import { errorMessage, InputError } from '../../errors.js';
-import { createLogger } from '../../log.js';
+import { createApp } from '../../daemon/index.js';
+import { loadConfig } from '../../daemon/index.js';
+import { Daemon } from '../../daemon/index.js';
+import { ensureDemoExam, watchDemo } from '../../daemon/index.js';
+import { loadDaemonConfig } from '../../daemon/index.js';
+import { errorMessage, InputError } from '../../util/errors.js';
+import { createLogger } from '../../util/log.js';
 import type { GlobalOptions } from '../main.js';
 
 interface ServeOptions {

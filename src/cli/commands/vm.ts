@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { detectAcceleration } from '../../providers/libvirt/accel.js';
+import { detectAcceleration } from '../../providers/libvirt/index.js';
 import { Exit, EXIT } from '../main.js';
 
 export function registerVmCommands(program: Command): void {

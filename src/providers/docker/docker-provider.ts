@@ -1,12 +1,12 @@
 import Dockerode from 'dockerode';
 import type { Logger } from 'pino';
-import { EnvironmentError, errorMessage } from '../../errors.js';
+import { EnvironmentError, errorMessage } from '../../util/errors.js';
 import { Mutex } from '../../util/concurrency.js';
 import { sha256 } from '../../util/ids.js';
-import type { LabNetwork, LabRef, MachineInstance, MachineRunState, MachineSpec, NetworkProvider, Provider } from '../types.js';
+import type { LabNetwork, LabRef, MachineInstance, MachineRunState, MachineSpec, NetworkProvider, Provider } from '../index.js';
 import { ensureHostIsolation } from './host-firewall.js';
-import { LABEL, labLabels, objectName } from './labels.js';
-import { freeSubnet, hostAddress } from './subnets.js';
+import { LABEL, labLabels, objectName } from '../index.js';
+import { freeSubnet, hostAddress } from '../index.js';
 import { tarOf } from './tar.js';
 
 export interface DockerProviderOptions {

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { EnvironmentError, errorMessage } from '../../errors.js';
+import { EnvironmentError, errorMessage } from '../../util/errors.js';
 
 const run = promisify(execFile);
 

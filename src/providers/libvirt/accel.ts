@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { errorMessage } from '../../errors.js';
+import { errorMessage } from '../../util/errors.js';
 
 /** How guests run: `kvm` (hardware virtualisation) or `qemu` (TCG, emulation). */
 export interface Acceleration {

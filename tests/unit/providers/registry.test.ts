@@ -1,5 +1,5 @@
 import { ProviderRegistry } from '../../../src/providers/registry.js';
-import { freeSubnet, hostAddress } from '../../../src/providers/docker/subnets.js';
+import { freeSubnet, hostAddress } from '../../../src/providers/addressing.js';
 import type { Provider } from '../../../src/providers/types.js';
 
 const fakeProvider = { name: 'docker' } as unknown as Provider;

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { InputError } from '../../../src/errors.js';
+import { InputError } from '../../../src/util/errors.js';
 import { parseScenario } from '../../../src/scenario/index.js';
 
 const minimal = readFileSync(new URL('../../fixtures/minimal.yaml', import.meta.url), 'utf8');

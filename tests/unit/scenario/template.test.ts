@@ -1,4 +1,4 @@
-import { findPlaceholders, renderDeep, renderText } from '../../../src/scenario/template.js';
+import { findPlaceholders, renderDeep, renderText } from '../../../src/util/template.js';
 import { resolveVariables } from '../../../src/scenario/variables.js';
 
 describe('templates', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
-import { InputError } from '../../../src/errors.js';
-import { commandKind } from '../../../src/grading/kinds/command.js';
+import { InputError } from '../../../src/util/errors.js';
+import { commandKind } from '../../../src/checks/kinds/command.js';
 import { powershellCommand } from '../../../src/remote/powershell.js';
 import { parseScenario } from '../../../src/scenario/index.js';
 

@@ -1,0 +1,4 @@
+export * from './authenticator.js';
+export * from './principal.js';
+export * from './session-registry.js';
+export * from './tokens.js';

@@ -1,0 +1,109 @@
+import { Resolver } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { pattern } from '../fields.js';
+import { defineKind, ProbeError, type Assertion } from '../check-kind.js';
+import { assertFlag, assertMatch, parsePlain, requireFragment } from '../assertions.js';
+import { shq } from '../../util/shell.js';
+import { matcherSchema } from '../matchers.js';
+
+const RECORD_TYPES = ['A', 'AAAA', 'CNAME', 'MX', 'TXT', 'NS', 'PTR'] as const;
+
+interface DnsFacts {
+  server?: string;
+  rcode?: string;
+  answers: { type: string; value: string }[];
+  failure?: string;
+}
+
+/**
+ * A DNS query made the way the machine's resolver would (its /etc/resolv.conf,
+ * or a given server) by the grader's own probe, or from the grader itself.
+ * A server that does not answer is a failing check, not an error.
+ */
+export const dnsKind = defineKind(
+  'dns',
+  {
+    name: pattern(/^[A-Za-z0-9_.-]+$/, 'not a valid DNS name'),
+    type: z.enum(RECORD_TYPES).default('A'),
+    server: z.string().optional().describe('Machine name or address of the server to ask; the machine\'s resolv.conf otherwise'),
+    from: z.string().optional().describe('Machine asking, or "grader"; defaults to the check\'s machine'),
+    resolves: z.boolean().default(true),
+    addresses: matcherSchema.optional().describe('Values of the answers of the asked type, e.g. { contains: "10.0.0.5" }'),
+  },
+  {
+    machinesReferenced: (check) => [check.from, check.server].filter((m): m is string => Boolean(m && m !== 'grader' && !isIP(m))),
+    validate: (check) => (check.from === 'grader' && !check.server ? ['a DNS check from the grader needs a `server`'] : []),
+    plan(check, ctx) {
+      const from = check.from ?? check.machine;
+      const server = check.server === undefined ? undefined : isIP(check.server) ? check.server : ctx.addressOf(check.server, from);
+      if (check.server !== undefined && server === undefined) throw new ProbeError(`no address for DNS server ${check.server}`);
+      const budget = Math.max(500, Math.floor(check.timeout / 2));
+      if (from === 'grader') {
+        if (!server) throw new ProbeError('a DNS check from the grader needs a server');
+        return { observe: () => resolveFromGrader(check.name, check.type, server, budget) };
+      }
+      return { machine: from, fragment: `exec $P dns ${check.type} ${shq(check.name)} ${budget}${server ? ` ${shq(server)}` : ''}` };
+    },
+    evaluate(check, facts) {
+      let dns: DnsFacts;
+      if (facts.observed !== undefined) {
+        dns = facts.observed as DnsFacts;
+      } else {
+        const out = requireFragment(facts.fragment);
+        if (out.exitCode === 3) throw new ProbeError(`DNS probe failed: ${parsePlain(out.stdout).get('error') ?? out.stderr.trim()}`);
+        dns = parseProbeDns(out.stdout);
+      }
+      const values = dns.answers.filter((a) => a.type === check.type).map((a) => a.value);
+      const resolved = dns.rcode === 'NOERROR' && values.length > 0;
+      const outcome = dns.failure ?? (dns.rcode === 'NOERROR' && !values.length ? `no ${check.type} record` : (dns.rcode ?? 'no answer'));
+      const evidence = `${check.name} ${check.type} via ${dns.server ?? 'resolv.conf'}: ${resolved ? values.join(', ') : outcome}`;
+      const assertions: Assertion[] = [assertFlag('resolves', check.resolves, resolved, resolved ? `resolves to ${values.join(', ')}` : outcome)];
+      if (check.addresses !== undefined && resolved) assertions.push(assertMatch('answers', check.addresses, values));
+      return { assertions, evidence };
+    },
+  },
+);
+
+/** Parses the probe's answer: server=, rcode=, answer=TYPE VALUE lines, or reason= when no server answered. */
+export function parseProbeDns(stdout: string): DnsFacts {
+  const facts: DnsFacts = { answers: [] };
+  for (const line of stdout.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq <= 0) continue;
+    const key = line.slice(0, eq);
+    const value = line.slice(eq + 1);
+    if (key === 'server') facts.server = value;
+    else if (key === 'rcode') facts.rcode = value;
+    else if (key === 'reason') facts.failure = value;
+    else if (key === 'answer') {
+      const space = value.indexOf(' ');
+      facts.answers.push({ type: value.slice(0, space), value: value.slice(space + 1) });
+    }
+  }
+  if (facts.rcode) facts.failure = undefined;
+  return facts;
+}
+
+async function resolveFromGrader(name: string, type: (typeof RECORD_TYPES)[number], server: string, timeoutMs: number): Promise<DnsFacts> {
+  const resolver = new Resolver({ timeout: timeoutMs, tries: 1 });
+  resolver.setServers([server]);
+  try {
+    const records = (await resolver.resolve(name, type)) as unknown as unknown[];
+    const answers = records.map((r) => ({ type, value: formatRecord(r) }));
+    return { server, rcode: 'NOERROR', answers };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    const rcodes: Record<string, string> = { ENOTFOUND: 'NXDOMAIN', ENODATA: 'NOERROR', ESERVFAIL: 'SERVFAIL', EREFUSED: 'REFUSED' };
+    if (rcodes[code]) return { server, rcode: rcodes[code], answers: [] };
+    return { server, answers: [], failure: `${code || 'error'}: ${(err as Error).message}` };
+  }
+}
+
+function formatRecord(record: unknown): string {
+  if (typeof record === 'string') return record;
+  if (Array.isArray(record)) return record.join('');
+  const mx = record as { priority?: number; exchange?: string };
+  if (mx.exchange !== undefined) return `${mx.priority} ${mx.exchange}`;
+  return JSON.stringify(record);
+}

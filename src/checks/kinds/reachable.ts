@@ -1,0 +1,79 @@
+import { isIP, Socket } from 'node:net';
+import { z } from 'zod';
+import { defineKind, ProbeError, type Assertion } from '../check-kind.js';
+import { assertFlag, parsePlain, requireFragment } from '../assertions.js';
+import { shq } from '../../util/shell.js';
+
+interface ReachFacts {
+  reached: boolean;
+  detail: string;
+}
+
+/** Machine A reaches B on a TCP port or by ping: observed, from A or from the grader. */
+export const reachableKind = defineKind(
+  'reachable',
+  {
+    to: z.string().min(1).describe('Machine name or address'),
+    from: z.string().optional().describe('Machine that tries, or "grader"; defaults to the check\'s machine'),
+    port: z.number().int().min(1).max(65535).optional(),
+    ping: z.boolean().optional(),
+    reachable: z.boolean().default(true),
+  },
+  {
+    machinesReferenced: (check) => [check.from, check.to].filter((m): m is string => Boolean(m && m !== 'grader' && !isIP(m))),
+    validate(check) {
+      const problems: string[] = [];
+      if ((check.port !== undefined) === Boolean(check.ping)) problems.push('give exactly one of `port` or `ping: true`');
+      if (check.from === 'grader' && check.ping) problems.push('ping from the grader is not supported; give a port');
+      return problems;
+    },
+    plan(check, ctx) {
+      const from = check.from ?? check.machine;
+      const address = isIP(check.to) ? check.to : ctx.addressOf(check.to, from);
+      if (!address) throw new ProbeError(`no address for ${check.to} as seen from ${from}`);
+      const budget = Math.max(500, Math.floor(check.timeout / 2));
+      if (from === 'grader') {
+        const port = check.port as number;
+        return { observe: () => connectFromGrader(address, port, budget) };
+      }
+      const fragment =
+        check.port !== undefined
+          ? `exec $P connect ${shq(address)} ${check.port} ${budget}`
+          : `emit out $B ping -c 1 -W ${Math.max(1, Math.floor(budget / 1000))} ${shq(address)}\nemitv rc $?`;
+      return { machine: from, fragment };
+    },
+    evaluate(check, facts) {
+      let reach: ReachFacts;
+      const target = `${check.to}${check.port ? `:${check.port}` : ' (ping)'}`;
+      if (facts.observed !== undefined) {
+        reach = facts.observed as ReachFacts;
+      } else {
+        const out = requireFragment(facts.fragment);
+        if (check.port !== undefined) {
+          const f = parsePlain(out.stdout);
+          if (out.exitCode === 3) throw new ProbeError(f.get('error') ?? 'connect probe failed');
+          reach = { reached: f.get('connected') === '1', detail: f.get('connected') === '1' ? 'connected' : (f.get('reason') ?? 'not connected') };
+        } else {
+          const f = out.facts;
+          reach = { reached: f.get('rc') === '0', detail: (f.get('out') ?? '').trim().split('\n').slice(-2).join(' ') || 'no reply' };
+        }
+      }
+      const assertions: Assertion[] = [assertFlag('reachable', check.reachable, reach.reached, reach.reached ? `reached ${target}` : `${target}: ${reach.detail}`)];
+      return { assertions, evidence: `${check.from ?? check.machine} -> ${target}: ${reach.detail}` };
+    },
+  },
+);
+
+function connectFromGrader(address: string, port: number, timeoutMs: number): Promise<ReachFacts> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    const done = (facts: ReachFacts) => {
+      socket.destroy();
+      resolve(facts);
+    };
+    socket.setTimeout(timeoutMs, () => done({ reached: false, detail: `no answer within ${timeoutMs} ms` }));
+    socket.once('connect', () => done({ reached: true, detail: 'connected' }));
+    socket.once('error', (err) => done({ reached: false, detail: err.message }));
+    socket.connect(port, address);
+  });
+}

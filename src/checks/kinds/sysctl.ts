@@ -1,0 +1,26 @@
+import { z } from 'zod';
+import { pattern } from '../fields.js';
+import { defineKind, ProbeError } from '../check-kind.js';
+import { assertMatch, requireFragment } from '../assertions.js';
+import { shq } from '../../util/shell.js';
+import { matcherSchema } from '../matchers.js';
+
+/** A kernel parameter, read from /proc/sys (the kernel's answer, not sysctl's). */
+export const sysctlKind = defineKind(
+  'sysctl',
+  {
+    key: pattern(/^[a-z0-9_]+([./][a-z0-9_-]+)+$/i, 'not a sysctl key (e.g. net.ipv4.ip_forward)'),
+    value: matcherSchema,
+  },
+  {
+    plan(check) {
+      return { machine: check.machine, fragment: `emit value $B cat ${shq(`/proc/sys/${check.key.replace(/\./g, '/')}`)}` };
+    },
+    evaluate(check, facts) {
+      const f = requireFragment(facts.fragment).facts;
+      const value = f.get('value')?.trim().replace(/\s+/g, ' ');
+      if (value === undefined || value === '') throw new ProbeError(`cannot read ${check.key}`);
+      return { assertions: [assertMatch(check.key, check.value, value)], evidence: `${check.key} = ${value}` };
+    },
+  },
+);

@@ -1,0 +1,68 @@
+import { z } from 'zod';
+import { pattern } from '../fields.js';
+import { defineKind, type Assertion } from '../check-kind.js';
+import { assertFlag, assertMatch, requireFragment } from '../assertions.js';
+import { shq } from '../../util/shell.js';
+import { lockReason, parseGroups, parsePasswdLine } from './accounts.js';
+import { matcherSchema } from '../matchers.js';
+
+export const ACCOUNT_NAME = /^[a-z_][a-z0-9_.-]*\$?$/;
+
+export const userKind = defineKind(
+  'user',
+  {
+    name: pattern(ACCOUNT_NAME, 'not a valid user name'),
+    exists: z.boolean().default(true),
+    uid: matcherSchema.optional(),
+    home: matcherSchema.optional(),
+    shell: matcherSchema.optional(),
+    groups: matcherSchema.optional().describe('Names of all the groups the user belongs to, e.g. { contains: sudo }'),
+    locked: z.boolean().optional().describe('Password locked or account expired'),
+    login: z
+      .strictObject({
+        password: z.string().min(1),
+        succeeds: z.boolean().default(true),
+      })
+      .optional()
+      .describe('The grader tries an SSH login with this password: behaviour, not configuration'),
+  },
+  {
+    plan(check, ctx) {
+      const n = shq(check.name);
+      const fragment = [
+        `emit passwd $B awk -F: -v n=${n} '$1 == n' /etc/passwd`,
+        `emit shadow $B awk -F: -v n=${n} '$1 == n' /etc/shadow`,
+        `emit group $B cat /etc/group`,
+      ].join('\n');
+      const login = check.login;
+      return {
+        machine: check.machine,
+        fragment,
+        observe: login ? () => ctx.trySshLogin(check.machine, check.name, login.password, Math.min(check.timeout, 10_000)) : undefined,
+      };
+    },
+    evaluate(check, facts) {
+      const f = requireFragment(facts.fragment).facts;
+      const entry = parsePasswdLine(f.get('passwd') ?? '');
+      const assertions: Assertion[] = [{ ...assertFlag('exists', check.exists, entry !== undefined, entry ? `user ${check.name} exists` : `no user ${check.name}`), gate: check.exists }];
+      if (!entry) return { assertions, evidence: `no line for ${check.name} in /etc/passwd` };
+      const groups = parseGroups(f.get('group') ?? '');
+      const memberOf = [...new Set(groups.filter((g) => g.gid === entry.gid || g.members.includes(entry.name)).map((g) => g.name))];
+      const locked = lockReason(f.get('shadow'));
+      const login = facts.observed as { ok: boolean; detail: string } | undefined;
+      const evidence = [
+        `${entry.name}: uid ${entry.uid}, home ${entry.home}, shell ${entry.shell}, groups ${memberOf.join(',')}`,
+        locked ? `locked: ${locked}` : 'not locked',
+        login ? `SSH login: ${login.detail}` : '',
+      ].filter(Boolean).join('\n');
+      if (!check.exists) return { assertions, evidence };
+      if (check.uid !== undefined) assertions.push(assertMatch('uid', check.uid, entry.uid));
+      if (check.home !== undefined) assertions.push(assertMatch('home', check.home, entry.home));
+      if (check.shell !== undefined) assertions.push(assertMatch('shell', check.shell, entry.shell));
+      if (check.groups !== undefined) assertions.push(assertMatch('groups', check.groups, memberOf));
+      if (check.locked !== undefined) assertions.push(assertFlag('locked', check.locked, locked !== undefined, locked ?? 'not locked'));
+      if (check.login && login) assertions.push(assertFlag('login works', check.login.succeeds, login.ok, login.detail));
+      return { assertions, evidence };
+    },
+  },
+);

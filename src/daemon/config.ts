@@ -1,0 +1,43 @@
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Where examlab's own files are (the folder holding package.json). */
+export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface Config {
+  /** Private data: the SQLite store, lab keys. Mode 0700. */
+  dataDir: string;
+  imagesDir: string;
+  scenariosDir: string;
+  /** Built artefacts: the grader's toolbox, scratch space for images. */
+  buildDir: string;
+  /** Lab subnets are /24s carved from this pool. */
+  subnetPool: string;
+  debianMirror: string;
+  dockerSocket: string;
+  /** libvirt connection for VMs: qemu:///system, or qemu+ssh://host/system. */
+  libvirtUri: string;
+  /** VM files: built images in images/, per-lab overlays and sockets in labs/. Must be reachable by the QEMU user. */
+  vmDir: string;
+  logLevel: string;
+}
+
+/** Defaults, overridden by EXAMLAB_* environment variables, then by explicit options. */
+export function loadConfig(overrides: Partial<Config> = {}): Config {
+  const env = process.env;
+  const defaultData = process.getuid?.() === 0 ? '/var/lib/examlab' : join(env.XDG_DATA_HOME ?? join(homedir(), '.local/share'), 'examlab');
+  return {
+    dataDir: env.EXAMLAB_DATA ?? defaultData,
+    imagesDir: env.EXAMLAB_IMAGES ?? join(PACKAGE_ROOT, 'images'),
+    scenariosDir: join(PACKAGE_ROOT, 'scenarios'),
+    buildDir: env.EXAMLAB_BUILD ?? join(PACKAGE_ROOT, 'build'),
+    subnetPool: env.EXAMLAB_SUBNET_POOL ?? '10.231.0.0/16',
+    debianMirror: env.EXAMLAB_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian',
+    dockerSocket: env.DOCKER_SOCKET ?? '/var/run/docker.sock',
+    libvirtUri: env.EXAMLAB_LIBVIRT_URI ?? 'qemu:///system',
+    vmDir: env.EXAMLAB_VM_DIR ?? '/var/lib/libvirt/images/examlab',
+    logLevel: env.EXAMLAB_LOG_LEVEL ?? 'info',
+    ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),
+  };
+}

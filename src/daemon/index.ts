@@ -1,0 +1,5 @@
+export * from './app.js';
+export * from './config.js';
+export * from './daemon.js';
+export * from './demo.js';
+export * from './settings.js';

@@ -1,0 +1,439 @@
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { SYSTEM, type Actor, type AuditLog } from '../audit/index.js';
+import { candidateDenial } from '../access/index.js';
+import { hashCandidateToken, newCandidateToken } from '../access/index.js';
+import { ConflictError, InputError, NotFoundError, errorMessage } from '../util/errors.js';
+import type { SessionRegistry } from '../access/index.js';
+import type { LabService } from '../labs/index.js';
+import { parseScenario, type LoadedScenario } from '../scenario/index.js';
+import type { SshTarget } from '../remote/index.js';
+import type { CandidateRecord, ExamMode, ExamRecord, ExamStore, MarkRecord, ReportRecord } from './exam-store.js';
+import type { LabRecord, LabStore, RunRecord } from '../labs/index.js';
+import { newId } from '../util/ids.js';
+import type { Clock } from '../util/retry.js';
+import { latestFinal, type LabPipeline } from './lab-pipeline.js';
+import { candidateResult, type CandidateResult } from './results.js';
+import { checkRosterJson, type RosterEntry } from './roster.js';
+
+export type StartPolicy = { policy: 'now' } | { policy: 'manual' } | { policy: 'at'; at: string };
+
+export interface NewExam {
+  title?: string;
+  /** A scenario of the scenarios folder, by name, or a scenario's YAML text. */
+  scenario: { name: string } | { yaml: string };
+  roster: RosterEntry[];
+  /** Default: the scenario's duration. */
+  durationMs?: number;
+  start: StartPolicy;
+  autoFreeze: boolean;
+  keepLabs: boolean;
+  mode: ExamMode;
+}
+
+export interface IssuedToken {
+  id: string;
+  name: string;
+  token: string;
+}
+
+export interface ExamServiceDeps {
+  exams: ExamStore;
+  labStore: LabStore;
+  labs: LabService;
+  audit: AuditLog;
+  sessions: SessionRegistry;
+  pipeline: LabPipeline;
+  clock: Clock;
+  log: Logger;
+  scenariosDir: string;
+  /** Where uploaded scenarios are kept (one file per exam). */
+  uploadsDir: string;
+  /** Loads and validates a scenario file (images checked against the catalog). */
+  loadScenario(file: string): Promise<LoadedScenario>;
+}
+
+const SCENARIO_NAME = /^[a-z0-9][a-z0-9._-]*$/;
+const MAX_EXTENSION_MS = 24 * 3_600_000;
+
+/**
+ * Exams: create, start, end; what the operator does to one candidate
+ * (extend, reset, grade now, revoke, restore, end, regrade); the jury's
+ * marks and the candidates' reports. Each command persists its state
+ * change and its audit record in one transaction before anything is
+ * acknowledged; the lab work then runs in the pipeline.
+ */
+export class ExamService {
+  private readonly scenarios = new Map<string, LoadedScenario>();
+  /** Scheduled starts that failed, reported once rather than at every tick. */
+  private readonly failedStarts = new Set<string>();
+
+  constructor(private readonly deps: ExamServiceDeps) {}
+
+  get pipeline(): LabPipeline {
+    return this.deps.pipeline;
+  }
+
+  private now(): string {
+    return new Date(this.deps.clock.now()).toISOString();
+  }
+
+  async create(input: NewExam, actor: Actor): Promise<{ exam: ExamRecord; tokens: IssuedToken[] }> {
+    const { exams, audit } = this.deps;
+    const roster = checkRosterJson(input.roster);
+    const id = newId();
+    const loaded = await this.loadScenarioFor(id, input.scenario);
+    if (input.start.policy === 'at' && Date.parse(input.start.at) <= this.deps.clock.now()) {
+      throw new InputError('the start time is in the past', [{ where: 'start.at', message: `${input.start.at} is before now (${this.now()})` }]);
+    }
+    const tokens = roster.map((c) => ({ id: c.id, name: c.name, token: newCandidateToken() }));
+    const exam = exams.atomically(() => {
+      const created = exams.createExam(
+        {
+          id,
+          title: input.title ?? loaded.scenario.title,
+          scenarioId: loaded.scenario.id,
+          scenarioFile: loaded.file,
+          scenarioText: loaded.text,
+          mode: input.mode,
+          durationMs: input.durationMs ?? loaded.scenario.duration,
+          startPolicy: input.start.policy,
+          startAt: input.start.policy === 'at' ? new Date(input.start.at).toISOString() : undefined,
+          autoFreeze: input.autoFreeze,
+          keepLabs: input.keepLabs,
+          createdBy: actor,
+        },
+        roster.map((c, i) => ({ ...c, seed: newId(16), tokenHash: hashCandidateToken((tokens[i] as IssuedToken).token) })),
+      );
+      audit.append({ actor, action: 'exam.create', examId: id, detail: { scenario: loaded.scenario.id, candidates: roster.length, start: input.start } });
+      return created;
+    });
+    this.scenarios.set(id, loaded);
+    this.deps.log.info({ exam: id, scenario: loaded.scenario.id, candidates: roster.length }, 'exam created');
+    if (input.start.policy === 'now') return { exam: this.start(id, actor), tokens };
+    return { exam, tokens };
+  }
+
+  /** Scenarios an exam can be made from (the scenarios folder). */
+  scenarioNames(): string[] {
+    if (!existsSync(this.deps.scenariosDir)) return [];
+    return readdirSync(this.deps.scenariosDir)
+      .filter((f) => f.endsWith('.yaml'))
+      .map((f) => f.replace(/\.yaml$/, ''))
+      .sort();
+  }
+
+  private async loadScenarioFor(examId: string, source: NewExam['scenario']): Promise<LoadedScenario> {
+    if ('name' in source) {
+      const known = this.scenarioNames();
+      if (!SCENARIO_NAME.test(source.name) || !known.includes(source.name)) {
+        throw new InputError(`unknown scenario "${source.name}"`, [{ where: 'scenario', message: `known: ${known.join(', ') || '(none)'}` }]);
+      }
+      return this.deps.loadScenario(join(this.deps.scenariosDir, `${source.name}.yaml`));
+    }
+    // An uploaded scenario is kept as a file, like any other, so its labs can always be traced to it.
+    mkdirSync(this.deps.uploadsDir, { recursive: true, mode: 0o700 });
+    const file = join(this.deps.uploadsDir, `exam-${examId}.yaml`);
+    writeFileSync(file, source.yaml, { mode: 0o600 });
+    try {
+      const loaded = await this.deps.loadScenario(file);
+      // An uploaded scenario has no folder of its own: an upload step could only copy the server's files into a lab.
+      const uploads = (['setup', 'faults', 'solution'] as const).flatMap((section) =>
+        loaded.scenario[section].flatMap((step, i) => (step.upload !== undefined ? [{ where: `scenarioYaml ${section}[${i}].upload`, message: 'upload steps need a scenario in the scenarios folder' }] : [])),
+      );
+      if (uploads.length) throw new InputError('an uploaded scenario cannot copy files from the server', uploads);
+      return loaded;
+    } catch (err) {
+      rmSync(file, { force: true });
+      throw err;
+    }
+  }
+
+  /** The exam's scenario, from the text it was created with. */
+  scenarioOf(exam: ExamRecord): LoadedScenario {
+    let loaded = this.scenarios.get(exam.id);
+    if (!loaded) {
+      loaded = { scenario: parseScenario(exam.scenarioText, exam.scenarioFile), file: exam.scenarioFile, text: exam.scenarioText };
+      this.scenarios.set(exam.id, loaded);
+    }
+    return loaded;
+  }
+
+  /** Replaces the roster of an exam that has not started; every candidate gets a new token. */
+  setRoster(examId: string, entries: RosterEntry[], actor: Actor): IssuedToken[] {
+    const { exams, audit } = this.deps;
+    const roster = checkRosterJson(entries);
+    const tokens = roster.map((c) => ({ id: c.id, name: c.name, token: newCandidateToken() }));
+    exams.atomically(() => {
+      const exam = exams.exam(examId);
+      if (exam.status !== 'scheduled') throw new ConflictError(`exam ${examId} is ${exam.status}; the roster can only change before the start`);
+      exams.replaceRoster(examId, roster.map((c, i) => ({ ...c, seed: newId(16), tokenHash: hashCandidateToken((tokens[i] as IssuedToken).token) })));
+      audit.append({ actor, action: 'exam.roster', examId, detail: { candidates: roster.length } });
+    });
+    return tokens;
+  }
+
+  /** Starts the exam: one lab per candidate, built in the background. */
+  start(examId: string, actor: Actor): ExamRecord {
+    const { exams, audit, pipeline } = this.deps;
+    const exam = exams.atomically(() => {
+      const current = exams.exam(examId);
+      if (current.status !== 'scheduled') throw new ConflictError(`exam ${examId} is ${current.status}; only a scheduled exam can start`);
+      const candidates = exams.candidates(examId);
+      if (!candidates.length) throw new ConflictError(`exam ${examId} has no candidates`);
+      const started = exams.moveExam(examId, 'running', { startedAt: this.now() });
+      for (const c of candidates) exams.moveCandidate(examId, c.id, 'provisioning', { detail: 'queued' });
+      audit.append({ actor, action: 'exam.start', examId, detail: { candidates: candidates.length } });
+      return started;
+    });
+    this.deps.log.info({ exam: examId }, 'exam started');
+    for (const c of exams.candidates(examId)) pipeline.launchPrepare(examId, c.id);
+    return exam;
+  }
+
+  /** Ends the exam for everyone: access is cut at once; labs are frozen and graded in the background. */
+  end(examId: string, actor: Actor): ExamRecord {
+    const { exams, audit } = this.deps;
+    const ending = exams.atomically(() => {
+      const exam = exams.exam(examId);
+      if (exam.status === 'ended') throw new ConflictError(`exam ${examId} has already ended`);
+      const candidates = exams.candidates(examId);
+      if (exam.status === 'scheduled') {
+        for (const c of candidates) exams.moveCandidate(examId, c.id, 'ended', { detail: 'the exam ended before it started' });
+        audit.append({ actor, action: 'exam.end', examId, detail: { before: 'start' } });
+        exams.moveExam(examId, 'ended', { endedAt: this.now() });
+        return [];
+      }
+      if (exam.status === 'running') exams.moveExam(examId, 'ending');
+      const open = candidates.filter((c) => c.phase !== 'ended' && c.phase !== 'ending');
+      for (const c of open) exams.moveCandidate(examId, c.id, 'ending', { detail: `exam ended by ${actor}` });
+      audit.append({ actor, action: 'exam.end', examId, detail: { candidates: open.length } });
+      return candidates.filter((c) => c.phase !== 'ended');
+    });
+    for (const c of ending) {
+      this.deps.sessions.cut(examId, c.id);
+      this.deps.pipeline.launchCompletion(examId, c.id);
+    }
+    this.deps.pipeline.closeExamIfDone(examId);
+    return exams.exam(examId);
+  }
+
+  /** Ends one candidate's exam now (deadline reached, or the operator's decision). */
+  endCandidate(examId: string, candidateId: string, actor: Actor, reason: string): CandidateRecord {
+    const { exams, audit } = this.deps;
+    const moved = exams.atomically(() => {
+      const c = exams.candidate(examId, candidateId);
+      if (c.phase === 'ending' || c.phase === 'ended') return undefined;
+      const next = exams.moveCandidate(examId, candidateId, 'ending', { detail: reason });
+      audit.append({ actor, action: 'candidate.end', examId, candidateId, labId: c.labId, detail: { reason } });
+      return next;
+    });
+    if (!moved) return exams.candidate(examId, candidateId);
+    this.deps.sessions.cut(examId, candidateId);
+    this.deps.pipeline.launchCompletion(examId, candidateId);
+    return moved;
+  }
+
+  /** More time for one candidate (before or during their exam). */
+  extend(examId: string, candidateId: string, ms: number, actor: Actor): CandidateRecord {
+    const { exams, audit } = this.deps;
+    if (ms <= 0 || ms > MAX_EXTENSION_MS) throw new InputError('invalid extension', [{ where: 'duration', message: 'must be more than 0 and at most 24h' }]);
+    return exams.atomically(() => {
+      const c = exams.candidate(examId, candidateId);
+      if (c.phase === 'ending' || c.phase === 'ended') throw new ConflictError(`candidate ${candidateId} has finished (${c.phase}); their time can no longer be extended`);
+      const deadline = c.deadline ? new Date(Date.parse(c.deadline) + ms).toISOString() : undefined;
+      const updated = exams.updateCandidate(examId, candidateId, { extensionMs: c.extensionMs + ms, deadline });
+      audit.append({ actor, action: 'candidate.extend', examId, candidateId, labId: c.labId, detail: { ms, deadline } });
+      return updated;
+    });
+  }
+
+  /** Rebuilds the candidate's lab in its initial broken state (same values); their deadline is kept. */
+  reset(examId: string, candidateId: string, actor: Actor): CandidateRecord {
+    const { exams, audit } = this.deps;
+    const moved = exams.atomically(() => {
+      const exam = exams.exam(examId);
+      if (exam.status !== 'running') throw new ConflictError(`exam ${examId} is ${exam.status}; labs are reset only while it runs`);
+      const c = exams.candidate(examId, candidateId);
+      if (c.phase !== 'active' && c.phase !== 'failed') throw new ConflictError(`candidate ${candidateId} is ${c.phase}; only an active or failed lab can be reset`);
+      const next = exams.moveCandidate(examId, candidateId, 'provisioning', { attempts: 0, detail: `reset by ${actor}` });
+      audit.append({ actor, action: 'candidate.reset', examId, candidateId, labId: c.labId });
+      return next;
+    });
+    this.deps.sessions.cut(examId, candidateId);
+    this.deps.pipeline.launchPrepare(examId, candidateId);
+    return moved;
+  }
+
+  /** Grades the candidate's lab as it is now, without ending anything (practice, or a check by the operator). */
+  async gradeNow(examId: string, candidateId: string, actor: Actor): Promise<RunRecord> {
+    const { exams, labs, audit, pipeline } = this.deps;
+    return pipeline.exclusive(examId, candidateId, async () => {
+      const c = exams.candidate(examId, candidateId);
+      const lab = c.labId ? this.deps.labStore.find(c.labId) : undefined;
+      if (c.phase !== 'active' || lab?.state !== 'running') throw new ConflictError(`candidate ${candidateId} is ${c.phase}; only a lab in use can be graded now (a finished one is regraded)`);
+      const run = await labs.grade(lab.id, 'grade');
+      audit.append({ actor, action: 'candidate.grade', examId, candidateId, labId: lab.id, detail: { run: run.id, points: run.score?.points, maxPoints: run.score?.maxPoints } });
+      return run;
+    });
+  }
+
+  /** Cuts the candidate off: their token and sessions stop working and their lab account is locked. The lab keeps running. */
+  async revoke(examId: string, candidateId: string, actor: Actor, reason: string | undefined): Promise<CandidateRecord> {
+    const { exams, audit, pipeline, labs, labStore } = this.deps;
+    const c = exams.atomically(() => {
+      const current = exams.candidate(examId, candidateId);
+      if (current.phase === 'ending' || current.phase === 'ended') throw new ConflictError(`candidate ${candidateId} has finished; their access is already closed`);
+      const updated = exams.updateCandidate(examId, candidateId, { revoked: true });
+      audit.append({ actor, action: 'candidate.revoke', examId, candidateId, labId: current.labId, detail: { reason } });
+      return updated;
+    });
+    this.deps.sessions.cut(examId, candidateId);
+    await pipeline.exclusive(examId, candidateId, async () => {
+      const lab = c.labId ? labStore.find(c.labId) : undefined;
+      if (lab?.state !== 'running') return;
+      // The gateway already refuses them; a machine that does not answer cannot be used either.
+      await labs.lockCandidate(lab.id).catch((err) => {
+        this.deps.log.warn({ exam: examId, candidate: candidateId, lab: lab.id, err: errorMessage(err) }, 'cannot lock the candidate account in the lab');
+        audit.append({ actor: SYSTEM, action: 'lab.lock.failed', examId, candidateId, labId: lab.id, detail: { reason: errorMessage(err) } });
+      });
+    });
+    return exams.candidate(examId, candidateId);
+  }
+
+  /** Lifts a revocation. */
+  async restore(examId: string, candidateId: string, actor: Actor): Promise<CandidateRecord> {
+    const { exams, audit, pipeline, labs, labStore } = this.deps;
+    const c = exams.atomically(() => {
+      const current = exams.candidate(examId, candidateId);
+      if (!current.revoked) throw new ConflictError(`candidate ${candidateId} has not been revoked`);
+      if (current.phase === 'ending' || current.phase === 'ended') throw new ConflictError(`candidate ${candidateId} has finished; access cannot be restored`);
+      const updated = exams.updateCandidate(examId, candidateId, { revoked: false });
+      audit.append({ actor, action: 'candidate.restore', examId, candidateId, labId: current.labId });
+      return updated;
+    });
+    await pipeline.exclusive(examId, candidateId, async () => {
+      const lab = c.labId ? labStore.find(c.labId) : undefined;
+      if (lab?.state === 'running') await labs.unlockCandidate(lab.id);
+    });
+    return exams.candidate(examId, candidateId);
+  }
+
+  /** Grades a finished candidate's frozen lab again (the candidate stays locked out); resolves with the new run. */
+  async regrade(examId: string, candidateId: string, actor: Actor): Promise<RunRecord> {
+    const { exams, labStore, audit, pipeline } = this.deps;
+    const labId = exams.atomically(() => {
+      const c = exams.candidate(examId, candidateId);
+      if (c.phase !== 'ending' && c.phase !== 'ended') throw new ConflictError(`candidate ${candidateId} is ${c.phase}; only a finished exam is regraded (use grade now while it runs)`);
+      const lab = c.labId ? labStore.find(c.labId) : undefined;
+      if (!lab || !['frozen', 'graded'].includes(lab.state)) {
+        throw new ConflictError(`candidate ${candidateId}'s lab is ${lab?.state ?? 'missing'}; only a kept (frozen or graded) lab can be regraded`);
+      }
+      if (lab.state === 'graded') labStore.transition(lab.id, 'frozen', `regrade requested by ${actor}`);
+      audit.append({ actor, action: 'candidate.regrade', examId, candidateId, labId: lab.id });
+      return lab.id;
+    });
+    await pipeline.completion(examId, candidateId);
+    const run = latestFinal(labStore.runs(labId));
+    if (!run) throw new ConflictError(`the regrade of ${candidateId}'s lab did not finish; see the candidate's detail`);
+    return run;
+  }
+
+  /** A new access token for the candidate; the old one stops working at once. */
+  reissueToken(examId: string, candidateId: string, actor: Actor): IssuedToken {
+    const { exams, audit } = this.deps;
+    const token = newCandidateToken();
+    const c = exams.atomically(() => {
+      const current = exams.candidate(examId, candidateId);
+      exams.updateCandidate(examId, candidateId, { tokenHash: hashCandidateToken(token) });
+      audit.append({ actor, action: 'candidate.token', examId, candidateId });
+      return current;
+    });
+    this.deps.sessions.cut(examId, candidateId);
+    return { id: c.id, name: c.name, token };
+  }
+
+  /** The jury's mark on one manual criterion: a level of its rubric. */
+  mark(examId: string, candidateId: string, criterionId: string, level: string, comment: string | undefined, actor: Actor): MarkRecord {
+    const { exams, audit } = this.deps;
+    const exam = exams.exam(examId);
+    exams.candidate(examId, candidateId);
+    const criteria = this.scenarioOf(exam).scenario.manualCriteria;
+    const criterion = criteria.find((c) => c.id === criterionId);
+    if (!criterion) throw new NotFoundError(`the scenario of exam ${examId} has no manual criterion "${criterionId}"; known: ${criteria.map((c) => c.id).join(', ') || '(none)'}`);
+    const chosen = criterion.levels.find((l) => l.id === level);
+    if (!chosen) throw new InputError(`unknown level "${level}" for criterion ${criterionId}`, [{ where: 'level', message: `one of ${criterion.levels.map((l) => l.id).join(', ')}` }]);
+    return exams.atomically(() => {
+      const mark = exams.setMark({ examId, candidateId, criterionId, level, points: chosen.points, comment, markedBy: actor });
+      audit.append({ actor, action: 'mark.set', examId, candidateId, detail: { criterion: criterionId, level, points: chosen.points } });
+      return mark;
+    });
+  }
+
+  /** The candidate's written intervention report; accepted while their exam runs. */
+  submitReport(examId: string, candidateId: string, report: { diagnosis: string; actions: string; result: string }, actor: Actor): ReportRecord {
+    const { exams, audit } = this.deps;
+    return exams.atomically(() => {
+      const c = exams.candidate(examId, candidateId);
+      if (c.phase !== 'active') throw new ConflictError(`reports are accepted while the exam runs for you; you are ${c.phase}`);
+      const saved = exams.saveReport({ examId, candidateId, ...report });
+      audit.append({ actor, action: 'report.submit', examId, candidateId, labId: c.labId, detail: { revision: saved.revision } });
+      return saved;
+    });
+  }
+
+  results(examId: string): CandidateResult[] {
+    const exam = this.deps.exams.exam(examId);
+    return this.deps.exams.candidates(examId).map((c) => this.resultOf(exam, c));
+  }
+
+  result(examId: string, candidateId: string): CandidateResult {
+    return this.resultOf(this.deps.exams.exam(examId), this.deps.exams.candidate(examId, candidateId));
+  }
+
+  private resultOf(exam: ExamRecord, c: CandidateRecord): CandidateResult {
+    const runs = c.labId ? this.deps.labStore.runs(c.labId) : [];
+    const run = runs.find((r) => r.id === c.finalRunId);
+    const scenario = this.scenarioOf(exam).scenario;
+    return candidateResult(scenario, c, run, this.deps.exams.marks(exam.id, c.id), this.deps.exams.report(exam.id, c.id));
+  }
+
+  /** Where the gateway connects a candidate: their own lab, as their login user, with the lab's candidate key. */
+  labTarget(examId: string, candidateId: string, machine: string | undefined): { lab: LabRecord; machine: string; target: SshTarget } {
+    const c = this.deps.exams.candidate(examId, candidateId);
+    const denied = candidateDenial(this.deps.exams.exam(examId), c);
+    if (denied) throw denied;
+    if (c.phase === 'provisioning') throw new ConflictError('your lab is being prepared; try again in a minute');
+    if (c.phase === 'failed') throw new ConflictError('your lab could not be prepared; tell the exam supervisor');
+    const lab = c.labId ? this.deps.labStore.find(c.labId) : undefined;
+    if (!lab || lab.state !== 'running') throw new ConflictError('your lab is not available right now');
+    const logins = (lab.topology?.machines ?? []).filter((m) => m.loginUser);
+    const chosen = machine ? logins.find((m) => m.name === machine) : logins[0];
+    if (!chosen) {
+      throw new NotFoundError(machine ? `no machine "${machine}" you can log in to; yours: ${logins.map((m) => m.name).join(', ')}` : 'no machine of this lab accepts candidate logins');
+    }
+    return {
+      lab,
+      machine: chosen.name,
+      target: { host: chosen.address, username: chosen.loginUser as string, privateKey: lab.secrets.candidatePrivateKey, hostKey: chosen.hostKey },
+    };
+  }
+
+  /** A system actor's deadline sweep and scheduled starts; called by the scheduler. */
+  tick(now: number): void {
+    const { exams } = this.deps;
+    const at = new Date(now).toISOString();
+    for (const exam of exams.exams({ statuses: ['scheduled'] })) {
+      if (exam.startPolicy === 'at' && exam.startAt && exam.startAt <= at && !this.failedStarts.has(exam.id)) {
+        try {
+          this.start(exam.id, SYSTEM);
+        } catch (err) {
+          this.failedStarts.add(exam.id);
+          this.deps.log.error({ exam: exam.id, err: (err as Error).message }, 'scheduled start failed; start it by hand');
+        }
+      }
+    }
+    for (const c of exams.dueCandidates(at)) this.endCandidate(c.examId, c.id, SYSTEM, 'deadline reached');
+  }
+}

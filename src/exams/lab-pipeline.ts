@@ -1,0 +1,308 @@
+import type { Logger } from 'pino';
+import { SYSTEM, type AuditLog } from '../audit/index.js';
+import { ConflictError, ExamlabError, InputError, NotFoundError, errorMessage } from '../util/errors.js';
+import type { SessionRegistry } from '../access/index.js';
+import type { LabService } from '../labs/index.js';
+import type { LoadedScenario } from '../scenario/index.js';
+import type { CandidateRecord, CandidateUpdate, ExamRecord, ExamStore } from './exam-store.js';
+import type { LabRecord, LabStore, RunRecord } from '../labs/index.js';
+import { KeyedLock, Limiter } from '../util/limiter.js';
+import type { Clock } from '../util/retry.js';
+import type { ExamMetrics } from './metrics.js';
+
+export interface PipelineSettings {
+  /** Labs provisioned at once, all exams together. */
+  provisionConcurrency: number;
+  /** Labs graded at once. */
+  gradingConcurrency: number;
+  /** Tries per lab before it is reported failed (transient failures: engine, SSH, timeouts, a baseline not yet settled). */
+  attempts: number;
+  retryDelayMs: number;
+}
+
+export interface PipelineDeps {
+  exams: ExamStore;
+  labStore: LabStore;
+  labs: LabService;
+  audit: AuditLog;
+  sessions: SessionRegistry;
+  metrics: ExamMetrics;
+  log: Logger;
+  clock: Clock;
+  settings: PipelineSettings;
+  scenarioOf(exam: ExamRecord): LoadedScenario;
+}
+
+/** The faults did not break what the checks test (or broke what must keep working): the lab is not offered. */
+export class BaselineError extends ExamlabError {}
+
+/**
+ * The background work on candidates' labs: build, verify and offer a lab;
+ * freeze and grade it at the end. Every step starts from what the store
+ * says, so the same functions finish the work a killed daemon left
+ * half-done. Work on one candidate is serialised; work on different
+ * candidates runs side by side within the concurrency limits.
+ */
+export class LabPipeline {
+  private readonly provisioning: Limiter;
+  private readonly grading: Limiter;
+  private readonly lock = new KeyedLock();
+  private readonly tasks = new Set<Promise<unknown>>();
+  private stopping = false;
+
+  constructor(private readonly deps: PipelineDeps) {
+    this.provisioning = new Limiter(deps.settings.provisionConcurrency);
+    this.grading = new Limiter(deps.settings.gradingConcurrency);
+  }
+
+  /** Runs `task` alone for this candidate (after whatever is already queued for them). */
+  exclusive<T>(examId: string, candidateId: string, task: () => Promise<T>): Promise<T> {
+    return this.track(this.lock.run(`${examId}/${candidateId}`, task));
+  }
+
+  /** Queues the building of the candidate's lab; returns at once. */
+  launchPrepare(examId: string, candidateId: string): void {
+    void this.provisioning
+      .run(() => this.exclusive(examId, candidateId, () => this.prepare(examId, candidateId)))
+      .catch((err) => this.log(examId, candidateId).error({ err: errorMessage(err) }, 'lab preparation stopped'));
+  }
+
+  /** Queues the freezing and grading of the candidate's lab; returns at once. */
+  launchCompletion(examId: string, candidateId: string): void {
+    void this.completion(examId, candidateId).catch((err) => this.log(examId, candidateId).error({ err: errorMessage(err) }, 'grading stopped'));
+  }
+
+  /** Freezes (if needed) and grades the candidate's lab, then closes their exam; resolves when done. */
+  completion(examId: string, candidateId: string): Promise<void> {
+    return this.grading.run(() => this.exclusive(examId, candidateId, () => this.complete(examId, candidateId)));
+  }
+
+  /** No new work starts; waits up to `timeoutMs` for the running work. What is left is redone at the next start. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.stopping = true;
+    const all = Promise.allSettled([...this.tasks]).then(() => true);
+    const timeout = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref());
+    return Promise.race([all, timeout]);
+  }
+
+  get busy(): number {
+    return this.tasks.size;
+  }
+
+  private track<T>(promise: Promise<T>): Promise<T> {
+    this.tasks.add(promise);
+    void promise.finally(() => this.tasks.delete(promise)).catch(() => undefined);
+    return promise;
+  }
+
+  private log(examId: string, candidateId: string, labId?: string): Logger {
+    return this.deps.log.child({ exam: examId, candidate: candidateId, ...(labId ? { lab: labId } : {}) });
+  }
+
+  /** Builds the lab, verifies its broken state and offers it, retrying transient failures. */
+  private async prepare(examId: string, candidateId: string): Promise<void> {
+    const { exams, labs, labStore, settings, clock } = this.deps;
+    let candidate = exams.candidate(examId, candidateId);
+    if (candidate.phase !== 'provisioning' || this.stopping) return;
+    const exam = exams.exam(examId);
+    let lab = this.ensureLab(exam, candidate);
+    const log = this.log(examId, candidateId, lab.id);
+    let needsProvision = lab.state !== 'ready';
+    // Progress notes, unless the candidate's exam was ended meanwhile (its own note stays).
+    const note = (fields: CandidateUpdate) =>
+      exams.atomically(() => (exams.candidate(examId, candidateId).phase === 'provisioning' ? exams.updateCandidate(examId, candidateId, fields) : exams.candidate(examId, candidateId)));
+    for (;;) {
+      const attempt = candidate.attempts + 1;
+      candidate = note({ attempts: attempt, detail: `building the lab (attempt ${attempt} of ${settings.attempts})` });
+      const started = clock.now();
+      try {
+        if (needsProvision) await labs.provision(lab.id);
+        note({ detail: 'verifying the broken state' });
+        const baseline = await labs.verifyBaseline(lab.id);
+        if (!baseline.ok) {
+          throw new BaselineError(
+            `the broken state is not as the scenario says (${baseline.problems.length} check(s))`,
+            baseline.problems.map((p) => ({ where: `check ${p.checkId}`, message: `expected ${p.expected}, got ${p.status}: ${p.detail}` })),
+          );
+        }
+        this.deps.metrics.labProvisioned((clock.now() - started) / 1000);
+        await this.offer(exam, candidateId, lab.id);
+        return;
+      } catch (err) {
+        if (this.stopping) return; // the next start redoes it
+        this.deps.metrics.error('provisioning');
+        const reason = describe(err);
+        log.warn({ attempt, err: reason }, 'lab preparation failed');
+        candidate = exams.candidate(examId, candidateId);
+        lab = labStore.get(lab.id);
+        if (candidate.phase !== 'provisioning') return; // ended or reset meanwhile
+        if (!isTransient(err) || attempt >= settings.attempts) {
+          await this.fail(exam, candidate, lab, reason);
+          return;
+        }
+        note({ detail: `attempt ${attempt} failed (${reason}); retrying` });
+        needsProvision = true;
+        await clock.sleep(settings.retryDelayMs * attempt);
+        if (this.stopping) return;
+      }
+    }
+  }
+
+  /** The candidate's current lab, or a new one (same seed: same values) when there is none left. */
+  private ensureLab(exam: ExamRecord, candidate: CandidateRecord): LabRecord {
+    const { exams, labStore, labs, audit } = this.deps;
+    const existing = candidate.labId ? labStore.find(candidate.labId) : undefined;
+    if (existing && existing.state !== 'destroyed') return existing;
+    return exams.atomically(() => {
+      const lab = labs.create(this.deps.scenarioOf(exam), { examId: exam.id, candidateId: candidate.id, candidateName: candidate.name, seed: candidate.seed });
+      exams.updateCandidate(exam.id, candidate.id, { labId: lab.id });
+      audit.append({ actor: SYSTEM, action: 'lab.create', examId: exam.id, candidateId: candidate.id, labId: lab.id });
+      return lab;
+    });
+  }
+
+  /** Hands the lab to the candidate: their clock starts now (or keeps its deadline after a reset). */
+  private async offer(exam: ExamRecord, candidateId: string, labId: string): Promise<void> {
+    const { exams, labStore, audit, clock } = this.deps;
+    const offered = exams.atomically(() => {
+      const c = exams.candidate(exam.id, candidateId);
+      if (c.phase !== 'provisioning') return undefined;
+      labStore.transition(labId, 'running', 'offered to the candidate');
+      const at = new Date(clock.now());
+      const deadline = c.deadline ?? new Date(at.getTime() + exam.durationMs + c.extensionMs).toISOString();
+      const moved = exams.moveCandidate(exam.id, candidateId, 'active', { offeredAt: c.offeredAt ?? at.toISOString(), deadline, detail: null });
+      audit.append({ actor: SYSTEM, action: 'lab.offer', examId: exam.id, candidateId, labId, detail: { deadline } });
+      return moved;
+    });
+    if (!offered) return;
+    this.log(exam.id, candidateId, labId).info({ deadline: offered.deadline }, 'lab offered');
+    // A revoked candidate whose lab was rebuilt stays locked out of the new one too.
+    if (offered.revoked) await this.deps.labs.lockCandidate(labId);
+  }
+
+  private async fail(exam: ExamRecord, candidate: CandidateRecord, lab: LabRecord, reason: string): Promise<void> {
+    const { exams, labs, audit } = this.deps;
+    // A lab that failed its baseline is running: remove it. A failed provisioning already left nothing.
+    if (lab.state === 'ready') await labs.destroy(lab.id).catch((err) => this.log(exam.id, candidate.id, lab.id).error({ err: errorMessage(err) }, 'cleanup failed'));
+    exams.atomically(() => {
+      exams.moveCandidate(exam.id, candidate.id, 'failed', { detail: reason });
+      audit.append({ actor: SYSTEM, action: 'lab.fail', examId: exam.id, candidateId: candidate.id, labId: lab.id, detail: { reason } });
+    });
+    this.log(exam.id, candidate.id, lab.id).error({ reason }, 'lab could not be prepared');
+  }
+
+  /**
+   * Ends a candidate's exam from wherever it stands: a running lab is
+   * locked and frozen, a frozen one graded (final run) and paused again, a
+   * graded one recorded; a lab never offered is removed. Also finishes a
+   * regrade (lab frozen, candidate already ended).
+   */
+  private async complete(examId: string, candidateId: string): Promise<void> {
+    const { exams, labStore, labs, audit, clock } = this.deps;
+    const candidate = exams.candidate(examId, candidateId);
+    const exam = exams.exam(examId);
+    let lab = candidate.labId ? labStore.find(candidate.labId) : undefined;
+    if (candidate.phase !== 'ending' && lab?.state !== 'frozen') return;
+    const log = this.log(examId, candidateId, lab?.id);
+
+    if (!lab || !['running', 'frozen', 'graded'].includes(lab.state)) {
+      // The candidate never had this lab: nothing to grade.
+      if (lab && lab.state !== 'destroyed') await labs.destroy(lab.id);
+      exams.atomically(() => {
+        exams.moveCandidate(examId, candidateId, 'ended', { detail: lab ? `no result: the lab was never offered (${lab.state})` : 'no result: no lab' });
+        audit.append({ actor: SYSTEM, action: 'candidate.ended', examId, candidateId, labId: lab?.id, detail: { graded: false } });
+      });
+      this.closeExamIfDone(examId);
+      return;
+    }
+
+    if (lab.state === 'running') {
+      this.deps.sessions.cut(examId, candidateId);
+      await labs.lockCandidate(lab.id).catch((err) => log.warn({ err: errorMessage(err) }, 'cannot lock the candidate account (machine down?); the gateway refuses them anyway'));
+      lab = exams.atomically(() => {
+        const frozen = labStore.transition((lab as LabRecord).id, 'frozen', 'the candidate\'s exam is over');
+        audit.append({ actor: SYSTEM, action: 'lab.freeze', examId, candidateId, labId: frozen.id });
+        return frozen;
+      });
+    }
+
+    let run: RunRecord | undefined;
+    if (lab.state === 'frozen') {
+      exams.updateCandidate(examId, candidateId, { detail: 'grading' });
+      try {
+        run = await this.gradeFrozen(lab, log);
+      } catch (err) {
+        if (!this.stopping) exams.updateCandidate(examId, candidateId, { detail: `grading failed (${errorMessage(err)}); regrade once the lab answers` });
+        throw err;
+      }
+      const graded = run;
+      exams.atomically(() => {
+        labStore.transition(lab!.id, 'graded', `final run ${graded.id}`);
+        const c = exams.candidate(examId, candidateId);
+        if (c.phase === 'ending') exams.moveCandidate(examId, candidateId, 'ended', { finalRunId: graded.id, detail: null });
+        else exams.updateCandidate(examId, candidateId, { finalRunId: graded.id, detail: null });
+        audit.append({ actor: SYSTEM, action: 'lab.grade', examId, candidateId, labId: lab!.id, detail: { run: graded.id, points: graded.score?.points, maxPoints: graded.score?.maxPoints, complete: graded.score?.complete } });
+      });
+      log.info({ run: run.id, points: run.score?.points, maxPoints: run.score?.maxPoints, seconds: (clock.now() - Date.parse(run.startedAt)) / 1000 }, 'lab graded');
+    } else {
+      // Graded before a restart, not yet recorded as ended.
+      run = latestFinal(labStore.runs(lab.id));
+      exams.atomically(() => {
+        if (exams.candidate(examId, candidateId).phase === 'ending') exams.moveCandidate(examId, candidateId, 'ended', { finalRunId: run?.id ?? null, detail: null });
+      });
+    }
+
+    if (!exam.keepLabs && run?.score?.complete) {
+      await labs.destroy(lab.id);
+      audit.append({ actor: SYSTEM, action: 'lab.destroy', examId, candidateId, labId: lab.id, detail: { policy: 'destroy once graded' } });
+    }
+    this.closeExamIfDone(examId);
+  }
+
+  /** Grades a frozen lab: the machines run only for the grading, with the candidate locked out. */
+  private async gradeFrozen(lab: LabRecord, log: Logger): Promise<RunRecord> {
+    const { labs, settings, clock } = this.deps;
+    for (let attempt = 1; ; attempt++) {
+      const started = clock.now();
+      try {
+        await labs.resume(lab.id);
+        const run = await labs.grade(lab.id, 'final');
+        this.deps.metrics.labGraded((clock.now() - started) / 1000, 'final');
+        return run;
+      } catch (err) {
+        this.deps.metrics.error('grading');
+        if (this.stopping || attempt >= settings.attempts) throw err;
+        log.warn({ attempt, err: errorMessage(err) }, 'grading failed; retrying');
+        await clock.sleep(settings.retryDelayMs * attempt);
+      } finally {
+        await labs.pause(lab.id).catch((err) => log.error({ err: errorMessage(err) }, 'cannot pause the lab after grading'));
+      }
+    }
+  }
+
+  /** The exam is over once every candidate's is. */
+  closeExamIfDone(examId: string): void {
+    const { exams, audit } = this.deps;
+    exams.atomically(() => {
+      const exam = exams.exam(examId);
+      if (exam.status !== 'running' && exam.status !== 'ending') return;
+      if (!exams.candidates(examId).every((c) => c.phase === 'ended')) return;
+      exams.moveExam(examId, 'ended', { endedAt: new Date(this.deps.clock.now()).toISOString() });
+      audit.append({ actor: SYSTEM, action: 'exam.ended', examId });
+    });
+  }
+}
+
+export function latestFinal(runs: readonly RunRecord[]): RunRecord | undefined {
+  return runs.filter((r) => r.purpose === 'final' && r.status === 'done').at(-1);
+}
+
+/** Errors worth another try: the engine, SSH, timeouts, a baseline that may not have settled. Not a bad scenario or a state conflict. */
+function isTransient(err: unknown): boolean {
+  return !(err instanceof InputError || err instanceof ConflictError || err instanceof NotFoundError);
+}
+
+function describe(err: unknown): string {
+  const details = err instanceof ExamlabError && err.details.length ? `: ${err.details.map((d) => `${d.where ? `${d.where}: ` : ''}${d.message}`).join('; ')}` : '';
+  return `${errorMessage(err)}${details}`;
+}

@@ -1,0 +1,179 @@
+import type { Logger } from 'pino';
+import { SYSTEM, type AuditLog } from '../audit/index.js';
+import { EnvironmentError, errorMessage } from '../util/errors.js';
+import type { LabService } from '../labs/index.js';
+import type { ProviderRegistry } from '../providers/index.js';
+import type { ExamStore } from './exam-store.js';
+import type { LabRecord, LabStore } from '../labs/index.js';
+import type { Clock } from '../util/retry.js';
+import type { LabPipeline } from './lab-pipeline.js';
+
+export const HEARTBEAT_KEY = 'heartbeat';
+
+export interface ReconcileDeps {
+  exams: ExamStore;
+  labStore: LabStore;
+  labs: LabService;
+  audit: AuditLog;
+  pipeline: LabPipeline;
+  providers: ProviderRegistry;
+  clock: Clock;
+  log: Logger;
+  /** A heartbeat older than this means the daemon was down (not just between two ticks). */
+  heartbeatGraceMs: number;
+}
+
+export interface ReconcileReport {
+  /** How long the daemon was away; active candidates got this time back. */
+  outageSeconds: number;
+  compensated: number;
+  interruptedRuns: number;
+  adopted: number;
+  rebuilt: number;
+  provisioningResumed: number;
+  gradingResumed: number;
+  cleaned: number;
+  /** Labs on the engines that belong to another store: left alone. */
+  foreign: number;
+}
+
+/**
+ * What the daemon does at start, before it serves anything: compare the
+ * store with the engines (by the labels on every lab object) and pick up
+ * every exam where it was. Candidates get back the time the daemon was
+ * away (they could not reach their labs); running labs are adopted, not
+ * rebuilt; half-built labs are built again from scratch; interrupted
+ * gradings are redone; what the store says is gone is removed.
+ */
+export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
+  const { exams, labStore, labs, audit, pipeline, clock, log } = deps;
+  const report: ReconcileReport = { outageSeconds: 0, compensated: 0, interruptedRuns: 0, adopted: 0, rebuilt: 0, provisioningResumed: 0, gradingResumed: 0, cleaned: 0, foreign: 0 };
+  const now = clock.now();
+
+  // 1. Time lost while the daemon was away.
+  const heartbeat = exams.getState(HEARTBEAT_KEY);
+  const gapMs = heartbeat ? now - Date.parse(heartbeat) : 0;
+  if (gapMs > deps.heartbeatGraceMs) {
+    report.outageSeconds = Math.round(gapMs / 1000);
+    exams.atomically(() => {
+      for (const exam of exams.exams({ statuses: ['running'] })) {
+        for (const c of exams.candidates(exam.id)) {
+          // Active candidates, and those whose lab was being rebuilt (a reset keeps the deadline).
+          if ((c.phase !== 'active' && c.phase !== 'provisioning') || !c.deadline) continue;
+          const deadline = new Date(Date.parse(c.deadline) + gapMs).toISOString();
+          exams.updateCandidate(exam.id, c.id, { deadline, extensionMs: c.extensionMs + gapMs });
+          report.compensated++;
+        }
+      }
+      audit.append({ actor: SYSTEM, action: 'daemon.outage', detail: { since: heartbeat, seconds: report.outageSeconds, candidates: report.compensated } });
+    });
+  }
+  exams.setState(HEARTBEAT_KEY, new Date(now).toISOString());
+
+  // 2. Gradings cut short: recorded as such, redone below where they matter.
+  const ours = labStore.list({ includeDestroyed: true }).filter((l) => l.examId && exams.findExam(l.examId));
+  for (const lab of ours) {
+    for (const run of labStore.runs(lab.id)) {
+      if (run.status !== 'running') continue;
+      labStore.failRun(run.id, 'interrupted: the daemon stopped during this run');
+      report.interruptedRuns++;
+    }
+  }
+
+  // 3. The engines: what is there that the store says should not be.
+  const onEngines = await engineLabIds(deps, ours);
+  const byId = new Map(ours.map((l) => [l.id, l]));
+  for (const id of onEngines) {
+    const lab = byId.get(id);
+    if (!lab) {
+      report.foreign++;
+      continue;
+    }
+    if (lab.state === 'destroyed' || lab.state === 'failed') {
+      await labs.destroy(id);
+      audit.append({ actor: SYSTEM, action: 'lab.cleanup', examId: lab.examId, candidateId: lab.candidateId, labId: id, detail: { state: lab.state } });
+      report.cleaned++;
+    }
+  }
+
+  // 4. Every exam that was under way.
+  for (const exam of exams.exams({ statuses: ['running', 'ending', 'ended'] })) {
+    for (const c of exams.candidates(exam.id)) {
+      const lab = c.labId ? labStore.find(c.labId) : undefined;
+      const clog = log.child({ exam: exam.id, candidate: c.id, lab: lab?.id });
+      switch (c.phase) {
+        case 'provisioning':
+          pipeline.launchPrepare(exam.id, c.id);
+          report.provisioningResumed++;
+          break;
+        case 'active':
+          if (lab && (await adopt(deps, lab, clog))) {
+            report.adopted++;
+          } else {
+            exams.atomically(() => {
+              exams.moveCandidate(exam.id, c.id, 'provisioning', { attempts: 0, detail: 'the lab was lost while the daemon was away; rebuilding it' });
+              audit.append({ actor: SYSTEM, action: 'lab.lost', examId: exam.id, candidateId: c.id, labId: lab?.id });
+            });
+            pipeline.launchPrepare(exam.id, c.id);
+            report.rebuilt++;
+          }
+          break;
+        case 'ending':
+          pipeline.launchCompletion(exam.id, c.id);
+          report.gradingResumed++;
+          break;
+        case 'ended':
+          if (lab?.state === 'frozen') {
+            // A regrade was under way.
+            pipeline.launchCompletion(exam.id, c.id);
+            report.gradingResumed++;
+          } else if (lab?.state === 'graded' && !exam.keepLabs && labStore.runs(lab.id).find((r) => r.id === c.finalRunId)?.score?.complete) {
+            // Graded, but stopped before the policy removed it.
+            await labs.destroy(lab.id);
+            audit.append({ actor: SYSTEM, action: 'lab.destroy', examId: exam.id, candidateId: c.id, labId: lab.id, detail: { policy: 'destroy once graded' } });
+            report.cleaned++;
+          }
+          break;
+        default:
+          break;
+      }
+    }
+    pipeline.closeExamIfDone(exam.id);
+  }
+
+  audit.append({ actor: SYSTEM, action: 'daemon.start', detail: { ...report } });
+  log.info(report, 'reconciled with the engines');
+  return report;
+}
+
+/** Checks that every machine of an active candidate's lab is still there, and running. */
+async function adopt(deps: ReconcileDeps, lab: LabRecord, log: Logger): Promise<boolean> {
+  if (lab.state !== 'running') return false;
+  const states = await deps.labs.machineStates(lab.id);
+  const values = Object.values(states);
+  if (!values.length || values.includes('missing')) {
+    log.warn({ machines: states }, 'lab lost: machines missing on the engine');
+    return false;
+  }
+  if (values.some((s) => s !== 'running')) {
+    log.info({ machines: states }, 'restarting stopped or paused machines');
+    await deps.labs.resume(lab.id);
+  }
+  return true;
+}
+
+/** Lab ids found on every engine; an engine that does not answer is fatal only if one of our live labs is on it. */
+async function engineLabIds(deps: ReconcileDeps, ours: readonly LabRecord[]): Promise<string[]> {
+  const ids: string[] = [];
+  for (const name of deps.providers.names()) {
+    try {
+      ids.push(...(await (await deps.providers.get(name)).listLabIds()));
+    } catch (err) {
+      const needed = ours.some((l) => l.state !== 'destroyed' && (l.topology?.machines ?? []).some((m) => m.provider === name));
+      // Docker also holds every lab's networks.
+      if (needed || name === 'docker') throw new EnvironmentError(`cannot reconcile with the ${name} engine: ${errorMessage(err)}`);
+      deps.log.warn({ provider: name, err: errorMessage(err) }, 'engine not reachable; none of our labs use it');
+    }
+  }
+  return [...new Set(ids)];
+}

@@ -1,0 +1,3 @@
+export * from './deps.js';
+export * from './http-app.js';
+export * from './metrics.js';

@@ -1,0 +1,53 @@
+import type { Express, Request } from 'express';
+import { NotAllowedError } from '../util/errors.js';
+import type { Authenticator } from '../access/index.js';
+import type { Principal } from '../access/index.js';
+import { parsePart, RawReply, RequestError, type Route } from './route.js';
+
+/** Registers every route: authentication, then validation of path, query and body, then the handler. */
+export function mountRoutes(app: Express, routes: readonly Route[], auth: Authenticator): void {
+  for (const r of routes) {
+    app[r.method](r.path, async (req, res) => {
+      const principal = authorize(r, req, auth);
+      const params = r.params ? parsePart(r.params, req.params, 'path') : undefined;
+      const query = r.query ? parsePart(r.query, req.query, 'query') : undefined;
+      let body: unknown;
+      let raw: { contentType: string; text: string } | undefined;
+      const sent = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+      if (r.rawBody && req.is(r.rawBody.contentType)) {
+        raw = { contentType: r.rawBody.contentType, text: typeof req.body === 'string' ? req.body : '' };
+      } else if (r.body) {
+        if (sent && !req.is('application/json')) {
+          throw new RequestError(`send the body as application/json${r.rawBody ? ` or ${r.rawBody.contentType}` : ''} (got ${req.headers['content-type'] ?? 'no Content-Type'})`);
+        }
+        if (!sent && !r.bodyOptional) throw new RequestError('this request needs a JSON body', [{ where: 'body', message: 'required' }]);
+        body = parsePart(r.body, sent ? req.body : undefined, 'body');
+      }
+      const result = await r.handle({ params, query, body, raw, principal: principal as Principal, req, res } as never);
+      if (res.headersSent) return;
+      if (result instanceof RawReply) {
+        res.status(r.success.status).type(result.contentType);
+        if (result.filename) res.attachment(result.filename);
+        res.send(result.body);
+      } else {
+        res.status(r.success.status).json(result ?? {});
+      }
+    });
+  }
+}
+
+function authorize(r: Route, req: Request, auth: Authenticator): Principal | undefined {
+  if (r.access === 'public') return undefined;
+  const header = req.headers.authorization ?? '';
+  const token = /^Bearer\s+(.+)$/i.exec(header)?.[1]?.trim();
+  const principal = auth.authenticate(token);
+  const allowed = principal.kind === 'candidate' ? r.access.includes('candidate') : r.access.includes(principal.role);
+  if (!allowed) {
+    throw new NotAllowedError(
+      principal.kind === 'candidate' ? 'a candidate token only opens /api/me' : `this needs ${needs(r.access.filter((a) => a !== 'candidate'))}`,
+    );
+  }
+  return principal;
+}
+
+const needs = (roles: readonly string[]) => `${roles[0] === 'operator' ? 'an' : 'a'} ${roles.join(' or ')} token`;

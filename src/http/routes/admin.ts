@@ -1,0 +1,92 @@
+import { actorOf } from '../../access/index.js';
+import type { ServerDeps } from '../deps.js';
+import { RawReply, route, type Route } from '../route.js';
+import { auditQuery, tokenBody, tokenParams } from '../schemas.js';
+
+/** The audit log, staff tokens, and the daemon's health. */
+export function adminRoutes(deps: ServerDeps): Route[] {
+  const { audit, tokens } = deps;
+  const started = deps.clock.now();
+  return [
+    route({
+      method: 'get',
+      path: '/api/audit',
+      tag: 'audit',
+      summary: 'The audit log (who did what, when, to which exam, candidate and lab) and whether its hash chain is intact',
+      access: ['operator', 'jury'],
+      query: auditQuery,
+      success: { status: 200, description: 'Records in order, and the chain check' },
+      handle: ({ query }) => ({ records: audit.list({ examId: query.exam, candidateId: query.candidate, afterSeq: query.after, limit: query.limit }), chain: audit.verify() }),
+    }),
+    route({
+      method: 'get',
+      path: '/api/tokens',
+      tag: 'tokens',
+      summary: 'Staff tokens (names and roles, never the tokens)',
+      access: ['operator'],
+      success: { status: 200, description: 'Tokens' },
+      handle: () => ({ tokens: tokens.list() }),
+    }),
+    route({
+      method: 'post',
+      path: '/api/tokens',
+      tag: 'tokens',
+      summary: 'Create an operator or jury token (shown once)',
+      access: ['operator'],
+      body: tokenBody,
+      success: { status: 201, description: 'The token, in clear this once' },
+      handle({ body, principal }) {
+        const { token, record } = tokens.issue(body.name, body.role, 'api');
+        audit.append({ actor: actorOf(principal), action: 'token.create', detail: { id: record.id, name: record.name, role: record.role } });
+        return { ...record, token };
+      },
+    }),
+    route({
+      method: 'delete',
+      path: '/api/tokens/:tokenId',
+      tag: 'tokens',
+      summary: 'Revoke a staff token',
+      access: ['operator'],
+      params: tokenParams,
+      success: { status: 200, description: 'The revoked token' },
+      errors: [404],
+      handle({ params, principal }) {
+        const record = tokens.revoke(params.tokenId);
+        audit.append({ actor: actorOf(principal), action: 'token.revoke', detail: { id: record.id, name: record.name } });
+        return record;
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/healthz',
+      tag: 'health',
+      summary: 'Liveness: the daemon answers',
+      access: 'public',
+      success: { status: 200, description: 'Alive' },
+      handle: () => ({ status: 'ok', version: deps.version, uptimeSeconds: Math.round((deps.clock.now() - started) / 1000) }),
+    }),
+    route({
+      method: 'get',
+      path: '/readyz',
+      tag: 'health',
+      summary: 'Readiness: the engine answers and the store is writable (503 otherwise)',
+      access: 'public',
+      success: { status: 200, description: 'Ready' },
+      errors: [503],
+      async handle({ res }) {
+        const readiness = await deps.readiness();
+        if (!readiness.ready) res.status(503).json(readiness);
+        return readiness;
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/metrics',
+      tag: 'health',
+      summary: 'Prometheus metrics: labs by state, candidates by phase, provisioning and grading durations, errors',
+      access: 'public',
+      success: { status: 200, description: 'Prometheus text format', contentType: 'text/plain' },
+      handle: async () => new RawReply(deps.metrics.registry.contentType, await deps.metrics.registry.metrics()),
+    }),
+  ];
+}

@@ -1,0 +1,157 @@
+import { actorOf } from '../../access/index.js';
+import { ConflictError } from '../../util/errors.js';
+import { parseRosterCsv, checkRosterJson } from '../../exams/index.js';
+import type { StartPolicy } from '../../exams/index.js';
+import { examSummary } from '../../exams/index.js';
+import type { LabRecord } from '../../labs/index.js';
+import type { ServerDeps } from '../deps.js';
+import { route, type Route } from '../route.js';
+import { createExamBody, examParams, rosterBody } from '../schemas.js';
+
+/** Exams as a whole: create, list, read with progress, roster, start, end, release the kept labs. */
+export function examRoutes(deps: ServerDeps): Route[] {
+  const { service, exams, labStore, clock } = deps;
+  const summary = (examId: string) => {
+    const exam = exams.exam(examId);
+    const candidates = exams.candidates(examId);
+    const labs = new Map<string, LabRecord>();
+    for (const c of candidates) {
+      const lab = c.labId ? labStore.find(c.labId) : undefined;
+      if (lab) labs.set(lab.id, lab);
+    }
+    return examSummary(exam, candidates, labs, clock.now());
+  };
+  const withAccess = (tokens: { id: string; name: string; token: string }[]) =>
+    tokens.map((t) => ({ ...t, ssh: deps.access.sshCommand(t.id) }));
+
+  return [
+    route({
+      method: 'post',
+      path: '/api/exams',
+      tag: 'exams',
+      summary: 'Create an exam from a scenario and a roster',
+      description:
+        'Returns the exam and, once only, each candidate\'s access token with the SSH command that opens their lab. With start "now" the labs are built at once.',
+      access: ['operator'],
+      body: createExamBody,
+      success: { status: 201, description: 'The exam, and the candidates\' tokens (shown once)' },
+      errors: [413, 422],
+      async handle({ body, principal }) {
+        const roster = body.rosterCsv !== undefined ? parseRosterCsv(body.rosterCsv, 'rosterCsv') : checkRosterJson(body.candidates ?? []);
+        const start: StartPolicy = typeof body.start === 'string' ? { policy: body.start } : { policy: 'at', at: body.start.at };
+        const { exam, tokens } = await service.create(
+          {
+            title: body.title,
+            scenario: body.scenario !== undefined ? { name: body.scenario } : { yaml: body.scenarioYaml as string },
+            roster,
+            durationMs: body.duration,
+            start,
+            autoFreeze: body.end.autoFreeze,
+            keepLabs: body.end.keepLabs,
+            mode: body.mode,
+          },
+          actorOf(principal),
+        );
+        return { exam: summary(exam.id), candidates: withAccess(tokens) };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/exams',
+      tag: 'exams',
+      summary: 'List exams with their progress',
+      access: ['operator', 'jury'],
+      success: { status: 200, description: 'Every exam' },
+      handle: () => ({ exams: exams.exams().map((e) => summary(e.id)) }),
+    }),
+    route({
+      method: 'get',
+      path: '/api/exams/:examId',
+      tag: 'exams',
+      summary: 'An exam: status, progress (per lab and overall) and candidates',
+      access: ['operator', 'jury'],
+      params: examParams,
+      success: { status: 200, description: 'The exam' },
+      errors: [404],
+      handle: ({ params }) => summary(params.examId),
+    }),
+    route({
+      method: 'put',
+      path: '/api/exams/:examId/candidates',
+      tag: 'exams',
+      summary: 'Replace the roster of an exam that has not started',
+      description: 'JSON (a list of {id, name, email?}) or CSV (Content-Type: text/csv, header id,name[,email]). Every candidate gets a new token.',
+      access: ['operator'],
+      params: examParams,
+      body: rosterBody,
+      rawBody: { contentType: 'text/csv', description: 'A header row (id,name[,email]), then one candidate per line' },
+      success: { status: 200, description: "The candidates' tokens (shown once)" },
+      errors: [404, 409, 413, 422],
+      handle({ params, body, raw, principal }) {
+        const roster = raw ? parseRosterCsv(raw.text, 'roster.csv') : checkRosterJson(body ?? []);
+        return { candidates: withAccess(service.setRoster(params.examId, roster, actorOf(principal))) };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/api/exams/:examId/start',
+      tag: 'exams',
+      summary: 'Start the exam: build one lab per candidate (in the background)',
+      access: ['operator'],
+      params: examParams,
+      success: { status: 202, description: 'Started; follow the progress with GET /api/exams/{examId}' },
+      errors: [404, 409],
+      handle({ params, principal }) {
+        service.start(params.examId, actorOf(principal));
+        return summary(params.examId);
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/api/exams/:examId/end',
+      tag: 'exams',
+      summary: "End the exam for everyone: access cut now; labs frozen and graded (in the background)",
+      access: ['operator'],
+      params: examParams,
+      success: { status: 202, description: 'Ending; the exam is ended once every lab is graded' },
+      errors: [404, 409],
+      handle({ params, principal }) {
+        service.end(params.examId, actorOf(principal));
+        return summary(params.examId);
+      },
+    }),
+    route({
+      method: 'delete',
+      path: '/api/exams/:examId/labs',
+      tag: 'exams',
+      summary: "Destroy the labs kept after an ended exam (results stay)",
+      access: ['operator'],
+      params: examParams,
+      success: { status: 200, description: 'The labs destroyed' },
+      errors: [404, 409],
+      async handle({ params, principal }) {
+        const exam = exams.exam(params.examId);
+        if (exam.status !== 'ended') throw new ConflictError(`exam ${exam.id} is ${exam.status}; its labs are released once it has ended`);
+        const destroyed: string[] = [];
+        for (const c of exams.candidates(exam.id)) {
+          const lab = c.labId ? labStore.find(c.labId) : undefined;
+          if (!lab || lab.state === 'destroyed') continue;
+          await service.pipeline.exclusive(exam.id, c.id, () => deps.labs.destroy(lab.id));
+          deps.audit.append({ actor: actorOf(principal), action: 'lab.destroy', examId: exam.id, candidateId: c.id, labId: lab.id });
+          destroyed.push(lab.id);
+        }
+        return { destroyed };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/scenarios',
+      tag: 'exams',
+      summary: 'Scenarios an exam can be made from',
+      access: ['operator', 'jury'],
+      success: { status: 200, description: 'Scenario names' },
+      handle: () => ({ scenarios: service.scenarioNames() }),
+    }),
+  ];
+}
+

@@ -1,0 +1,78 @@
+import { candidateReportHtml, resultsCsv } from '../../exams/index.js';
+import type { ServerDeps } from '../deps.js';
+import { RawReply, route, type Route } from '../route.js';
+import { candidateParams, examParams } from '../schemas.js';
+
+/** Results for the jury: JSON, CSV, and a printable page per candidate. */
+export function resultRoutes(deps: ServerDeps): Route[] {
+  const { service, exams } = deps;
+  const scenarioOf = (examId: string) => service.scenarioOf(exams.exam(examId)).scenario;
+  return [
+    route({
+      method: 'get',
+      path: '/api/exams/:examId/results',
+      tag: 'results',
+      summary: 'Results: per candidate, competency and check (expected, actual, evidence), automatic and manual points apart',
+      access: ['operator', 'jury'],
+      params: examParams,
+      success: { status: 200, description: 'The results (the JSON export)' },
+      errors: [404],
+      handle({ params }) {
+        const exam = exams.exam(params.examId);
+        const scenario = scenarioOf(exam.id);
+        return {
+          exam: { id: exam.id, title: exam.title, status: exam.status, mode: exam.mode, startedAt: exam.startedAt, endedAt: exam.endedAt },
+          scenario: {
+            id: scenario.id,
+            title: scenario.title,
+            ccp: scenario.ccp,
+            passMark: scenario.passMark,
+            competencies: scenario.competencies,
+            manualCriteria: scenario.manualCriteria,
+          },
+          candidates: service.results(exam.id),
+        };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/exams/:examId/results.csv',
+      tag: 'results',
+      summary: 'Results as CSV: one row per candidate, one column per check, manual criterion and competency',
+      access: ['operator', 'jury'],
+      params: examParams,
+      success: { status: 200, description: 'CSV', contentType: 'text/csv' },
+      errors: [404],
+      handle({ params }) {
+        const scenario = scenarioOf(params.examId);
+        return new RawReply('text/csv; charset=utf-8', resultsCsv(scenario, service.results(params.examId)), `results-${params.examId}.csv`);
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/exams/:examId/candidates/:candidateId/result',
+      tag: 'results',
+      summary: "One candidate's result",
+      access: ['operator', 'jury'],
+      params: candidateParams,
+      success: { status: 200, description: 'The result' },
+      errors: [404],
+      handle: ({ params }) => service.result(params.examId, params.candidateId),
+    }),
+    route({
+      method: 'get',
+      path: '/api/exams/:examId/candidates/:candidateId/report.html',
+      tag: 'results',
+      summary: "A printable report of one candidate's result for the jury, with their intervention report",
+      access: ['operator', 'jury'],
+      params: candidateParams,
+      success: { status: 200, description: 'HTML', contentType: 'text/html' },
+      errors: [404],
+      handle({ params }) {
+        const exam = exams.exam(params.examId);
+        const html = candidateReportHtml(exam, scenarioOf(exam.id), service.result(params.examId, params.candidateId));
+        return new RawReply('text/html; charset=utf-8', html);
+      },
+    }),
+  ];
+}

@@ -1,0 +1,69 @@
+import { z } from 'zod';
+import { CANDIDATE_ID, MAX_CANDIDATES, rosterEntrySchema } from '../exams/index.js';
+import { parseDuration } from '../util/units.js';
+
+/** Request shapes, checked at the edge; the services only see what they produce. */
+
+export const examParams = z.strictObject({ examId: z.string().regex(/^[0-9a-f]{12}$/, 'an exam id is 12 hexadecimal characters') });
+export const candidateParams = examParams.extend({ candidateId: z.string().regex(CANDIDATE_ID, 'not a candidate id') });
+
+export const durationText = (what: string) =>
+  z
+    .string()
+    .refine((t) => (parseDuration(t) ?? 0) > 0, { message: `${what} must be a duration like "90m", "1h30m" or "45s"` })
+    .transform((t) => parseDuration(t) as number);
+
+export const createExamBody = z
+  .strictObject({
+    title: z.string().trim().min(1).max(200).optional(),
+    scenario: z.string().min(1).max(100).optional().describe('A scenario of the scenarios folder, by name (e.g. "broken-workstation")'),
+    scenarioYaml: z.string().min(1).max(512 * 1024).optional().describe('Or the scenario itself, as YAML text'),
+    candidates: z.array(rosterEntrySchema).max(MAX_CANDIDATES).optional().describe('The roster; or rosterCsv'),
+    rosterCsv: z.string().min(1).optional().describe('The roster as CSV text: a header row (id,name[,email]) then one candidate per line'),
+    duration: durationText('duration').optional().describe("Default: the scenario's duration"),
+    start: z
+      .union([z.literal('now'), z.literal('manual'), z.strictObject({ at: z.iso.datetime({ offset: true }) })])
+      .default('manual')
+      .describe('"now", "manual" (POST .../start) or { "at": ISO date-time }'),
+    end: z
+      .strictObject({
+        autoFreeze: z.boolean().default(true).describe("Freeze and grade each lab at its candidate's deadline"),
+        keepLabs: z.boolean().default(true).describe('Keep graded labs (paused) for regrading; false destroys each lab once its grade is complete'),
+      })
+      .prefault({}),
+    mode: z.enum(['exam', 'practice']).default('exam').describe('practice: candidates may grade their own lab and see their score'),
+  })
+  .superRefine((b, ctx) => {
+    if ((b.scenario === undefined) === (b.scenarioYaml === undefined)) ctx.addIssue({ code: 'custom', path: ['scenario'], message: 'give exactly one of scenario (a name) or scenarioYaml' });
+    if ((b.candidates === undefined) === (b.rosterCsv === undefined)) ctx.addIssue({ code: 'custom', path: ['candidates'], message: 'give exactly one of candidates or rosterCsv' });
+  });
+
+export const rosterBody = z.array(rosterEntrySchema).max(MAX_CANDIDATES);
+
+export const extendBody = z.strictObject({ duration: durationText('duration').describe('Time to add, e.g. "15m"') });
+
+export const revokeBody = z.strictObject({ reason: z.string().max(500).optional() }).optional();
+
+export const markParams = candidateParams.extend({ criterionId: z.string().min(1).max(100) });
+export const markBody = z.strictObject({
+  level: z.string().min(1).max(100).describe("The id of one of the criterion's rubric levels"),
+  comment: z.string().max(5000).optional(),
+});
+
+export const reportBody = z
+  .strictObject({
+    diagnosis: z.string().max(20_000).describe('What was wrong, and how it was found'),
+    actions: z.string().max(20_000).describe('What was done'),
+    result: z.string().max(20_000).describe('What works now, what does not'),
+  })
+  .refine((r) => [r.diagnosis, r.actions, r.result].some((t) => t.trim().length > 0), { message: 'the report is empty', path: ['diagnosis'] });
+
+export const auditQuery = z.strictObject({
+  exam: z.string().optional(),
+  candidate: z.string().optional(),
+  after: z.coerce.number().int().min(0).optional().describe('Only records after this sequence number'),
+  limit: z.coerce.number().int().min(1).max(5000).default(1000),
+});
+
+export const tokenBody = z.strictObject({ name: z.string().trim().min(1).max(100), role: z.enum(['operator', 'jury']) });
+export const tokenParams = z.strictObject({ tokenId: z.string().min(1).max(64) });

@@ -1,0 +1,5 @@
+export * from './console.js';
+export * from './lab-service.js';
+export * from './lab-store.js';
+export * from './scenario-test.js';
+export * from './states.js';

@@ -1,0 +1,2 @@
+export * from './docker-provider.js';
+export * from './image-builder.js';

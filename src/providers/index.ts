@@ -1,0 +1,4 @@
+export * from './addressing.js';
+export * from './labels.js';
+export * from './registry.js';
+export * from './types.js';

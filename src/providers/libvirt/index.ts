@@ -1,0 +1,3 @@
+export * from './accel.js';
+export * from './image-builder.js';
+export * from './libvirt-provider.js';

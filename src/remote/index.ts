@@ -1,0 +1,3 @@
+export * from './machine-session.js';
+export * from './powershell.js';
+export * from './ssh-client.js';
