@@ -1,10 +1,24 @@
-import { ExamlabError, NotAllowedError } from '../util/errors.js';
-import type { CandidateRecord, ExamRecord, ExamStore } from '../exams/index.js';
+import { ExamlabError } from '../util/errors.js';
 import type { Principal } from './principal.js';
 import { hashCandidateToken, type TokenStore } from './tokens.js';
 
 /** No credential, or one that is unknown or no longer valid (HTTP 401). */
 export class UnauthenticatedError extends ExamlabError {}
+
+/** A candidate let in by their token. */
+export interface AdmittedCandidate {
+  examId: string;
+  candidateId: string;
+}
+
+/**
+ * Where candidate tokens are looked up: the exams, which alone know whether
+ * a candidate may come in now (exam started, not over, not revoked).
+ */
+export interface CandidateDirectory {
+  /** The candidate whose token has this hash; throws UnauthenticatedError or NotAllowedError when they may not come in. */
+  admit(tokenHash: string): AdmittedCandidate;
+}
 
 /**
  * Turns a bearer token into a principal: a staff token (operator, jury)
@@ -14,32 +28,18 @@ export class UnauthenticatedError extends ExamlabError {}
 export class Authenticator {
   constructor(
     private readonly tokens: TokenStore,
-    private readonly exams: ExamStore,
+    private readonly candidates: CandidateDirectory,
   ) {}
 
   authenticate(token: string | undefined): Principal {
     if (!token) throw new UnauthenticatedError('missing credentials: send "Authorization: Bearer <token>"');
     const staff = this.tokens.resolve(token);
     if (staff) return { kind: 'staff', role: staff.role, name: staff.name, tokenId: staff.id };
-    const { exam, candidate } = this.candidate(token);
-    return { kind: 'candidate', examId: exam.id, candidateId: candidate.id };
+    return { kind: 'candidate', ...this.candidate(token) };
   }
 
   /** The candidate a token belongs to, if their exam lets them in now. */
-  candidate(token: string): { exam: ExamRecord; candidate: CandidateRecord } {
-    const candidate = this.exams.candidateByTokenHash(hashCandidateToken(token));
-    if (!candidate) throw new UnauthenticatedError('unknown or revoked token');
-    const exam = this.exams.exam(candidate.examId);
-    const denied = candidateDenial(exam, candidate);
-    if (denied) throw denied;
-    return { exam, candidate };
+  candidate(token: string): AdmittedCandidate {
+    return this.candidates.admit(hashCandidateToken(token));
   }
-}
-
-/** Why a candidate may not use their token now, or undefined if they may. */
-export function candidateDenial(exam: ExamRecord, c: CandidateRecord): ExamlabError | undefined {
-  if (exam.status === 'scheduled') return new UnauthenticatedError(`exam ${exam.id} has not started yet`);
-  if (c.phase === 'ending' || c.phase === 'ended' || exam.status === 'ended') return new UnauthenticatedError('your exam is over: this token is no longer valid');
-  if (c.revoked) return new NotAllowedError('your access has been revoked; see the exam supervisor');
-  return undefined;
 }

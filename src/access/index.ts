@@ -2,3 +2,4 @@ export * from './authenticator.js';
 export * from './principal.js';
 export * from './session-registry.js';
 export * from './tokens.js';
+export * from './staff-tokens.js';

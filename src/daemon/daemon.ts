@@ -3,26 +3,16 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { App } from './app.js';
-import { AuditLog, SYSTEM } from '../audit/index.js';
-import { Authenticator } from '../access/index.js';
-import { TokenStore } from '../access/index.js';
-import { PACKAGE_ROOT } from './config.js';
-import { EnvironmentError, errorMessage } from '../util/errors.js';
-import { ExamService } from '../exams/index.js';
-import { LabPipeline } from '../exams/index.js';
-import { reconcile, HEARTBEAT_KEY, type ReconcileReport } from '../exams/index.js';
-import { Scheduler } from '../exams/index.js';
-import type { AccessInfo } from '../exams/index.js';
-import { gatewayHostKey, hostKeyFingerprint, SshGateway } from '../gateway/index.js';
-import { SessionRegistry } from '../access/index.js';
-import { createHttpApp } from '../http/index.js';
-import { createMetrics } from '../http/index.js';
+import { hashStaffToken, type TokenStore } from '../access/index.js';
+import { SYSTEM, type AuditLog } from '../audit/index.js';
+import { HEARTBEAT_KEY, reconcile, type ExamService, type ExamStore, type ReconcileReport } from '../exams/index.js';
+import { gatewayHostKey, hostKeyFingerprint } from '../gateway/index.js';
 import type { Readiness } from '../http/index.js';
-import { ExamStore } from '../exams/index.js';
+import { EnvironmentError, errorMessage } from '../util/errors.js';
 import { systemClock, withTimeout, type Clock } from '../util/retry.js';
+import { composeDaemon, type App, type DaemonParts } from './app.js';
+import { PACKAGE_ROOT } from './config.js';
 import { defaultPublicHost, type DaemonConfig } from './settings.js';
-import { hashStaffToken } from '../access/index.js';
 
 export interface StartedDaemon {
   httpUrl: string;
@@ -49,12 +39,8 @@ export class Daemon {
   readonly exams: ExamStore;
   readonly tokens: TokenStore;
   readonly audit: AuditLog;
-  readonly sessions = new SessionRegistry();
   readonly service: ExamService;
-  readonly auth: Authenticator;
-  private readonly pipeline: LabPipeline;
-  private readonly scheduler: Scheduler;
-  private readonly gateway: SshGateway;
+  private readonly parts: DaemonParts;
   private readonly hostKey: string;
   private readonly httpServer: Server;
   private sshHost = '127.0.0.1';
@@ -68,77 +54,33 @@ export class Daemon {
     private readonly log: Logger,
     private readonly clock: Clock = systemClock,
   ) {
-    const db = app.db;
-    this.exams = new ExamStore(db);
-    this.tokens = new TokenStore(db);
-    this.audit = new AuditLog(db);
-    const metrics = createMetrics(db, this.sessions);
-    this.pipeline = new LabPipeline({
-      exams: this.exams,
-      labStore: app.store,
-      labs: app.labs,
-      audit: this.audit,
-      sessions: this.sessions,
-      metrics,
-      log: log.child({ component: 'pipeline' }),
-      clock,
-      settings: {
-        provisionConcurrency: config.provisioning.concurrency,
-        gradingConcurrency: config.grading.concurrency,
-        attempts: config.provisioning.attempts,
-        retryDelayMs: config.provisioning.retryDelay,
-      },
-      scenarioOf: (exam) => this.service.scenarioOf(exam),
-    });
-    this.service = new ExamService({
-      exams: this.exams,
-      labStore: app.store,
-      labs: app.labs,
-      audit: this.audit,
-      sessions: this.sessions,
-      pipeline: this.pipeline,
-      clock,
-      log: log.child({ component: 'exams' }),
-      scenariosDir: app.config.scenariosDir,
-      uploadsDir: join(app.config.dataDir, 'scenarios'),
-      loadScenario: (file) => app.loadScenario(file),
-    });
-    this.auth = new Authenticator(this.tokens, this.exams);
-    this.scheduler = new Scheduler({ service: this.service, exams: this.exams, clock, log: log.child({ component: 'scheduler' }), tickMs: config.tick });
+    ({ exams: this.exams, tokens: this.tokens, audit: this.audit } = app.stores);
     this.hostKey = gatewayHostKey(join(app.config.dataDir, 'gateway_host_key'));
-    this.gateway = new SshGateway({ auth: this.auth, exams: this.service, sessions: this.sessions, audit: this.audit, metrics, log: log.child({ component: 'gateway' }), hostKey: this.hostKey });
-    const access: AccessInfo = {
-      sshCommand: (candidateId, machine) => `ssh ${this.sshPort === 22 ? '' : `-p ${this.sshPort} `}${candidateId}${machine ? `+${machine}` : ''}@${this.sshHost}`,
-    };
-    const http = createHttpApp({
-      service: this.service,
-      exams: this.exams,
-      labStore: app.store,
-      labs: app.labs,
-      audit: this.audit,
-      tokens: this.tokens,
-      auth: this.auth,
-      access,
-      metrics,
+    this.parts = composeDaemon(app, {
+      config,
+      log,
       clock,
-      log: log.child({ component: 'http' }),
       version: VERSION,
+      hostKey: this.hostKey,
+      access: {
+        sshCommand: (candidateId, machine) => `ssh ${this.sshPort === 22 ? '' : `-p ${this.sshPort} `}${candidateId}${machine ? `+${machine}` : ''}@${this.sshHost}`,
+      },
       readiness: () => this.readiness(),
-      publicDir: join(PACKAGE_ROOT, 'public'),
     });
-    this.httpServer = createServer(http);
+    this.service = this.parts.service;
+    this.httpServer = createServer(this.parts.http);
   }
 
   async start(): Promise<StartedDaemon> {
     this.refuseSecondDaemon();
     const newTokens = this.setUpTokens();
-    await (await this.app.providers.get('docker')).ping();
+    await (await this.app.providers.get(this.app.providers.networksOn)).ping();
     const recovery = await reconcile({
       exams: this.exams,
-      labStore: this.app.store,
+      labStore: this.app.stores.labs,
       labs: this.app.labs,
       audit: this.audit,
-      pipeline: this.pipeline,
+      pipeline: this.parts.pipeline,
       providers: this.app.providers,
       clock: this.clock,
       log: this.log.child({ component: 'reconciler' }),
@@ -148,10 +90,10 @@ export class Daemon {
       this.httpServer.once('error', reject);
       this.httpServer.listen(this.config.http.port, this.config.http.host, () => resolve(this.httpServer.address() as AddressInfo));
     });
-    const ssh = await this.gateway.listen(this.config.ssh.port, this.config.ssh.host);
+    const ssh = await this.parts.gateway.listen(this.config.ssh.port, this.config.ssh.host);
     this.sshPort = ssh.port;
     this.sshHost = this.config.ssh.publicHost ?? (['0.0.0.0', '::'].includes(this.config.ssh.host) ? defaultPublicHost() : this.config.ssh.host);
-    this.scheduler.start();
+    this.parts.scheduler.start();
     this.serving = true;
     const httpHost = ['0.0.0.0', '::'].includes(this.config.http.host) ? this.sshHost : this.config.http.host;
     const started: StartedDaemon = {
@@ -172,12 +114,12 @@ export class Daemon {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    this.scheduler.stop();
+    this.parts.scheduler.stop();
     const httpClosed = new Promise<void>((resolve) => this.httpServer.close(() => resolve()));
     this.httpServer.closeIdleConnections();
-    await this.gateway.close();
-    const finished = await this.pipeline.drain(this.config.shutdownGrace);
-    if (!finished) this.log.warn({ tasks: this.pipeline.busy }, 'work still running at shutdown; it is redone at the next start');
+    await this.parts.gateway.close();
+    const finished = await this.parts.pipeline.drain(this.config.shutdownGrace);
+    if (!finished) this.log.warn({ tasks: this.parts.pipeline.busy }, 'work still running at shutdown; it is redone at the next start');
     this.httpServer.closeAllConnections();
     await httpClosed;
     if (this.serving) {
@@ -219,7 +161,8 @@ export class Daemon {
   async readiness(): Promise<Readiness> {
     const checks: Readiness['checks'] = {};
     try {
-      checks.engine = { ok: true, detail: await withTimeout((await this.app.providers.get('docker')).ping(), 3000, 'the Docker engine') };
+      const engine = this.app.providers.networksOn;
+      checks.engine = { ok: true, detail: await withTimeout((await this.app.providers.get(engine)).ping(), 3000, `the ${engine} engine`) };
     } catch (err) {
       checks.engine = { ok: false, detail: errorMessage(err) };
     }

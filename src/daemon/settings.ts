@@ -3,16 +3,12 @@ import { networkInterfaces } from 'node:os';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { InputError, errorMessage } from '../util/errors.js';
-import { parseDuration } from '../util/units.js';
+import { durationSchema } from '../util/units.js';
 
 /** Where the daemon looks for its configuration when `--config` is not given. */
 export const DEFAULT_CONFIG_FILE = '/etc/examlab/daemon.yaml';
 
-const duration = (what: string) =>
-  z
-    .union([z.string(), z.number()])
-    .refine((v) => parseDuration(String(typeof v === 'number' ? `${v}ms` : v)) !== undefined, { message: `${what} must be a duration like "20s"` })
-    .transform((v) => parseDuration(String(typeof v === 'number' ? `${v}ms` : v)) as number);
+const duration = (what: string) => durationSchema(what, { numberIsMs: true });
 
 const tokenSchema = z
   .strictObject({

@@ -2,20 +2,20 @@ import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { SYSTEM, type Actor, type AuditLog } from '../audit/index.js';
-import { candidateDenial } from '../access/index.js';
-import { hashCandidateToken, newCandidateToken } from '../access/index.js';
-import { ConflictError, InputError, NotFoundError, errorMessage } from '../util/errors.js';
-import type { SessionRegistry } from '../access/index.js';
+import { hashCandidateToken, newCandidateToken, UnauthenticatedError, type AdmittedCandidate, type CandidateDirectory, type SessionRegistry } from '../access/index.js';
+import { ConflictError, ExamlabError, InputError, NotAllowedError, NotFoundError, errorMessage } from '../util/errors.js';
 import type { LabService } from '../labs/index.js';
-import { parseScenario, type LoadedScenario } from '../scenario/index.js';
+import type { LoadedScenario } from '../scenario/index.js';
 import type { SshTarget } from '../remote/index.js';
 import type { CandidateRecord, ExamMode, ExamRecord, ExamStore, MarkRecord, ReportRecord } from './exam-store.js';
 import type { LabRecord, LabStore, RunRecord } from '../labs/index.js';
 import { newId } from '../util/ids.js';
 import type { Clock } from '../util/retry.js';
+import type { ExamScenarios } from './exam-scenarios.js';
 import { latestFinal, type LabPipeline } from './lab-pipeline.js';
 import { candidateResult, type CandidateResult } from './results.js';
 import { checkRosterJson, type RosterEntry } from './roster.js';
+import { hasFinished } from './states.js';
 
 export type StartPolicy = { policy: 'now' } | { policy: 'manual' } | { policy: 'at'; at: string };
 
@@ -45,6 +45,7 @@ export interface ExamServiceDeps {
   audit: AuditLog;
   sessions: SessionRegistry;
   pipeline: LabPipeline;
+  scenarios: ExamScenarios;
   clock: Clock;
   log: Logger;
   scenariosDir: string;
@@ -64,8 +65,7 @@ const MAX_EXTENSION_MS = 24 * 3_600_000;
  * change and its audit record in one transaction before anything is
  * acknowledged; the lab work then runs in the pipeline.
  */
-export class ExamService {
-  private readonly scenarios = new Map<string, LoadedScenario>();
+export class ExamService implements CandidateDirectory {
   /** Scheduled starts that failed, reported once rather than at every tick. */
   private readonly failedStarts = new Set<string>();
 
@@ -109,7 +109,7 @@ export class ExamService {
       audit.append({ actor, action: 'exam.create', examId: id, detail: { scenario: loaded.scenario.id, candidates: roster.length, start: input.start } });
       return created;
     });
-    this.scenarios.set(id, loaded);
+    this.deps.scenarios.remember(id, loaded);
     this.deps.log.info({ exam: id, scenario: loaded.scenario.id, candidates: roster.length }, 'exam created');
     if (input.start.policy === 'now') return { exam: this.start(id, actor), tokens };
     return { exam, tokens };
@@ -152,12 +152,16 @@ export class ExamService {
 
   /** The exam's scenario, from the text it was created with. */
   scenarioOf(exam: ExamRecord): LoadedScenario {
-    let loaded = this.scenarios.get(exam.id);
-    if (!loaded) {
-      loaded = { scenario: parseScenario(exam.scenarioText, exam.scenarioFile), file: exam.scenarioFile, text: exam.scenarioText };
-      this.scenarios.set(exam.id, loaded);
-    }
-    return loaded;
+    return this.deps.scenarios.of(exam);
+  }
+
+  /** Lets a candidate in by their token while their exam allows it (the authenticator asks). */
+  admit(tokenHash: string): AdmittedCandidate {
+    const candidate = this.deps.exams.candidateByTokenHash(tokenHash);
+    if (!candidate) throw new UnauthenticatedError('unknown or revoked token');
+    const denied = candidateDenial(this.deps.exams.exam(candidate.examId), candidate);
+    if (denied) throw denied;
+    return { examId: candidate.examId, candidateId: candidate.id };
   }
 
   /** Replaces the roster of an exam that has not started; every candidate gets a new token. */
@@ -206,7 +210,7 @@ export class ExamService {
         return [];
       }
       if (exam.status === 'running') exams.moveExam(examId, 'ending');
-      const open = candidates.filter((c) => c.phase !== 'ended' && c.phase !== 'ending');
+      const open = candidates.filter((c) => !hasFinished(c.phase));
       for (const c of open) exams.moveCandidate(examId, c.id, 'ending', { detail: `exam ended by ${actor}` });
       audit.append({ actor, action: 'exam.end', examId, detail: { candidates: open.length } });
       return candidates.filter((c) => c.phase !== 'ended');
@@ -224,7 +228,7 @@ export class ExamService {
     const { exams, audit } = this.deps;
     const moved = exams.atomically(() => {
       const c = exams.candidate(examId, candidateId);
-      if (c.phase === 'ending' || c.phase === 'ended') return undefined;
+      if (hasFinished(c.phase)) return undefined;
       const next = exams.moveCandidate(examId, candidateId, 'ending', { detail: reason });
       audit.append({ actor, action: 'candidate.end', examId, candidateId, labId: c.labId, detail: { reason } });
       return next;
@@ -241,7 +245,7 @@ export class ExamService {
     if (ms <= 0 || ms > MAX_EXTENSION_MS) throw new InputError('invalid extension', [{ where: 'duration', message: 'must be more than 0 and at most 24h' }]);
     return exams.atomically(() => {
       const c = exams.candidate(examId, candidateId);
-      if (c.phase === 'ending' || c.phase === 'ended') throw new ConflictError(`candidate ${candidateId} has finished (${c.phase}); their time can no longer be extended`);
+      if (hasFinished(c.phase)) throw new ConflictError(`candidate ${candidateId} has finished (${c.phase}); their time can no longer be extended`);
       const deadline = c.deadline ? new Date(Date.parse(c.deadline) + ms).toISOString() : undefined;
       const updated = exams.updateCandidate(examId, candidateId, { extensionMs: c.extensionMs + ms, deadline });
       audit.append({ actor, action: 'candidate.extend', examId, candidateId, labId: c.labId, detail: { ms, deadline } });
@@ -271,7 +275,7 @@ export class ExamService {
     const { exams, labs, audit, pipeline } = this.deps;
     return pipeline.exclusive(examId, candidateId, async () => {
       const c = exams.candidate(examId, candidateId);
-      const lab = c.labId ? this.deps.labStore.find(c.labId) : undefined;
+      const lab = this.deps.labStore.labOf(c);
       if (c.phase !== 'active' || lab?.state !== 'running') throw new ConflictError(`candidate ${candidateId} is ${c.phase}; only a lab in use can be graded now (a finished one is regraded)`);
       const run = await labs.grade(lab.id, 'grade');
       audit.append({ actor, action: 'candidate.grade', examId, candidateId, labId: lab.id, detail: { run: run.id, points: run.score?.points, maxPoints: run.score?.maxPoints } });
@@ -284,14 +288,14 @@ export class ExamService {
     const { exams, audit, pipeline, labs, labStore } = this.deps;
     const c = exams.atomically(() => {
       const current = exams.candidate(examId, candidateId);
-      if (current.phase === 'ending' || current.phase === 'ended') throw new ConflictError(`candidate ${candidateId} has finished; their access is already closed`);
+      if (hasFinished(current.phase)) throw new ConflictError(`candidate ${candidateId} has finished; their access is already closed`);
       const updated = exams.updateCandidate(examId, candidateId, { revoked: true });
       audit.append({ actor, action: 'candidate.revoke', examId, candidateId, labId: current.labId, detail: { reason } });
       return updated;
     });
     this.deps.sessions.cut(examId, candidateId);
     await pipeline.exclusive(examId, candidateId, async () => {
-      const lab = c.labId ? labStore.find(c.labId) : undefined;
+      const lab = labStore.labOf(c);
       if (lab?.state !== 'running') return;
       // The gateway already refuses them; a machine that does not answer cannot be used either.
       await labs.lockCandidate(lab.id).catch((err) => {
@@ -308,13 +312,13 @@ export class ExamService {
     const c = exams.atomically(() => {
       const current = exams.candidate(examId, candidateId);
       if (!current.revoked) throw new ConflictError(`candidate ${candidateId} has not been revoked`);
-      if (current.phase === 'ending' || current.phase === 'ended') throw new ConflictError(`candidate ${candidateId} has finished; access cannot be restored`);
+      if (hasFinished(current.phase)) throw new ConflictError(`candidate ${candidateId} has finished; access cannot be restored`);
       const updated = exams.updateCandidate(examId, candidateId, { revoked: false });
       audit.append({ actor, action: 'candidate.restore', examId, candidateId, labId: current.labId });
       return updated;
     });
     await pipeline.exclusive(examId, candidateId, async () => {
-      const lab = c.labId ? labStore.find(c.labId) : undefined;
+      const lab = labStore.labOf(c);
       if (lab?.state === 'running') await labs.unlockCandidate(lab.id);
     });
     return exams.candidate(examId, candidateId);
@@ -325,8 +329,8 @@ export class ExamService {
     const { exams, labStore, audit, pipeline } = this.deps;
     const labId = exams.atomically(() => {
       const c = exams.candidate(examId, candidateId);
-      if (c.phase !== 'ending' && c.phase !== 'ended') throw new ConflictError(`candidate ${candidateId} is ${c.phase}; only a finished exam is regraded (use grade now while it runs)`);
-      const lab = c.labId ? labStore.find(c.labId) : undefined;
+      if (!hasFinished(c.phase)) throw new ConflictError(`candidate ${candidateId} is ${c.phase}; only a finished exam is regraded (use grade now while it runs)`);
+      const lab = labStore.labOf(c);
       if (!lab || !['frozen', 'graded'].includes(lab.state)) {
         throw new ConflictError(`candidate ${candidateId}'s lab is ${lab?.state ?? 'missing'}; only a kept (frozen or graded) lab can be regraded`);
       }
@@ -338,6 +342,22 @@ export class ExamService {
     const run = latestFinal(labStore.runs(labId));
     if (!run) throw new ConflictError(`the regrade of ${candidateId}'s lab did not finish; see the candidate's detail`);
     return run;
+  }
+
+  /** Destroys the labs kept after an ended exam (results stay); returns their ids. */
+  async releaseLabs(examId: string, actor: Actor): Promise<string[]> {
+    const { exams, labStore, labs, audit, pipeline } = this.deps;
+    const exam = exams.exam(examId);
+    if (exam.status !== 'ended') throw new ConflictError(`exam ${exam.id} is ${exam.status}; its labs are released once it has ended`);
+    const destroyed: string[] = [];
+    for (const c of exams.candidates(exam.id)) {
+      const lab = labStore.labOf(c);
+      if (!lab || lab.state === 'destroyed') continue;
+      await pipeline.exclusive(exam.id, c.id, () => labs.destroy(lab.id));
+      audit.append({ actor, action: 'lab.destroy', examId: exam.id, candidateId: c.id, labId: lab.id });
+      destroyed.push(lab.id);
+    }
+    return destroyed;
   }
 
   /** A new access token for the candidate; the old one stops working at once. */
@@ -406,7 +426,7 @@ export class ExamService {
     if (denied) throw denied;
     if (c.phase === 'provisioning') throw new ConflictError('your lab is being prepared; try again in a minute');
     if (c.phase === 'failed') throw new ConflictError('your lab could not be prepared; tell the exam supervisor');
-    const lab = c.labId ? this.deps.labStore.find(c.labId) : undefined;
+    const lab = this.deps.labStore.labOf(c);
     if (!lab || lab.state !== 'running') throw new ConflictError('your lab is not available right now');
     const logins = (lab.topology?.machines ?? []).filter((m) => m.loginUser);
     const chosen = machine ? logins.find((m) => m.name === machine) : logins[0];
@@ -436,4 +456,12 @@ export class ExamService {
     }
     for (const c of exams.dueCandidates(at)) this.endCandidate(c.examId, c.id, SYSTEM, 'deadline reached');
   }
+}
+
+/** Why a candidate may not use their token now, or undefined if they may. */
+function candidateDenial(exam: ExamRecord, c: CandidateRecord): ExamlabError | undefined {
+  if (exam.status === 'scheduled') return new UnauthenticatedError(`exam ${exam.id} has not started yet`);
+  if (hasFinished(c.phase) || exam.status === 'ended') return new UnauthenticatedError('your exam is over: this token is no longer valid');
+  if (c.revoked) return new NotAllowedError('your access has been revoked; see the exam supervisor');
+  return undefined;
 }

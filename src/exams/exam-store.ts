@@ -211,6 +211,12 @@ export class ExamStore {
     this.db.prepare(`UPDATE exams SET updated_at = ? WHERE id = ?`).run(now(), id);
   }
 
+  /** How many candidates of the exams not yet ended are in each phase. */
+  countCandidatesByPhase(): Map<string, number> {
+    const rows = this.db.prepare(`SELECT c.phase, count(*) AS n FROM candidates c JOIN exams e ON e.id = c.exam_id WHERE e.status != 'ended' GROUP BY c.phase`).all() as { phase: string; n: number }[];
+    return new Map(rows.map((r) => [r.phase, r.n]));
+  }
+
   candidates(examId: string): CandidateRecord[] {
     const rows = this.db.prepare(`SELECT * FROM candidates WHERE exam_id = ? ORDER BY position`).all(examId) as CandidateRow[];
     return rows.map(toCandidate);

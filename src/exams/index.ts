@@ -8,3 +8,5 @@ export * from './roster.js';
 export * from './scheduler.js';
 export * from './states.js';
 export * from './views.js';
+export * from './exam-reader.js';
+export * from './exam-scenarios.js';

@@ -3,7 +3,7 @@ import { SYSTEM, type AuditLog } from '../audit/index.js';
 import { ConflictError, ExamlabError, InputError, NotFoundError, errorMessage } from '../util/errors.js';
 import type { SessionRegistry } from '../access/index.js';
 import type { LabService } from '../labs/index.js';
-import type { LoadedScenario } from '../scenario/index.js';
+import type { ExamScenarios } from './exam-scenarios.js';
 import type { CandidateRecord, CandidateUpdate, ExamRecord, ExamStore } from './exam-store.js';
 import type { LabRecord, LabStore, RunRecord } from '../labs/index.js';
 import { KeyedLock, Limiter } from '../util/limiter.js';
@@ -30,7 +30,7 @@ export interface PipelineDeps {
   log: Logger;
   clock: Clock;
   settings: PipelineSettings;
-  scenarioOf(exam: ExamRecord): LoadedScenario;
+  scenarios: ExamScenarios;
 }
 
 /** The faults did not break what the checks test (or broke what must keep working): the lab is not offered. */
@@ -151,10 +151,10 @@ export class LabPipeline {
   /** The candidate's current lab, or a new one (same seed: same values) when there is none left. */
   private ensureLab(exam: ExamRecord, candidate: CandidateRecord): LabRecord {
     const { exams, labStore, labs, audit } = this.deps;
-    const existing = candidate.labId ? labStore.find(candidate.labId) : undefined;
+    const existing = labStore.labOf(candidate);
     if (existing && existing.state !== 'destroyed') return existing;
     return exams.atomically(() => {
-      const lab = labs.create(this.deps.scenarioOf(exam), { examId: exam.id, candidateId: candidate.id, candidateName: candidate.name, seed: candidate.seed });
+      const lab = labs.create(this.deps.scenarios.of(exam), { examId: exam.id, candidateId: candidate.id, candidateName: candidate.name, seed: candidate.seed });
       exams.updateCandidate(exam.id, candidate.id, { labId: lab.id });
       audit.append({ actor: SYSTEM, action: 'lab.create', examId: exam.id, candidateId: candidate.id, labId: lab.id });
       return lab;
@@ -201,7 +201,7 @@ export class LabPipeline {
     const { exams, labStore, labs, audit, clock } = this.deps;
     const candidate = exams.candidate(examId, candidateId);
     const exam = exams.exam(examId);
-    let lab = candidate.labId ? labStore.find(candidate.labId) : undefined;
+    let lab = labStore.labOf(candidate);
     if (candidate.phase !== 'ending' && lab?.state !== 'frozen') return;
     const log = this.log(examId, candidateId, lab?.id);
 

@@ -4,9 +4,3 @@ export interface ExamMetrics {
   labGraded(seconds: number, purpose: string): void;
   error(kind: 'provisioning' | 'grading' | 'access' | 'reconcile' | 'http' | 'gateway'): void;
 }
-
-export const noMetrics: ExamMetrics = {
-  labProvisioned: () => undefined,
-  labGraded: () => undefined,
-  error: () => undefined,
-};

@@ -99,7 +99,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   // 4. Every exam that was under way.
   for (const exam of exams.exams({ statuses: ['running', 'ending', 'ended'] })) {
     for (const c of exams.candidates(exam.id)) {
-      const lab = c.labId ? labStore.find(c.labId) : undefined;
+      const lab = labStore.labOf(c);
       const clog = log.child({ exam: exam.id, candidate: c.id, lab: lab?.id });
       switch (c.phase) {
         case 'provisioning':
@@ -170,8 +170,8 @@ async function engineLabIds(deps: ReconcileDeps, ours: readonly LabRecord[]): Pr
       ids.push(...(await (await deps.providers.get(name)).listLabIds()));
     } catch (err) {
       const needed = ours.some((l) => l.state !== 'destroyed' && (l.topology?.machines ?? []).some((m) => m.provider === name));
-      // Docker also holds every lab's networks.
-      if (needed || name === 'docker') throw new EnvironmentError(`cannot reconcile with the ${name} engine: ${errorMessage(err)}`);
+      // The provider that makes networks holds a part of every lab.
+      if (needed || name === deps.providers.networksOn) throw new EnvironmentError(`cannot reconcile with the ${name} engine: ${errorMessage(err)}`);
       deps.log.warn({ provider: name, err: errorMessage(err) }, 'engine not reachable; none of our labs use it');
     }
   }

@@ -55,5 +55,7 @@ export function assertCandidateTransition(who: string, from: CandidatePhase, to:
   }
 }
 
-/** Phases in which a candidate is still sitting the exam (their deadline applies). */
-export const SITTING_PHASES: readonly CandidatePhase[] = ['provisioning', 'active'];
+/** The candidate's exam is over (or closing): no more access, time or changes. */
+export function hasFinished(phase: CandidatePhase): boolean {
+  return phase === 'ending' || phase === 'ended';
+}

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import ssh2 from 'ssh2';
 import type { AuthContext, ClientChannel, Connection, PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
 import type { AuditLog } from '../audit/index.js';
-import type { Authenticator } from '../access/index.js';
+import { actorOf, type Authenticator } from '../access/index.js';
 import { errorMessage } from '../util/errors.js';
 import type { ExamService } from '../exams/index.js';
 import type { ExamMetrics } from '../exams/index.js';
@@ -102,9 +102,9 @@ export class SshGateway {
   private authenticate(ctx: AuthContext, token: string, accept: (caller: Caller) => void): void {
     const [user, machine] = ctx.username.split('+', 2) as [string, string | undefined];
     try {
-      const { exam, candidate } = this.deps.auth.candidate(token);
-      if (candidate.id.toLowerCase() !== user.toLowerCase()) throw new Error(`token of ${candidate.id} used as ${user}`);
-      accept({ examId: exam.id, candidateId: candidate.id, machine });
+      const { examId, candidateId } = this.deps.auth.candidate(token);
+      if (candidateId.toLowerCase() !== user.toLowerCase()) throw new Error(`token of ${candidateId} used as ${user}`);
+      accept({ examId, candidateId, machine });
       ctx.accept();
     } catch (err) {
       this.deps.metrics.error('access');
@@ -175,7 +175,7 @@ export class SshGateway {
       refuse(`your lab machine ${lab.machine} does not answer; tell the exam supervisor`);
     });
     upstream.on('close', () => {
-      this.deps.audit.append({ actor: `candidate:${who.examId}/${who.candidateId}`, action: 'lab.session.close', examId: who.examId, candidateId: who.candidateId, labId: lab.lab.id, detail: { machine: lab.machine, seconds: Math.round((Date.now() - started) / 1000) } });
+      this.deps.audit.append({ actor: actorOf({ kind: 'candidate', ...who }), action: 'lab.session.close', examId: who.examId, candidateId: who.candidateId, labId: lab.lab.id, detail: { machine: lab.machine, seconds: Math.round((Date.now() - started) / 1000) } });
     });
     const expected = lab.target.hostKey;
     upstream.connect({
@@ -186,7 +186,7 @@ export class SshGateway {
       readyTimeout: 15_000,
       hostVerifier: (key: Buffer) => !expected || fingerprint(key) === expected,
     });
-    this.deps.audit.append({ actor: `candidate:${who.examId}/${who.candidateId}`, action: 'lab.session.open', examId: who.examId, candidateId: who.candidateId, labId: lab.lab.id, detail: { machine: lab.machine, command: command?.slice(0, 200) } });
+    this.deps.audit.append({ actor: actorOf({ kind: 'candidate', ...who }), action: 'lab.session.open', examId: who.examId, candidateId: who.candidateId, labId: lab.lab.id, detail: { machine: lab.machine, command: command?.slice(0, 200) } });
     log.info({ lab: lab.lab.id, machine: lab.machine, exec: command !== undefined }, 'candidate session opened');
   }
 }

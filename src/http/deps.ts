@@ -1,12 +1,7 @@
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/index.js';
-import type { Authenticator } from '../access/index.js';
-import type { TokenStore } from '../access/index.js';
-import type { ExamService } from '../exams/index.js';
-import type { AccessInfo } from '../exams/index.js';
-import type { LabService } from '../labs/index.js';
-import type { ExamStore } from '../exams/index.js';
-import type { LabStore } from '../labs/index.js';
+import type { Authenticator, StaffTokens } from '../access/index.js';
+import type { AccessInfo, ExamReader, ExamService } from '../exams/index.js';
 import type { Clock } from '../util/retry.js';
 import type { Metrics } from './metrics.js';
 
@@ -15,14 +10,14 @@ export interface Readiness {
   checks: Record<string, { ok: boolean; detail: string }>;
 }
 
-/** What the HTTP layer needs, passed in by the daemon's composition. */
+/** What the HTTP layer needs, passed in by the composition root: services, never stores. */
 export interface ServerDeps {
+  /** Exam commands (create, start, end, what the operator does to a candidate). */
   service: ExamService;
-  exams: ExamStore;
-  labStore: LabStore;
-  labs: LabService;
+  /** Exam reads (room view, candidate detail, a candidate's own page). */
+  reader: ExamReader;
+  staffTokens: StaffTokens;
   audit: AuditLog;
-  tokens: TokenStore;
   auth: Authenticator;
   access: AccessInfo;
   metrics: Metrics;

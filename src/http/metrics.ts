@@ -1,7 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ExamMetrics } from '../exams/index.js';
-import type { SessionRegistry } from '../access/index.js';
-import type { Db } from '../util/database.js';
 import { LAB_STATES } from '../labs/index.js';
 import { CANDIDATE_PHASES } from '../exams/index.js';
 
@@ -10,8 +8,16 @@ export interface Metrics extends ExamMetrics {
   httpRequest(method: string, status: number): void;
 }
 
+/** The gauges' sources, read at each scrape. */
+export interface MetricSources {
+  labsByState(): ReadonlyMap<string, number>;
+  /** Candidates of exams not yet ended. */
+  candidatesByPhase(): ReadonlyMap<string, number>;
+  gatewaySessions(): number;
+}
+
 /** Prometheus metrics of this daemon, in their own registry (several daemons may share a process in tests). */
-export function createMetrics(db: Db, sessions: SessionRegistry): Metrics {
+export function createMetrics(sources: MetricSources): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'examlab_process_' });
   new Gauge({
@@ -20,7 +26,7 @@ export function createMetrics(db: Db, sessions: SessionRegistry): Metrics {
     labelNames: ['state'],
     registers: [registry],
     collect() {
-      const counts = new Map((db.prepare(`SELECT state, count(*) AS n FROM labs GROUP BY state`).all() as { state: string; n: number }[]).map((r) => [r.state, r.n]));
+      const counts = sources.labsByState();
       for (const state of LAB_STATES) this.set({ state }, counts.get(state) ?? 0);
     },
   });
@@ -30,8 +36,7 @@ export function createMetrics(db: Db, sessions: SessionRegistry): Metrics {
     labelNames: ['phase'],
     registers: [registry],
     collect() {
-      const rows = db.prepare(`SELECT c.phase, count(*) AS n FROM candidates c JOIN exams e ON e.id = c.exam_id WHERE e.status != 'ended' GROUP BY c.phase`).all() as { phase: string; n: number }[];
-      const counts = new Map(rows.map((r) => [r.phase, r.n]));
+      const counts = sources.candidatesByPhase();
       for (const phase of CANDIDATE_PHASES) this.set({ phase }, counts.get(phase) ?? 0);
     },
   });
@@ -40,7 +45,7 @@ export function createMetrics(db: Db, sessions: SessionRegistry): Metrics {
     help: 'Candidate SSH connections open through the gateway',
     registers: [registry],
     collect() {
-      this.set(sessions.total());
+      this.set(sources.gatewaySessions());
     },
   });
   const provisioning = new Histogram({

@@ -1,17 +1,13 @@
 import { z } from 'zod';
 import { CANDIDATE_ID, MAX_CANDIDATES, rosterEntrySchema } from '../exams/index.js';
-import { parseDuration } from '../util/units.js';
+import { durationSchema } from '../util/units.js';
 
 /** Request shapes, checked at the edge; the services only see what they produce. */
 
 export const examParams = z.strictObject({ examId: z.string().regex(/^[0-9a-f]{12}$/, 'an exam id is 12 hexadecimal characters') });
 export const candidateParams = examParams.extend({ candidateId: z.string().regex(CANDIDATE_ID, 'not a candidate id') });
 
-export const durationText = (what: string) =>
-  z
-    .string()
-    .refine((t) => (parseDuration(t) ?? 0) > 0, { message: `${what} must be a duration like "90m", "1h30m" or "45s"` })
-    .transform((t) => parseDuration(t) as number);
+const durationText = (what: string) => durationSchema(what, { positive: true });
 
 export const createExamBody = z
   .strictObject({

@@ -3,3 +3,4 @@ export * from './lab-service.js';
 export * from './lab-store.js';
 export * from './scenario-test.js';
 export * from './states.js';
+export * from './topology.js';

@@ -1,13 +1,9 @@
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { ConflictError, EnvironmentError, InputError, TimeoutError, errorMessage } from '../util/errors.js';
-import { gradeChecks } from '../grading/index.js';
-import type { CheckResult } from '../grading/index.js';
-import { computeScore } from '../grading/index.js';
-import type { Toolbox } from '../grading/index.js';
-import type { ProviderRegistry } from '../providers/index.js';
-import type { LabNetwork, LabRef, MachineBoot, MachineRunState, MachineSpec, NetworkProvider, Provider, ProviderName } from '../providers/index.js';
-import { hostAddress, parseCidr, intToIp } from '../providers/index.js';
+import { computeScore, gradeChecks, type CheckResult, type Toolbox } from '../grading/index.js';
+import type { BuiltImage, ImageService } from '../images/index.js';
+import type { LabNetwork, LabRef, MachineBoot, MachineRunState, MachineSpec, Provider, ProviderRegistry } from '../providers/index.js';
 import { parseScenario, renderDeep, renderText, resolveVariables, type LoadedScenario, type Machine, type Scenario } from '../scenario/index.js';
 import { generateKeyPair, SshSession, withSession } from '../remote/index.js';
 import type { LabRecord, LabStore, LabTopology, RunPurpose, RunRecord } from './lab-store.js';
@@ -18,24 +14,14 @@ import { labAccess, requireTarget } from './access.js';
 import { consoleTail } from './console.js';
 import { GRADABLE_STATES } from './states.js';
 import { runSteps, type StepSection } from './steps.js';
+import { planTopology, valuesFor } from './topology.js';
 import { shq } from '../util/shell.js';
-
-/** What a machine's image means for a provider: the engine reference and what it needs to run. */
-export interface ResolvedImage {
-  ref: string;
-  systemd: boolean;
-  capabilities: string[];
-  /** VM images: a kernel for direct boot. */
-  kernel?: { path: string; initrd: string; cmdline: string };
-}
-
-export type ImageResolver = (machine: Machine) => Promise<ResolvedImage>;
 
 export interface LabServiceDeps {
   store: LabStore;
   providers: ProviderRegistry;
-  networks: () => Promise<NetworkProvider>;
-  images: Partial<Record<ProviderName, ImageResolver>>;
+  /** Each machine's image, built when missing. */
+  images: Pick<ImageService, 'ensure'>;
   toolbox: () => Promise<Toolbox>;
   log: Logger;
   sshReadyTimeoutMs?: number;
@@ -69,6 +55,20 @@ export class LabService {
   private readonly rendered = new Map<string, Scenario>();
 
   constructor(private readonly deps: LabServiceDeps) {}
+
+  /** The labs in the store (destroyed ones only when asked). */
+  list(filter: { examId?: string; includeDestroyed?: boolean } = {}): LabRecord[] {
+    return this.deps.store.list(filter);
+  }
+
+  get(labId: string): LabRecord {
+    return this.deps.store.get(labId);
+  }
+
+  /** The lab's lifecycle, one event per state change. */
+  events(labId: string) {
+    return this.deps.store.events(labId);
+  }
 
   /** Records a new lab (state requested). Nothing is created on an engine yet. */
   create(loaded: LoadedScenario, options: CreateOptions = {}): LabRecord {
@@ -118,7 +118,7 @@ export class LabService {
     try {
       await this.removeResources(lab); // a redo after an interrupted provisioning starts clean
       const scenario = this.parse(lab);
-      const networkProvider = await this.deps.networks();
+      const networkProvider = await this.deps.providers.networks();
       const networks = await Promise.all(scenario.networks.map((n) => networkProvider.createNetwork(ref, n.name)));
       const topology = planTopology(scenario, networks);
       const values = valuesFor(lab, topology);
@@ -289,9 +289,7 @@ export class LabService {
   }
 
   private async machineSpec(machine: Machine, topology: LabTopology, lab: LabRecord): Promise<{ machine: Machine; spec: MachineSpec }> {
-    const resolver = this.deps.images[machine.provider];
-    if (!resolver) throw new EnvironmentError(`no image resolver for provider ${machine.provider}`);
-    const image = await resolver(machine);
+    const image = await this.deps.images.ensure(machine.image);
     const placed = topology.machines.find((m) => m.name === machine.name);
     if (!placed) throw new Error(`machine ${machine.name} has no place in the topology`);
     const spec: MachineSpec = {
@@ -310,7 +308,8 @@ export class LabService {
       rootAuthorizedKeys: lab.secrets.graderPublicKey,
       disks: machine.disks.map((d) => ({ sizeBytes: d.size })),
       boot: machineBoot(machine, image),
-      consoleLog: machine.provider === 'libvirt' && this.deps.labFilesDir ? join(this.deps.labFilesDir, lab.id, `${machine.name}.console.log`) : undefined,
+      // A machine that boots a kernel has a console worth keeping: why it did not come up is there.
+      consoleLog: image.bootable && this.deps.labFilesDir ? join(this.deps.labFilesDir, lab.id, `${machine.name}.console.log`) : undefined,
     };
     return { machine, spec };
   }
@@ -360,7 +359,7 @@ export class LabService {
     const ref = labRef(lab);
     const used = new Set(this.parse(lab).machines.map((m) => m.provider));
     for (const name of used) await (await this.deps.providers.get(name)).destroyMachines(ref);
-    await (await this.deps.networks()).destroyNetworks(ref);
+    await (await this.deps.providers.networks()).destroyNetworks(ref);
   }
 }
 
@@ -373,8 +372,8 @@ async function runRootScript(lab: LabRecord, machine: string, shell: string, scr
 }
 
 /** How a VM starts: the machine's choice, else its image's kernel when it has one, else its disk. */
-function machineBoot(machine: Machine, image: ResolvedImage): MachineBoot | undefined {
-  if (machine.provider !== 'libvirt') return undefined;
+function machineBoot(machine: Machine, image: BuiltImage): MachineBoot | undefined {
+  if (!image.bootable) return undefined;
   const mode = machine.boot ?? (image.kernel ? 'kernel' : 'disk');
   if (mode === 'disk') return { mode };
   if (!image.kernel) throw new InputError(`machine ${machine.name}: "boot: kernel" needs an image with a kernel, and ${machine.image} has none; use "boot: disk"`);
@@ -383,54 +382,4 @@ function machineBoot(machine: Machine, image: ResolvedImage): MachineBoot | unde
 
 export function labRef(lab: LabRecord): LabRef {
   return { labId: lab.id, examId: lab.examId, candidateId: lab.candidateId };
-}
-
-/** Addresses for every machine: the host numbers the scenario gives, others from .10 up. */
-export function planTopology(scenario: Scenario, networks: LabNetwork[]): LabTopology {
-  const taken = new Map<string, Set<number>>(networks.map((n) => [n.name, new Set([1])]));
-  for (const m of scenario.machines) for (const a of m.networks ?? []) if (a.host !== undefined) taken.get(a.network)?.add(a.host);
-  const nextFree = (network: string) => {
-    const used = taken.get(network) as Set<number>;
-    let host = 10;
-    while (used.has(host)) host++;
-    used.add(host);
-    return host;
-  };
-  const machines = scenario.machines.map((m) => {
-    const attachments = m.networks?.length ? m.networks : [{ network: networks[0]?.name as string, host: undefined }];
-    const addresses: Record<string, string> = {};
-    for (const a of attachments) {
-      const net = networks.find((n) => n.name === a.network) as LabNetwork;
-      addresses[a.network] = hostAddress(net.subnet, a.host ?? nextFree(a.network));
-    }
-    return {
-      name: m.name,
-      provider: m.provider,
-      hostname: m.hostname ?? m.name,
-      address: addresses[attachments[0]?.network as string] as string,
-      addresses,
-      loginUser: m.login?.user,
-    };
-  });
-  return { networks, machines };
-}
-
-/** Values for `{{ }}`: the candidate's variables and the lab's facts. */
-export function valuesFor(lab: LabRecord, topology: LabTopology): Map<string, string> {
-  const values = new Map<string, string>(Object.entries(lab.variables));
-  values.set('lab.id', lab.id);
-  for (const n of topology.networks) {
-    const { base } = parseCidr(n.subnet);
-    values.set(`networks.${n.name}.subnet`, n.subnet);
-    values.set(`networks.${n.name}.prefix`, intToIp(base).split('.').slice(0, 3).join('.'));
-    values.set(`networks.${n.name}.gateway`, n.gateway);
-    values.set(`networks.${n.name}.netmask`, '255.255.255.0');
-  }
-  for (const m of topology.machines) {
-    values.set(`machines.${m.name}.ip`, m.address);
-    values.set(`machines.${m.name}.hostname`, m.hostname);
-    values.set(`machines.${m.name}.login.user`, m.loginUser ?? '');
-    for (const [network, address] of Object.entries(m.addresses)) values.set(`machines.${m.name}.${network}.ip`, address);
-  }
-  return values;
 }

@@ -101,6 +101,11 @@ export class LabStore {
     return this.get(lab.id);
   }
 
+  /** The lab a record points to (a candidate's current lab), if it is still in the store. */
+  labOf(holder: { labId?: string | null }): LabRecord | undefined {
+    return holder.labId ? this.find(holder.labId) : undefined;
+  }
+
   find(id: string): LabRecord | undefined {
     const row = this.db.prepare(`SELECT * FROM labs WHERE id = ?`).get(id) as LabRow | undefined;
     return row ? toRecord(row) : undefined;
@@ -110,6 +115,12 @@ export class LabStore {
     const lab = this.find(id);
     if (!lab) throw new NotFoundError(`no lab ${id}`);
     return lab;
+  }
+
+  /** How many labs are in each lifecycle state. */
+  countByState(): Map<string, number> {
+    const rows = this.db.prepare(`SELECT state, count(*) AS n FROM labs GROUP BY state`).all() as { state: string; n: number }[];
+    return new Map(rows.map((r) => [r.state, r.n]));
   }
 
   list(filter: { examId?: string; includeDestroyed?: boolean } = {}): LabRecord[] {

@@ -1,19 +1,21 @@
-import { InputError } from '../util/errors.js';
-import type { Provider, ProviderName } from './types.js';
+import { EnvironmentError, InputError } from '../util/errors.js';
+import type { NetworkProvider, Provider, ProviderName } from './types.js';
 
 type Factory = () => Promise<Provider>;
 
 /**
  * The providers this process may use, filled at the composition root (no
  * import side effects). A provider is created on first use, so a Docker-only
- * lab never needs libvirtd.
+ * lab never needs libvirtd. One of them also makes every lab's networks.
  */
 export class ProviderRegistry {
   private readonly factories = new Map<string, Factory>();
   private readonly instances = new Map<string, Promise<Provider>>();
+  private networkProvider?: string;
 
-  register(name: ProviderName, factory: Factory): this {
+  register(name: ProviderName, factory: Factory, options: { networks?: boolean } = {}): this {
     this.factories.set(name, factory);
+    if (options.networks) this.networkProvider = name;
     return this;
   }
 
@@ -34,9 +36,20 @@ export class ProviderRegistry {
     return instance;
   }
 
-  /** The providers already started (for teardown and reconciliation). */
-  async started(): Promise<Provider[]> {
-    const settled = await Promise.allSettled(this.instances.values());
-    return settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  /** The name of the provider that makes lab networks: every lab needs its engine. */
+  get networksOn(): string {
+    if (!this.networkProvider) throw new EnvironmentError(`no provider makes lab networks; registered: ${this.names().join(', ') || '(none)'}`);
+    return this.networkProvider;
   }
+
+  /** The provider that makes lab networks. */
+  async networks(): Promise<NetworkProvider> {
+    const provider = await this.get(this.networksOn);
+    if (!isNetworkProvider(provider)) throw new EnvironmentError(`provider ${provider.name} cannot make networks`);
+    return provider;
+  }
+}
+
+function isNetworkProvider(provider: Provider): provider is Provider & NetworkProvider {
+  return 'createNetwork' in provider && 'destroyNetworks' in provider;
 }

@@ -11,7 +11,7 @@ export interface LoadOptions {
   /** Names of the images a machine may use; unchecked when absent. */
   knownImages?: readonly string[];
   /** Which provider runs each image (a VM image cannot be a container); unchecked when absent. */
-  imageProviders?: Readonly<Record<string, 'docker' | 'libvirt'>>;
+  imageProviders?: Readonly<Record<string, string>>;
   /** Where `upload` steps look for files; the scenario's own folder by default. */
   baseDir?: string;
 }

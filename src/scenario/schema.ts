@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CHECK_KINDS, type CheckCommon } from '../checks/index.js';
-import { parseDuration, parseSize } from '../util/units.js';
+import { durationSchema, parseSize } from '../util/units.js';
 
 /**
  * Scenario format v1. This schema is the single definition of the format:
@@ -17,12 +17,6 @@ const slug = z
 const machineName = z
   .string()
   .regex(/^[a-z][a-z0-9-]{0,30}$/, 'use lowercase letters, digits and "-", starting with a letter (at most 31 characters)');
-
-const duration = (what: string) =>
-  z
-    .string()
-    .refine((text) => parseDuration(text) !== undefined, { message: `${what} must be a duration like "90m", "1h30m" or "10s"` })
-    .transform((text) => parseDuration(text) as number);
 
 const size = z
   .union([z.string(), z.number()])
@@ -125,7 +119,7 @@ const stepSchema = z
       .describe('Restart the machine (VMs) and wait until it has booted again, into whatever its disk leads to (emergency mode included)'),
     mode: z.string().regex(/^[0-7]{3,4}$/, 'octal mode like "0644"').optional(),
     owner: z.string().regex(/^[a-z_][a-z0-9_.-]*(:[a-z_][a-z0-9_.-]*)?$/, 'user or user:group').optional(),
-    timeout: duration('timeout').prefault('2m'),
+    timeout: durationSchema('timeout').prefault('2m'),
   })
   .superRefine((step, ctx) => {
     const actions = [step.run !== undefined, step.file !== undefined, step.upload !== undefined, step.reboot !== undefined].filter(Boolean).length;
@@ -148,7 +142,7 @@ const checkCommon = {
     .default('fail')
     .describe('Expected status in the broken state: "fail" (the fault breaks it), "pass" (a regression guard), "any"'),
   partial: z.boolean().default(false).describe('Award points in proportion to the assertions that hold'),
-  timeout: duration('timeout').prefault('10s'),
+  timeout: durationSchema('timeout').prefault('10s'),
 };
 
 export const checkSchema = z.discriminatedUnion(
@@ -184,7 +178,7 @@ export const scenarioSchema = z.strictObject({
   language: z.enum(['fr', 'en']).default('fr'),
   ccp: z.enum(['CCP1', 'CCP2', 'CCP3']).describe('Certificate block of the RNCP37681 title'),
   competencies: z.array(competencySchema).min(1),
-  duration: duration('duration'),
+  duration: durationSchema('duration'),
   passMark: z.number().min(0).max(100).default(50).describe('Percentage of the points needed to pass'),
   variables: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/, 'variable names are lowercase identifiers'), variableSchema).default({}),
   networks: z.array(networkSchema).min(1).default([{ name: 'lan' }]),

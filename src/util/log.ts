@@ -24,8 +24,3 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   }
   return pino({ level }, pino.destination({ fd: destination, sync: true }));
 }
-
-/** A logger that drops everything, for code paths whose caller does not want logs. */
-export function silentLogger(): Logger {
-  return pino({ level: 'silent' });
-}

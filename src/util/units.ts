@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /** Parsing of the human units scenarios use: durations ("90m", "1h30m", "10s") and sizes ("512M", "2G"). */
 
 const DURATION_PART = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
@@ -25,4 +27,25 @@ export function parseSize(text: string): number | undefined {
   const factor = SIZE_FACTOR[(match[2] ?? '').toUpperCase()];
   if (factor === undefined) return undefined;
   return Math.round(Number(match[1]) * factor);
+}
+
+/**
+ * A duration field ("90m", "1h30m", "10s") parsed to milliseconds. `positive`
+ * refuses zero; `numberIsMs` also takes a plain number of milliseconds
+ * (configuration files).
+ */
+export function durationSchema(what: string, options: { positive?: boolean; numberIsMs?: boolean } = {}) {
+  const valid = (ms: number | undefined) => ms !== undefined && (!options.positive || ms > 0);
+  const message = `${what} must be a duration like "90m", "1h30m" or "45s"`;
+  if (options.numberIsMs) {
+    const toMs = (v: string | number) => (typeof v === 'number' ? v : parseDuration(v));
+    return z
+      .union([z.string(), z.number()])
+      .refine((v) => valid(toMs(v)), { message })
+      .transform((v) => toMs(v) as number);
+  }
+  return z
+    .string()
+    .refine((text) => valid(parseDuration(text)), { message })
+    .transform((text) => parseDuration(text) as number);
 }

@@ -88,7 +88,7 @@ describe('candidate access is scoped to their own lab', () => {
     const labs = (await op.get(`/api/exams/${examId}`)).body.candidates as { id: string; lab: { id: string } }[];
     const bobLab = (await op.get(`/api/exams/${examId}/candidates/bob`)).body;
     expect(bobLab.lab.id).toBe(labs.find((c) => c.id === 'bob')?.lab.id);
-    const bobAddress = d.daemon.app.store.get(bobLab.lab.id).topology?.machines[0]?.address as string;
+    const bobAddress = d.daemon.app.stores.labs.get(bobLab.lab.id).topology?.machines[0]?.address as string;
     const refused = await new Promise<string>((resolve, reject) => {
       const client = new ssh2.Client();
       client.on('ready', () =>
@@ -112,7 +112,7 @@ describe('candidate access is scoped to their own lab', () => {
     await expect(sshExec(d.sshPort, 'bob', tokens.bob as string, 'true')).rejects.toThrow(/authentication methods failed/);
     // Inside the lab, the account is locked and expired.
     const labId = (await op.get(`/api/exams/${examId}/candidates/bob`)).body.lab.id as string;
-    const lab = d.daemon.app.store.get(labId);
+    const lab = d.daemon.app.stores.labs.get(labId);
     const { withSession } = await import('../../src/remote/ssh-client.js');
     const { requireTarget } = await import('../../src/labs/access.js');
     const shadow = await withSession(requireTarget(lab, 'pc'), 10_000, (s) => s.exec('passwd -S technicien; chage -l technicien | grep "Account expires"', { timeoutMs: 10_000 }));

@@ -97,7 +97,7 @@ describe('a three-candidate exam from creation to exported results', () => {
     const extended = await op.post(path('/candidates/chloe/extend')).send({ duration: '10m' });
     expect(extended.status).toBe(200);
     expect(Date.parse(extended.body.deadline) - Date.parse(before.deadline)).toBe(10 * 60_000);
-    const labBefore = d.daemon.app.store.get(before.lab.id);
+    const labBefore = d.daemon.app.stores.labs.get(before.lab.id);
     await sshExec(d.sshPort, 'chloe', tokens.chloe as string, 'touch /tmp/trace-de-chloe');
 
     const started = Date.now();
@@ -108,7 +108,7 @@ describe('a three-candidate exam from creation to exported results', () => {
     timings.reset = (Date.now() - started) / 1000;
     expect(back.deadline).toBe(extended.body.deadline);
     expect(back.labEvents.map((e: { to: string }) => e.to)).toEqual(['requested', 'provisioning', 'ready', 'running', 'provisioning', 'ready', 'running']);
-    const labAfter = d.daemon.app.store.get(back.lab.id);
+    const labAfter = d.daemon.app.stores.labs.get(back.lab.id);
     expect(labAfter.variables).toEqual(labBefore.variables);
     expect((await sshExec(d.sshPort, 'chloe', tokens.chloe as string, 'ls /tmp/trace-de-chloe 2>&1 || true')).stdout).toMatch(/No such file/);
   }, 200_000);

@@ -66,7 +66,7 @@ export async function startTestDaemon(): Promise<TestDaemon> {
 export async function destroyAllLabs(dataDir: string): Promise<void> {
   const app = createApp(loadConfig({ dataDir }), createLogger({ level: 'silent' }));
   try {
-    for (const lab of app.store.list()) await app.labs.destroy(lab.id);
+    for (const lab of app.stores.labs.list()) await app.labs.destroy(lab.id);
   } finally {
     app.close();
     rmSync(dataDir, { recursive: true, force: true });

@@ -85,7 +85,7 @@ test('grading 20 checks: examlab vs testinfra (paramiko), same container, same r
     const lab = await app.labs.up(inlineScenario(SCENARIO, 'bench'));
     const provisionMs = Date.now() - provisionStart;
     try {
-      const record = app.store.get(lab.id);
+      const record = app.stores.labs.get(lab.id);
       const machine = record.topology?.machines[0] as { address: string };
       const dir = mkdtempSync(join(tmpdir(), 'examlab-bench-'));
       const key = join(dir, 'key');

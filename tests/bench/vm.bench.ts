@@ -36,7 +36,7 @@ test('one-VM lab: lab up to SSH-ready vs bare virsh create of the same domain, s
   const rounds = 3;
   const libvirt = (await app.providers.get('libvirt')) as LibvirtProvider;
   const docker = (await app.providers.get('docker')) as DockerProvider;
-  const image = await (await app.vmImages()).ensure('debian-vm');
+  const image = await app.images.ensure('debian-vm');
   const examlabMs: number[] = [];
   const bareMs: number[] = [];
   try {
@@ -55,13 +55,13 @@ test('one-VM lab: lab up to SSH-ready vs bare virsh create of the same domain, s
         const address = network.gateway.replace(/\.1$/, '.10');
         const key = generateKeyPair('bench');
         const spec = {
-          name: 'vm', hostname: 'vm', image: image.disk, attachments: [{ network, address }],
+          name: 'vm', hostname: 'vm', image: image.ref, attachments: [{ network, address }],
           resources: { cpus: 1, memoryBytes: 512 * 1024 ** 2, pids: 1024 }, capabilities: [], devices: [], systemd: true, tmpfs: [],
           rootAuthorizedKeys: key.publicKey, boot: { mode: 'kernel' as const, kernel: image.kernel?.path as string, initrd: image.kernel?.initrd, cmdline: image.kernel?.cmdline as string },
         };
         const plan = libvirt.plan(ref, spec);
         mkdirSync(libvirt.labDir(ref), { recursive: true, mode: 0o711 });
-        await createOverlay(plan.disks[0]?.path as string, image.disk);
+        await createOverlay(plan.disks[0]?.path as string, image.ref);
         await writeSeedIso(plan.seed, { instanceId: plan.name, hostname: 'vm', authorizedKeys: key.publicKey, hostKey: generateKeyPair('vm'), interfaces: [{ mac: plan.interfaces[0]?.mac as string, address, prefix: 24, gateway: network.gateway }] });
         const xmlFile = join(dir, 'domain.xml');
         writeFileSync(xmlFile, domainXml(plan));

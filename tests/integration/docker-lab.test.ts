@@ -24,7 +24,7 @@ checks:
 
 /** Runs a command in a lab machine as root over the grader's SSH. */
 async function onMachine(app: Awaited<ReturnType<typeof createTestApp>>, labId: string, machine: string, command: string) {
-  return withSession(requireTarget(app.store.get(labId), machine), 10_000, (s) => s.exec(command, { timeoutMs: 20_000 }));
+  return withSession(requireTarget(app.stores.labs.get(labId), machine), 10_000, (s) => s.exec(command, { timeoutMs: 20_000 }));
 }
 
 describe('Docker labs', () => {
@@ -49,9 +49,9 @@ describe('Docker labs', () => {
   }, 120_000);
 
   test('a lab is ready, labelled, and graded over SSH', async () => {
-    const record = app.store.get(a);
+    const record = app.stores.labs.get(a);
     expect(record.state).toBe('ready');
-    expect(app.store.events(a).map((e) => e.to)).toEqual(['requested', 'provisioning', 'ready']);
+    expect(app.stores.labs.events(a).map((e) => e.to)).toEqual(['requested', 'provisioning', 'ready']);
     const container = await docker.getContainer(`exl-${a}-box`).inspect();
     expect(container.Config.Labels).toMatchObject({ 'examlab.lab': a, 'examlab.machine': 'box', 'examlab.managed': 'true' });
     const run = await app.labs.grade(a);
@@ -72,8 +72,8 @@ describe('Docker labs', () => {
   });
 
   test('labs cannot reach each other', async () => {
-    const other = app.store.get(b).topology?.machines[0]?.address as string;
-    const own = app.store.get(a).topology?.machines[0]?.address as string;
+    const other = app.stores.labs.get(b).topology?.machines[0]?.address as string;
+    const own = app.stores.labs.get(a).topology?.machines[0]?.address as string;
     expect(other).not.toBe(own);
     const probe = await onMachine(app, a, 'box', `timeout 3 bash -c 'echo > /dev/tcp/${other}/22' && echo REACHED || echo BLOCKED`);
     expect(probe.stdout.trim()).toBe('BLOCKED');
@@ -83,13 +83,13 @@ describe('Docker labs', () => {
   });
 
   test('a lab cannot reach the host, even on a port the host listens on for everyone', async () => {
-    const gateway = app.store.get(a).topology?.networks[0]?.gateway as string;
+    const gateway = app.stores.labs.get(a).topology?.networks[0]?.gateway as string;
     const probe = await onMachine(app, a, 'box', `timeout 3 bash -c 'echo > /dev/tcp/${gateway}/${hostPort}' && echo REACHED || echo BLOCKED`);
     expect(probe.stdout.trim()).toBe('BLOCKED');
   });
 
   test('the candidate logs in with their own key; the grader\'s private key is nowhere in the lab', async () => {
-    const record = app.store.get(a);
+    const record = app.stores.labs.get(a);
     const address = record.topology?.machines[0]?.address as string;
     const whoami = await withSession({ host: address, username: 'technicien', privateKey: record.secrets.candidatePrivateKey }, 10_000, (s) =>
       s.exec('id -un', { timeoutMs: 10_000 }),
@@ -120,21 +120,21 @@ describe('Docker labs', () => {
     const broken = inlineScenario(lab('', '  - machine: box\n    title: broken step\n    run: |\n      echo about to fail\n      false\n      echo never'));
     const record = app.labs.create(broken);
     await expect(app.labs.provision(record.id)).rejects.toThrow(StepError);
-    const failed = app.store.get(record.id);
+    const failed = app.stores.labs.get(record.id);
     expect(failed.state).toBe('failed');
     expect(failed.stateDetail).toMatch(/^setup\[1\] on box exited 1/);
     expect(await leftovers(app, record.id)).toEqual({ containers: 0, networks: 0, volumes: 0 });
     await app.labs.destroy(record.id);
-    expect(app.store.get(record.id).state).toBe('destroyed');
+    expect(app.stores.labs.get(record.id).state).toBe('destroyed');
   }, 120_000);
 
   test('an interrupted provisioning is cleaned up by lab down', async () => {
     // What a killed process leaves: a network and a container, the lab still "provisioning".
     const record = app.labs.create(inlineScenario(lab()));
-    app.store.transition(record.id, 'provisioning');
+    app.stores.labs.transition(record.id, 'provisioning');
     const provider = await app.providers.get('docker');
     const network = await (provider as unknown as { createNetwork(l: object, n: string): Promise<{ bridge: string }> }).createNetwork({ labId: record.id }, 'lan');
-    const image = (await app.catalog()).get('systemd').tag;
+    const image = (await app.images.catalog()).get('systemd').tag;
     await docker.createContainer({ name: `exl-${record.id}-box`, Image: image, Labels: { 'examlab.lab': record.id, 'examlab.managed': 'true' } });
     expect(await leftovers(app, record.id)).toEqual({ containers: 1, networks: 1, volumes: 0 });
     expect(network.bridge).toMatch(/^exl[0-9a-f]{12}$/);

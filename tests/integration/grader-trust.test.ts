@@ -76,7 +76,7 @@ describe('the grader does not take a hostile machine\'s word for it', () => {
       ['dns', 'fail'],
     ]);
 
-    const lab = app.store.get(labId);
+    const lab = app.stores.labs.get(labId);
     const planted = await withSession(requireTarget(lab, 'pc'), 10_000, (s) => s.exec('/bin/sh -s', { stdin: LIARS, timeoutMs: 30_000 }));
     expect(planted.exitCode).toBe(0);
     // The liars are in place: the machine's own tools now claim everything works.

@@ -63,7 +63,7 @@ function vmLeftovers(app: App, labId: string): { domains: string[]; files: boole
 }
 
 async function onMachine(app: App, labId: string, machine: string, command: string) {
-  return withMachineSession(requireTarget(app.store.get(labId), machine), 10_000, (s) => s.exec(command, { timeoutMs: 30_000 }));
+  return withMachineSession(requireTarget(app.stores.labs.get(labId), machine), 10_000, (s) => s.exec(command, { timeoutMs: 30_000 }));
 }
 
 /** What a person at the serial console sees after pressing Enter. */
@@ -96,7 +96,7 @@ async function singleFlow(app: App): Promise<SingleFlow> {
   const lab = await app.labs.up(inlineScenario(singleVm, 'vm-single'));
   try {
     const first = await app.labs.grade(lab.id);
-    const vm = app.store.get(lab.id).topology?.machines.find((m) => m.name === 'vm');
+    const vm = app.stores.labs.get(lab.id).topology?.machines.find((m) => m.name === 'vm');
     const consoleSeen = await consoleAnswer(vm?.console?.socket as string);
     const consoleLog = readFileSync(vm?.console?.log as string, 'utf8');
     // The candidate's work, then SSH gone: the grader goes through the guest agent.
@@ -144,7 +144,7 @@ describe('VM labs (real libvirtd and QEMU)', () => {
     app = await createTestApp();
     // Fails (never skips) when libvirtd is not there.
     await (await app.providers.get('libvirt')).ping();
-    await (await app.vmImages()).ensure('debian-vm');
+    await app.images.ensure('debian-vm');
     single = singleFlow(app);
     mixedRun = mixedFlow(app);
     scenario = app.loadScenario('scenarios/unbootable-workstation.yaml').then((loaded) => testScenario(app.labs, loaded));
@@ -194,12 +194,12 @@ describe('VM labs (real libvirtd and QEMU)', () => {
 
   test('a VM whose start fails leaves no domain and no file behind', async () => {
     const provider = (await app.providers.get('libvirt')) as LibvirtProvider;
-    const image = await (await app.vmImages()).ensure('debian-vm');
+    const image = await app.images.ensure('debian-vm');
     const lab = { labId: `failstart${Date.now().toString(16)}` };
     const spec = {
       name: 'vm',
       hostname: 'vm',
-      image: image.disk,
+      image: image.ref,
       attachments: [{ network: { name: 'lan', subnet: '10.231.250.0/24', gateway: '10.231.250.1', bridge: 'exlnosuchbr0' }, address: '10.231.250.10' }],
       resources: { cpus: 1, memoryBytes: 256 * 1024 ** 2, pids: 1024 },
       capabilities: [],

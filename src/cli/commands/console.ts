@@ -25,7 +25,7 @@ export function registerConsoleCommand(program: Command): void {
       let socket: string;
       let log: string;
       try {
-        const record = app.store.get(labId);
+        const record = app.labs.get(labId);
         const machine = record.topology?.machines.find((m) => m.name === machineName);
         if (!machine) throw new NotFoundError(`lab ${labId} has no machine ${machineName}; machines: ${(record.topology?.machines ?? []).map((m) => m.name).join(', ') || '(none yet)'}`);
         if (!machine.console) throw new InputError(`machine ${machineName} is a container, which has no serial console: reach it with SSH (see \`examlab lab up\` output)`);

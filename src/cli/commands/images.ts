@@ -13,20 +13,7 @@ export function registerImageCommands(program: Command): void {
     .action(async (names: string[], opts: { force?: boolean }) => {
       const app = appFor(program);
       try {
-        const catalog = await app.catalog();
-        const wanted = names.length ? names : catalog.names().sort((a, b) => Number(isVm(a)) - Number(isVm(b)));
-        function isVm(name: string) {
-          return catalog.get(name).definition.provider === 'libvirt';
-        }
-        for (const name of wanted) {
-          if (isVm(name)) {
-            const image = await (await app.vmImages()).ensure(name, { force: opts.force });
-            process.stdout.write(`${name}: ${image.disk}\n`);
-          } else {
-            const image = await (await app.dockerImages()).ensure(name, { force: opts.force });
-            process.stdout.write(`${name}: ${image.tag}\n`);
-          }
-        }
+        await app.images.build(names, { force: opts.force, onBuilt: (name, image) => process.stdout.write(`${name}: ${image.ref}\n`) });
       } finally {
         app.close();
       }
@@ -39,16 +26,9 @@ export function registerImageCommands(program: Command): void {
     .action(async (opts: { json?: boolean }) => {
       const app = appFor(program);
       try {
-        const catalog = await app.catalog();
-        const rows = await Promise.all(
-          catalog.names().map(async (n) => {
-            const image = catalog.get(n);
-            const built = image.definition.provider === 'docker' ? await (await app.dockerImages()).isPresent(image.tag) : Boolean(await (await app.vmImages()).find(n));
-            return { name: n, provider: image.definition.provider, tag: image.tag, built, from: image.parent?.name };
-          }),
-        );
+        const rows = await app.images.list();
         if (opts.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-        else process.stdout.write(`${table([['NAME', 'PROVIDER', 'TAG', 'BUILT', 'FROM'], ...rows.map((r) => [r.name, r.provider, r.tag, r.built === undefined ? '-' : r.built ? 'yes' : 'no', r.from ?? '-'])])}\n`);
+        else process.stdout.write(`${table([['NAME', 'PROVIDER', 'TAG', 'BUILT', 'FROM'], ...rows.map((r) => [r.name, r.provider, r.tag, r.built ? 'yes' : 'no', r.from ?? '-'])])}\n`);
       } finally {
         app.close();
       }

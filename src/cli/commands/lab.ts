@@ -63,7 +63,7 @@ export function registerLabCommands(program: Command): void {
     .action((opts: { all?: boolean; json?: boolean }) => {
       const app = appFor(program);
       try {
-        const labs = app.store.list({ includeDestroyed: opts.all });
+        const labs = app.labs.list({ includeDestroyed: opts.all });
         if (opts.json) process.stdout.write(`${JSON.stringify(labs.map(publicView), null, 2)}\n`);
         else if (!labs.length) process.stdout.write('no labs\n');
         else process.stdout.write(`${table([['ID', 'SCENARIO', 'CANDIDATE', 'STATE', 'CREATED'], ...labs.map((l) => [l.id, l.scenarioId, l.candidateId ?? '-', l.state, l.createdAt])])}\n`);
@@ -81,12 +81,12 @@ export function registerLabCommands(program: Command): void {
     .action((id: string, opts: { lang?: string; json?: boolean }) => {
       const app = appFor(program);
       try {
-        const record = app.store.get(id);
+        const record = app.labs.get(id);
         const scenario = record.topology ? app.labs.render(record) : undefined;
         const language = opts.lang ?? scenario?.language ?? 'fr';
         const instructions = scenario?.instructions[language as 'fr' | 'en'];
         if (opts.json) {
-          process.stdout.write(`${JSON.stringify({ ...publicView(record), events: app.store.events(id), instructions }, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify({ ...publicView(record), events: app.labs.events(id), instructions }, null, 2)}\n`);
           return;
         }
         process.stdout.write(`lab ${record.id} (${record.scenarioId}) is ${record.state}${record.stateDetail ? `: ${record.stateDetail}` : ''}\n`);

@@ -5,7 +5,7 @@ import { auditQuery, tokenBody, tokenParams } from '../schemas.js';
 
 /** The audit log, staff tokens, and the daemon's health. */
 export function adminRoutes(deps: ServerDeps): Route[] {
-  const { audit, tokens } = deps;
+  const { audit, staffTokens } = deps;
   const started = deps.clock.now();
   return [
     route({
@@ -25,7 +25,7 @@ export function adminRoutes(deps: ServerDeps): Route[] {
       summary: 'Staff tokens (names and roles, never the tokens)',
       access: ['operator'],
       success: { status: 200, description: 'Tokens' },
-      handle: () => ({ tokens: tokens.list() }),
+      handle: () => ({ tokens: staffTokens.list() }),
     }),
     route({
       method: 'post',
@@ -36,9 +36,7 @@ export function adminRoutes(deps: ServerDeps): Route[] {
       body: tokenBody,
       success: { status: 201, description: 'The token, in clear this once' },
       handle({ body, principal }) {
-        const { token, record } = tokens.issue(body.name, body.role, 'api');
-        audit.append({ actor: actorOf(principal), action: 'token.create', detail: { id: record.id, name: record.name, role: record.role } });
-        return { ...record, token };
+        return staffTokens.issue(body.name, body.role, actorOf(principal));
       },
     }),
     route({
@@ -51,9 +49,7 @@ export function adminRoutes(deps: ServerDeps): Route[] {
       success: { status: 200, description: 'The revoked token' },
       errors: [404],
       handle({ params, principal }) {
-        const record = tokens.revoke(params.tokenId);
-        audit.append({ actor: actorOf(principal), action: 'token.revoke', detail: { id: record.id, name: record.name } });
-        return record;
+        return staffTokens.revoke(params.tokenId, actorOf(principal));
       },
     }),
     route({

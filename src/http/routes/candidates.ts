@@ -1,5 +1,5 @@
 import { actorOf } from '../../access/index.js';
-import { candidateSummary, runView } from '../../exams/index.js';
+import { runView } from '../../exams/index.js';
 import type { ServerDeps } from '../deps.js';
 import type { z } from 'zod';
 import { route, type Route, type RouteContext } from '../route.js';
@@ -7,19 +7,8 @@ import { candidateParams, extendBody, markBody, markParams, revokeBody } from '.
 
 /** What the operator does to one candidate, and what the jury records about them. */
 export function candidateRoutes(deps: ServerDeps): Route[] {
-  const { service, exams, labStore, clock } = deps;
-  const view = (examId: string, candidateId: string) => {
-    const c = exams.candidate(examId, candidateId);
-    const lab = c.labId ? labStore.find(c.labId) : undefined;
-    return {
-      ...candidateSummary(c, lab, clock.now()),
-      ssh: deps.access.sshCommand(c.id),
-      labEvents: lab ? labStore.events(lab.id) : [],
-      runs: lab ? labStore.runs(lab.id).map((r) => ({ id: r.id, purpose: r.purpose, status: r.status, startedAt: r.startedAt, finishedAt: r.finishedAt, error: r.error, score: r.score })) : [],
-      marks: exams.marks(examId, candidateId),
-      report: exams.report(examId, candidateId),
-    };
-  };
+  const { service, reader } = deps;
+  const view = (examId: string, candidateId: string) => ({ ...reader.candidateDetail(examId, candidateId), ssh: deps.access.sshCommand(candidateId) });
   const action = (name: string, summary: string, description: string, status: number, run: (examId: string, candidateId: string, actor: string, body: unknown) => unknown, extra: Partial<Route> = {}) =>
     route({
       method: 'post',

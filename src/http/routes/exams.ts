@@ -1,26 +1,14 @@
 import { actorOf } from '../../access/index.js';
-import { ConflictError } from '../../util/errors.js';
 import { parseRosterCsv, checkRosterJson } from '../../exams/index.js';
 import type { StartPolicy } from '../../exams/index.js';
-import { examSummary } from '../../exams/index.js';
-import type { LabRecord } from '../../labs/index.js';
 import type { ServerDeps } from '../deps.js';
 import { route, type Route } from '../route.js';
 import { createExamBody, examParams, rosterBody } from '../schemas.js';
 
 /** Exams as a whole: create, list, read with progress, roster, start, end, release the kept labs. */
 export function examRoutes(deps: ServerDeps): Route[] {
-  const { service, exams, labStore, clock } = deps;
-  const summary = (examId: string) => {
-    const exam = exams.exam(examId);
-    const candidates = exams.candidates(examId);
-    const labs = new Map<string, LabRecord>();
-    for (const c of candidates) {
-      const lab = c.labId ? labStore.find(c.labId) : undefined;
-      if (lab) labs.set(lab.id, lab);
-    }
-    return examSummary(exam, candidates, labs, clock.now());
-  };
+  const { service, reader } = deps;
+  const summary = (examId: string) => reader.summary(examId);
   const withAccess = (tokens: { id: string; name: string; token: string }[]) =>
     tokens.map((t) => ({ ...t, ssh: deps.access.sshCommand(t.id) }));
 
@@ -62,7 +50,7 @@ export function examRoutes(deps: ServerDeps): Route[] {
       summary: 'List exams with their progress',
       access: ['operator', 'jury'],
       success: { status: 200, description: 'Every exam' },
-      handle: () => ({ exams: exams.exams().map((e) => summary(e.id)) }),
+      handle: () => ({ exams: reader.summaries() }),
     }),
     route({
       method: 'get',
@@ -130,17 +118,7 @@ export function examRoutes(deps: ServerDeps): Route[] {
       success: { status: 200, description: 'The labs destroyed' },
       errors: [404, 409],
       async handle({ params, principal }) {
-        const exam = exams.exam(params.examId);
-        if (exam.status !== 'ended') throw new ConflictError(`exam ${exam.id} is ${exam.status}; its labs are released once it has ended`);
-        const destroyed: string[] = [];
-        for (const c of exams.candidates(exam.id)) {
-          const lab = c.labId ? labStore.find(c.labId) : undefined;
-          if (!lab || lab.state === 'destroyed') continue;
-          await service.pipeline.exclusive(exam.id, c.id, () => deps.labs.destroy(lab.id));
-          deps.audit.append({ actor: actorOf(principal), action: 'lab.destroy', examId: exam.id, candidateId: c.id, labId: lab.id });
-          destroyed.push(lab.id);
-        }
-        return { destroyed };
+        return { destroyed: await service.releaseLabs(params.examId, actorOf(principal)) };
       },
     }),
     route({

@@ -24,7 +24,7 @@ const STATUS_FOR_CANDIDATE: Record<CandidatePhase, string> = {
  * the request.
  */
 export function meRoutes(deps: ServerDeps): Route[] {
-  const { service, exams, labStore, labs, clock } = deps;
+  const { service, reader } = deps;
   const me = (principal: Principal) => principal as CandidatePrincipal;
   return [
     route({
@@ -36,12 +36,7 @@ export function meRoutes(deps: ServerDeps): Route[] {
       success: { status: 200, description: 'The candidate view' },
       handle({ principal }) {
         const { examId, candidateId } = me(principal);
-        const exam = exams.exam(examId);
-        const c = exams.candidate(examId, candidateId);
-        const lab = c.labId ? labStore.find(c.labId) : undefined;
-        const active = c.phase === 'active' && lab?.state === 'running';
-        const scenario = active && lab ? labs.render(lab) : undefined;
-        const logins = active ? (lab?.topology?.machines ?? []).filter((m) => m.loginUser) : [];
+        const { exam, candidate: c, lab, active, report } = reader.candidateHome(examId, candidateId);
         return {
           exam: { id: exam.id, title: exam.title, mode: exam.mode },
           candidate: { id: c.id, name: c.name },
@@ -49,16 +44,16 @@ export function meRoutes(deps: ServerDeps): Route[] {
           // Not the operator's detail: it may quote setup output or check ids.
           status: STATUS_FOR_CANDIDATE[c.phase],
           deadline: c.deadline,
-          remainingSeconds: remainingSeconds(c.deadline, clock.now()),
+          remainingSeconds: remainingSeconds(c.deadline, reader.now()),
           lab: lab ? { state: lab.state } : undefined,
           access: active
             ? {
-                machines: logins.map((m) => ({ name: m.name, hostname: m.hostname, user: m.loginUser, ssh: deps.access.sshCommand(c.id, m === logins[0] ? undefined : m.name) })),
-                sudoPassword: lab?.secrets.candidatePassword,
+                machines: active.logins.map((m, i) => ({ ...m, ssh: deps.access.sshCommand(c.id, i === 0 ? undefined : m.name) })),
+                sudoPassword: active.sudoPassword,
               }
             : undefined,
-          instructions: scenario ? (scenario.instructions[scenario.language] ?? null) : null,
-          report: exams.report(examId, candidateId),
+          instructions: active?.instructions ?? null,
+          report,
         };
       },
     }),
@@ -69,7 +64,7 @@ export function meRoutes(deps: ServerDeps): Route[] {
       summary: "The candidate's intervention report as last submitted",
       access: ['candidate'],
       success: { status: 200, description: 'The report, or null' },
-      handle: ({ principal }) => ({ report: exams.report(me(principal).examId, me(principal).candidateId) ?? null }),
+      handle: ({ principal }) => ({ report: reader.report(me(principal).examId, me(principal).candidateId) ?? null }),
     }),
     route({
       method: 'put',
@@ -92,7 +87,7 @@ export function meRoutes(deps: ServerDeps): Route[] {
       errors: [409],
       async handle({ principal }) {
         const { examId, candidateId } = me(principal);
-        if (exams.exam(examId).mode !== 'practice') throw new ConflictError('grading on demand is for practice exams only');
+        if (reader.exam(examId).mode !== 'practice') throw new ConflictError('grading on demand is for practice exams only');
         return candidateRunView(await service.gradeNow(examId, candidateId, actorOf(principal)));
       },
     }),

@@ -5,8 +5,8 @@ import { candidateParams, examParams } from '../schemas.js';
 
 /** Results for the jury: JSON, CSV, and a printable page per candidate. */
 export function resultRoutes(deps: ServerDeps): Route[] {
-  const { service, exams } = deps;
-  const scenarioOf = (examId: string) => service.scenarioOf(exams.exam(examId)).scenario;
+  const { service, reader } = deps;
+  const scenarioOf = (examId: string) => service.scenarioOf(reader.exam(examId)).scenario;
   return [
     route({
       method: 'get',
@@ -18,7 +18,7 @@ export function resultRoutes(deps: ServerDeps): Route[] {
       success: { status: 200, description: 'The results (the JSON export)' },
       errors: [404],
       handle({ params }) {
-        const exam = exams.exam(params.examId);
+        const exam = reader.exam(params.examId);
         const scenario = scenarioOf(exam.id);
         return {
           exam: { id: exam.id, title: exam.title, status: exam.status, mode: exam.mode, startedAt: exam.startedAt, endedAt: exam.endedAt },
@@ -69,7 +69,7 @@ export function resultRoutes(deps: ServerDeps): Route[] {
       success: { status: 200, description: 'HTML', contentType: 'text/html' },
       errors: [404],
       handle({ params }) {
-        const exam = exams.exam(params.examId);
+        const exam = reader.exam(params.examId);
         const html = candidateReportHtml(exam, scenarioOf(exam.id), service.result(params.examId, params.candidateId));
         return new RawReply('text/html; charset=utf-8', html);
       },

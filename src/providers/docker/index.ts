@@ -1,2 +1,3 @@
-export * from './docker-provider.js';
-export * from './image-builder.js';
+export { DockerProvider, type DockerProviderOptions } from './docker-provider.js';
+export { DockerImageBuilder, type BuilderOptions } from './image-builder.js';
+export { dockerImages } from './images.js';
