@@ -4,13 +4,13 @@ NODE_BIN := node_modules/.bin
 EXAMLAB := node dist/cli/bin.js
 TOOLBOX := build/toolbox
 
-.PHONY: run test deps system-deps engines build toolbox images schema check-schema typecheck unit integration api bench clean
+.PHONY: run test deps system-deps engines build toolbox images schema check-schema typecheck imports unit integration api bench clean
 
 # The daemon in the foreground (Ctrl-C stops it; labs keep running): API address, operator token, each candidate's SSH command.
 run: deps build toolbox engines images
 	$(EXAMLAB) serve --demo
 
-test: deps build toolbox engines images typecheck check-schema
+test: deps build toolbox engines images typecheck imports check-schema
 	NODE_OPTIONS=--experimental-vm-modules $(NODE_BIN)/jest --ci --selectProjects unit integration api
 
 # Speed figures, measured side by side in one run; results in build/bench/, summarised in BENCHMARKS.md.
@@ -46,6 +46,10 @@ build: node_modules/.installed
 
 typecheck: node_modules/.installed
 	$(NODE_BIN)/tsc -p tsconfig.test.json
+
+# The import rule (.dependency-cruiser.cjs, docs/architecture.md): layers, no cycles, front doors.
+imports: node_modules/.installed
+	$(NODE_BIN)/depcruise src --config .dependency-cruiser.cjs
 
 # The grader's own tools, uploaded to each machine it grades: static busybox and examlab-probe.
 toolbox: $(TOOLBOX)/examlab-probe $(TOOLBOX)/busybox

@@ -3,18 +3,11 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { InputError, errorMessage, type ErrorDetail } from '../util/errors.js';
 import { CHECK_KINDS } from '../checks/index.js';
-import { checkReferences } from './references.js';
+import { checkReferences, type LoadOptions } from './references.js';
+
+export type { LoadOptions } from './references.js';
 import { scenarioSchema, type Scenario } from './schema.js';
 import { byPosition, SourceFile, valueAt, type Path } from './source.js';
-
-export interface LoadOptions {
-  /** Names of the images a machine may use; unchecked when absent. */
-  knownImages?: readonly string[];
-  /** Which provider runs each image (a VM image cannot be a container); unchecked when absent. */
-  imageProviders?: Readonly<Record<string, string>>;
-  /** Where `upload` steps look for files; the scenario's own folder by default. */
-  baseDir?: string;
-}
 
 export interface LoadedScenario {
   scenario: Scenario;

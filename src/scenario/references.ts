@@ -4,7 +4,6 @@ import { isScalar, visit, type Scalar } from 'yaml';
 import type { ErrorDetail } from '../util/errors.js';
 import { CHECK_KINDS, type CheckCommon } from '../checks/index.js';
 import { findPlaceholders } from '../util/template.js';
-import type { LoadOptions } from './load.js';
 import { formatPath, type SourceFile, type Path } from './source.js';
 
 type Raw = Record<string, unknown>;
@@ -21,6 +20,15 @@ const TEMPLATED_SECTIONS = ['machines', 'setup', 'faults', 'solution', 'instruct
  * not loop; placeholders that must be known; files that must be there. Works
  * on the raw data (defensively) so it can run even when the schema failed.
  */
+export interface LoadOptions {
+  /** Names of the images a machine may use; unchecked when absent. */
+  knownImages?: readonly string[];
+  /** Which provider runs each image (a VM image cannot be a container); unchecked when absent. */
+  imageProviders?: Readonly<Record<string, string>>;
+  /** Where `upload` steps look for files; the scenario's own folder by default. */
+  baseDir?: string;
+}
+
 export function checkReferences(source: SourceFile, data: unknown, options: LoadOptions): ErrorDetail[] {
   const problems: ErrorDetail[] = [];
   const at = (path: Path, message: string, key?: string) => problems.push(source.detail(path, message, { key }));

@@ -2,7 +2,7 @@ import { createConnection } from 'node:net';
 import type { Command } from 'commander';
 import { InputError, NotFoundError } from '../../util/errors.js';
 import { consoleTail } from '../../labs/index.js';
-import { appFor } from '../main.js';
+import { appFor } from '../context.js';
 
 const DETACH = 0x1d; // Ctrl-]
 

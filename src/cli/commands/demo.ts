@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { errorMessage } from '../../util/errors.js';
-import { appFor } from '../main.js';
+import { appFor } from '../context.js';
 import { connectionInfo, scoreReport } from '../output.js';
 import { candidateKeyFile } from './lab.js';
 

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { appFor } from '../main.js';
+import { appFor } from '../context.js';
 import { table } from '../output.js';
 
 export function registerImageCommands(program: Command): void {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { App } from '../../daemon/index.js';
 import type { LabRecord } from '../../labs/index.js';
-import { appFor, Exit, EXIT } from '../main.js';
+import { appFor, Exit, EXIT } from '../context.js';
 import { connectionInfo, scoreReport, table } from '../output.js';
 
 /** Writes the candidate's private key where `ssh -i` can use it (the data dir is root's only). */

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { InputError } from '../../util/errors.js';
 import { testScenario } from '../../labs/index.js';
 import { scenarioJsonSchema } from '../../scenario/index.js';
-import { appFor, Exit, EXIT, printError } from '../main.js';
+import { appFor, Exit, EXIT, printError } from '../context.js';
 import { formatPoints } from '../output.js';
 
 export function registerScenarioCommands(program: Command): void {

@@ -6,7 +6,7 @@ import { ensureDemoExam, watchDemo } from '../../daemon/index.js';
 import { loadDaemonConfig } from '../../daemon/index.js';
 import { errorMessage, InputError } from '../../util/errors.js';
 import { createLogger } from '../../util/log.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../context.js';
 
 interface ServeOptions {
   port?: string;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { detectAcceleration } from '../../providers/libvirt/index.js';
-import { Exit, EXIT } from '../main.js';
+import { Exit, EXIT } from '../context.js';
 
 export function registerVmCommands(program: Command): void {
   const vm = program.command('vm').description('Virtual machines (libvirt/QEMU) on this host');
