@@ -7,7 +7,7 @@ import { SshGateway } from '../gateway/index.js';
 import { loadToolbox, type Toolbox } from '../grading/index.js';
 import { createHttpApp, createMetrics, type Readiness } from '../http/index.js';
 import { ImageCatalog, ImageService } from '../images/index.js';
-import { LabService, LabStore } from '../labs/index.js';
+import { LabService, LabStore, SshMachineAccess } from '../labs/index.js';
 import { ProviderRegistry } from '../providers/index.js';
 import { DockerImageBuilder, DockerProvider, dockerImages } from '../providers/docker/index.js';
 import { VmImageBuilder, startLibvirtProvider, vmImages } from '../providers/libvirt/index.js';
@@ -55,7 +55,7 @@ export function createApp(config: Config, log: Logger): App {
     libvirt: once(async () => vmImages(new VmImageBuilder(await catalog(), imageLog, { imagesDir: join(config.vmDir, 'images'), workDir: join(config.buildDir, 'rootfs'), debianMirror: config.debianMirror }))),
   });
   const toolbox = once((): Promise<Toolbox> => loadToolbox(join(config.buildDir, 'toolbox')));
-  const labs = new LabService({ store: stores.labs, providers, images, toolbox, log, labFilesDir: join(config.dataDir, 'labs') });
+  const labs = new LabService({ store: stores.labs, providers, images, machines: new SshMachineAccess(toolbox), log, labFilesDir: join(config.dataDir, 'labs') });
 
   return {
     config,

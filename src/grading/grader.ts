@@ -1,22 +1,18 @@
 import type { Logger } from 'pino';
 import { errorMessage } from '../util/errors.js';
 import type { Check } from '../scenario/index.js';
-import type { SshTarget } from '../remote/index.js';
 import { withTimeout } from '../util/retry.js';
 import { checkKind, ProbeError, type Assertion, type Evaluation, type ProbeContext, type ProbeFacts, type ProbePlan } from '../checks/index.js';
-import { runOnMachine, type FragmentRun, type MachineFragment } from './machine-run.js';
-import { runPowershellChecks } from './powershell-run.js';
+import type { FragmentRun, MachineFragment } from './machine-run.js';
 import type { CheckResult } from './results.js';
-import type { Toolbox } from './toolbox.js';
 
 /** What the grader needs to reach one lab. */
 export interface GradingAccess extends ProbeContext {
-  /** Root access to each machine, with the lab's grader key. */
-  sshTarget(machine: string): SshTarget | undefined;
+  /** One round trip to a machine: every fragment of its checks. Throws when the machine cannot be reached. */
+  runFragments(machine: string, fragments: readonly MachineFragment[], options: { powershell: boolean; connectTimeoutMs: number }): Promise<FragmentRun[]>;
 }
 
 export interface GradeOptions {
-  toolbox: Toolbox;
   log: Logger;
   connectTimeoutMs?: number;
 }
@@ -51,14 +47,9 @@ export async function gradeChecks(checks: readonly Check[], access: GradingAcces
 
   const machineRuns = [...byMachine].map(async ([machine, items]) => {
     const fragments: MachineFragment[] = items.map((p) => ({ id: p.check.id, fragment: p.plan?.fragment as string, timeoutMs: p.check.timeout }));
-    const target = access.sshTarget(machine);
     const started = Date.now();
     try {
-      if (!target) throw new Error(`no SSH access to machine ${machine}`);
-      const connectTimeoutMs = options.connectTimeoutMs ?? 15_000;
-      const runs = items.some((p) => p.plan?.powershell)
-        ? await runPowershellChecks(target, fragments, connectTimeoutMs)
-        : await runOnMachine(target, options.toolbox, fragments, connectTimeoutMs);
+      const runs = await access.runFragments(machine, fragments, { powershell: items.some((p) => p.plan?.powershell === true), connectTimeoutMs: options.connectTimeoutMs ?? 15_000 });
       items.forEach((p, i) => fragmentRuns.set(p, runs[i] as FragmentRun));
       options.log.debug({ machine, checks: items.length, ms: Date.now() - started }, 'machine graded');
     } catch (err) {

@@ -2,8 +2,7 @@ import { randomBytes } from 'node:crypto';
 import tar from 'tar-stream';
 import type { FragmentOutput } from '../checks/index.js';
 import type { Toolbox } from './toolbox.js';
-import { openMachineSession } from '../remote/index.js';
-import type { SshTarget } from '../remote/index.js';
+import type { MachineSession } from '../remote/index.js';
 
 /**
  * One grading round trip to one machine: upload the toolbox and every
@@ -124,27 +123,22 @@ export function fragmentRuns(report: RunReport, fragments: readonly MachineFragm
   });
 }
 
-/** Runs all fragments of one machine in one SSH round trip. Throws when the machine cannot be reached. */
-export async function runOnMachine(target: SshTarget, toolbox: Toolbox, fragments: readonly MachineFragment[], connectTimeoutMs: number): Promise<FragmentRun[]> {
+/** Runs all fragments of one machine in one round trip on an open root session. */
+export async function runOnMachine(session: MachineSession, toolbox: Toolbox, fragments: readonly MachineFragment[]): Promise<FragmentRun[]> {
   const nonce = randomBytes(8).toString('hex');
   const dir = `.examlab-${randomBytes(6).toString('hex')}`;
   const { checks, runner } = buildScripts(fragments, nonce);
   const budget = fragments.reduce((sum, f) => sum + Math.max(1000, f.timeoutMs), 0) + 30_000;
-  const session = await openMachineSession(target, connectTimeoutMs);
-  try {
-    const path = await session.uploadToNewDir(dir, [
-      { name: 'busybox', data: toolbox.busybox, mode: 0o700 },
-      { name: 'examlab-probe', data: toolbox.probe, mode: 0o700 },
-      { name: 'checks.sh', data: checks, mode: 0o600 },
-      { name: 'run.sh', data: runner, mode: 0o600 },
-    ]);
-    const result = await session.exec(`${path}/busybox sh ${path}/run.sh ${path}`, { timeoutMs: budget });
-    const report = await readReport(result.stdout, nonce);
-    if (report.hashes.get('busybox') !== toolbox.hashes.busybox || report.hashes.get('examlab-probe') !== toolbox.hashes.probe) {
-      throw new Error(`the grader's toolbox did not arrive intact (exit ${result.exitCode}: ${result.stderr.trim().slice(0, 200) || 'no report'})`);
-    }
-    return fragmentRuns(report, fragments);
-  } finally {
-    session.close();
+  const path = await session.uploadToNewDir(dir, [
+    { name: 'busybox', data: toolbox.busybox, mode: 0o700 },
+    { name: 'examlab-probe', data: toolbox.probe, mode: 0o700 },
+    { name: 'checks.sh', data: checks, mode: 0o600 },
+    { name: 'run.sh', data: runner, mode: 0o600 },
+  ]);
+  const result = await session.exec(`${path}/busybox sh ${path}/run.sh ${path}`, { timeoutMs: budget });
+  const report = await readReport(result.stdout, nonce);
+  if (report.hashes.get('busybox') !== toolbox.hashes.busybox || report.hashes.get('examlab-probe') !== toolbox.hashes.probe) {
+    throw new Error(`the grader's toolbox did not arrive intact (exit ${result.exitCode}: ${result.stderr.trim().slice(0, 200) || 'no report'})`);
   }
+  return fragmentRuns(report, fragments);
 }

@@ -1,7 +1,5 @@
-import { openMachineSession } from '../remote/index.js';
-import { powershellCommand } from '../remote/index.js';
+import { powershellCommand, type MachineSession } from '../remote/index.js';
 import { TimeoutError, errorMessage } from '../util/errors.js';
-import type { SshTarget } from '../remote/index.js';
 import type { FragmentRun, MachineFragment } from './machine-run.js';
 
 /**
@@ -9,22 +7,17 @@ import type { FragmentRun, MachineFragment } from './machine-run.js';
  * PowerShell script run over one SSH connection. No toolbox: the grader's
  * static tools are Linux programs, so the other check kinds do not apply.
  */
-export async function runPowershellChecks(target: SshTarget, fragments: readonly MachineFragment[], connectTimeoutMs: number): Promise<FragmentRun[]> {
-  const session = await openMachineSession(target, connectTimeoutMs);
-  try {
-    const runs: FragmentRun[] = [];
-    for (const f of fragments) {
-      const started = Date.now();
-      try {
-        const output = await session.exec(powershellCommand(f.fragment), { timeoutMs: f.timeoutMs });
-        runs.push({ output: { ...output, facts: new Map() }, durationMs: Date.now() - started });
-      } catch (err) {
-        if (!(err instanceof TimeoutError)) throw err;
-        runs.push({ problem: `timed out after ${f.timeoutMs / 1000} s (${errorMessage(err)})`, durationMs: Date.now() - started });
-      }
+export async function runPowershellChecks(session: MachineSession, fragments: readonly MachineFragment[]): Promise<FragmentRun[]> {
+  const runs: FragmentRun[] = [];
+  for (const f of fragments) {
+    const started = Date.now();
+    try {
+      const output = await session.exec(powershellCommand(f.fragment), { timeoutMs: f.timeoutMs });
+      runs.push({ output: { ...output, facts: new Map() }, durationMs: Date.now() - started });
+    } catch (err) {
+      if (!(err instanceof TimeoutError)) throw err;
+      runs.push({ problem: `timed out after ${f.timeoutMs / 1000} s (${errorMessage(err)})`, durationMs: Date.now() - started });
     }
-    return runs;
-  } finally {
-    session.close();
   }
+  return runs;
 }

@@ -1,16 +1,16 @@
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { ConflictError, EnvironmentError, InputError, TimeoutError, errorMessage } from '../util/errors.js';
-import { computeScore, gradeChecks, type CheckResult, type Toolbox } from '../grading/index.js';
+import { computeScore, gradeChecks, type CheckResult } from '../grading/index.js';
 import type { BuiltImage, ImageService } from '../images/index.js';
 import type { LabNetwork, LabRef, MachineBoot, MachineRunState, MachineSpec, Provider, ProviderRegistry } from '../providers/index.js';
 import { parseScenario, renderDeep, renderText, resolveVariables, type LoadedScenario, type Machine, type Scenario } from '../scenario/index.js';
-import { generateKeyPair, SshSession, withSession } from '../remote/index.js';
+import { generateKeyPair } from '../remote/index.js';
 import type { LabRecord, LabStore, LabTopology, RunPurpose, RunRecord } from './lab-store.js';
 import { mapLimit } from '../util/concurrency.js';
 import { newId, sha256 } from '../util/ids.js';
-import { retryUntil } from '../util/retry.js';
-import { labAccess, requireTarget } from './access.js';
+import { gradingAccess } from './access.js';
+import type { MachineAccess, PlacedMachine } from './machine-access.js';
 import { consoleTail } from './console.js';
 import { GRADABLE_STATES } from './states.js';
 import { runSteps, type StepSection } from './steps.js';
@@ -22,7 +22,8 @@ export interface LabServiceDeps {
   providers: ProviderRegistry;
   /** Each machine's image, built when missing. */
   images: Pick<ImageService, 'ensure'>;
-  toolbox: () => Promise<Toolbox>;
+  /** How the lab logic reaches its machines as root. */
+  machines: MachineAccess;
   log: Logger;
   sshReadyTimeoutMs?: number;
   /** Files kept with each lab record, such as VM console logs: <labFilesDir>/<lab>/. */
@@ -136,7 +137,7 @@ export class LabService {
       });
       store.setTopology(lab.id, topology);
       labLog.info({ machines: specs.length }, 'machines created');
-      await Promise.all(topology.machines.map(async (m) => (m.hostKey = await this.waitForSsh(lab, m))));
+      await Promise.all(topology.machines.map(async (m) => (m.hostKey = await this.waitReady(lab, m))));
       store.setTopology(lab.id, topology);
       lab = store.get(lab.id);
 
@@ -162,8 +163,7 @@ export class LabService {
     this.deps.store.startRun({ id: runId, labId, purpose });
     let results: CheckResult[];
     try {
-      results = await gradeChecks(scenario.checks, labAccess(lab), {
-        toolbox: await this.deps.toolbox(),
+      results = await gradeChecks(scenario.checks, gradingAccess(lab, this.deps.machines), {
         log: this.deps.log.child({ lab: lab.id, exam: lab.examId, candidate: lab.candidateId, run: runId }),
       });
     } catch (err) {
@@ -248,7 +248,7 @@ export class LabService {
     await Promise.all(
       (lab.topology?.machines ?? [])
         .filter((m) => m.loginUser)
-        .map((m) => runRootScript(lab, m.name, '/bin/sh -s', script(m.loginUser as string), 30_000, `cannot change the candidate account ${m.loginUser} on ${m.name} of lab ${labId}`)),
+        .map((m) => this.runRootScript(lab, m.name, '/bin/sh -s', script(m.loginUser as string), 30_000, `cannot change the candidate account ${m.loginUser} on ${m.name} of lab ${labId}`)),
     );
   }
 
@@ -285,7 +285,8 @@ export class LabService {
   private async runSection(lab: LabRecord, section: StepSection): Promise<void> {
     const scenario = this.render(lab);
     const shellOf = (machine: string) => scenario.machines.find((m) => m.name === machine)?.shell ?? 'sh';
-    await runSteps(section, scenario[section], (machine) => requireTarget(lab, machine), dirname(lab.scenarioFile), shellOf);
+    const machines = { open: (machine: string, timeoutMs: number) => this.deps.machines.open(lab, machine, timeoutMs), reboot: (machine: string, timeoutMs: number) => this.deps.machines.reboot(lab, machine, timeoutMs) };
+    await runSteps(section, scenario[section], machines, dirname(lab.scenarioFile), shellOf);
   }
 
   private async machineSpec(machine: Machine, topology: LabTopology, lab: LabRecord): Promise<{ machine: Machine; spec: MachineSpec }> {
@@ -314,23 +315,16 @@ export class LabService {
     return { machine, spec };
   }
 
-  private async waitForSsh(lab: LabRecord, machine: LabTopology['machines'][number]): Promise<string> {
+  private async waitReady(lab: LabRecord, machine: PlacedMachine): Promise<string> {
     const provider = await this.deps.providers.get(machine.provider);
-    let session: SshSession;
     try {
-      session = await retryUntil(
-        () => SshSession.connect({ host: machine.address, username: 'root', privateKey: lab.secrets.graderPrivateKey }, 5000),
-        () => true,
-        { what: `SSH on machine ${machine.name} (${machine.address})`, timeoutMs: this.deps.sshReadyTimeoutMs ?? provider.bootTimeoutMs ?? 90_000, intervalMs: 300 },
-      );
+      return await this.deps.machines.waitReady(lab, machine, this.deps.sshReadyTimeoutMs ?? provider.bootTimeoutMs ?? 90_000);
     } catch (err) {
       // A VM that does not come up says why on its console.
       const tail = machine.console ? await consoleTail(machine.console.log) : '';
       if (!tail || !(err instanceof Error)) throw err;
       throw new TimeoutError(`${err.message}\nits console (${machine.console?.log}) ends with:\n${tail}`);
     }
-    session.close();
-    return session.hostKey;
   }
 
   /** The candidate's account on each machine they may log in to: per-lab password and key. */
@@ -349,9 +343,20 @@ export class LabService {
             `chown ${user}: "$home/.ssh/authorized_keys" && chmod 600 "$home/.ssh/authorized_keys"`,
             sudo ? `printf '%s ALL=(ALL:ALL) ALL\\n' ${user} > /etc/sudoers.d/examlab-candidate && chmod 440 /etc/sudoers.d/examlab-candidate` : 'true',
           ].join('\n');
-          await runRootScript(lab, m.name, '/bin/sh -e -s', script, 60_000, `cannot create the candidate account ${user} on ${m.name}`);
+          await this.runRootScript(lab, m.name, '/bin/sh -e -s', script, 60_000, `cannot create the candidate account ${user} on ${m.name}`);
         }),
     );
+  }
+
+  /** Runs a shell script as root on a machine of the lab; a non-zero exit is an EnvironmentError starting with `failure`. */
+  private async runRootScript(lab: LabRecord, machine: string, shell: string, script: string, timeoutMs: number, failure: string): Promise<void> {
+    const session = await this.deps.machines.open(lab, machine, 15_000);
+    try {
+      const result = await session.exec(shell, { stdin: script, timeoutMs });
+      if (result.exitCode !== 0) throw new EnvironmentError(`${failure}: ${result.stderr.trim()}`);
+    } finally {
+      session.close();
+    }
   }
 
   /** Removes the lab's machines (every provider it uses) and networks. */
@@ -361,14 +366,6 @@ export class LabService {
     for (const name of used) await (await this.deps.providers.get(name)).destroyMachines(ref);
     await (await this.deps.providers.networks()).destroyNetworks(ref);
   }
-}
-
-/** Runs a shell script as root on a machine of the lab; a non-zero exit is an EnvironmentError starting with `failure`. */
-async function runRootScript(lab: LabRecord, machine: string, shell: string, script: string, timeoutMs: number, failure: string): Promise<void> {
-  await withSession(requireTarget(lab, machine), 15_000, async (session) => {
-    const result = await session.exec(shell, { stdin: script, timeoutMs });
-    if (result.exitCode !== 0) throw new EnvironmentError(`${failure}: ${result.stderr.trim()}`);
-  });
 }
 
 /** How a VM starts: the machine's choice, else its image's kernel when it has one, else its disk. */

@@ -2,16 +2,19 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, dirname } from 'node:path';
 import { ExamlabError, errorMessage } from '../util/errors.js';
 import type { Step } from '../scenario/index.js';
-import { withMachineSession } from '../remote/index.js';
-import { powershellCommand, powershellWriteStdin } from '../remote/index.js';
-import { rebootMachine } from './reboot.js';
-import type { SshTarget } from '../remote/index.js';
+import { powershellCommand, powershellWriteStdin, type ExecResult, type MachineSession } from '../remote/index.js';
 import { shq } from '../util/shell.js';
 
 /** A setup, fault or solution step that did not work: names the step, the machine and what it said. */
 export class StepError extends ExamlabError {}
 
 export type StepSection = 'setup' | 'faults' | 'solution';
+
+/** The lab's machines as steps reach them: a root session, a reboot. */
+export interface StepMachines {
+  open(machine: string, timeoutMs: number): Promise<MachineSession>;
+  reboot(machine: string, timeoutMs: number): Promise<string>;
+}
 
 /**
  * Runs steps in order, each as root on its machine. Scripts run with
@@ -20,7 +23,7 @@ export type StepSection = 'setup' | 'faults' | 'solution';
 export async function runSteps(
   section: StepSection,
   steps: readonly Step[],
-  targetOf: (machine: string) => SshTarget,
+  machines: StepMachines,
   scenarioDir: string,
   /** Windows guests run their steps with PowerShell. */
   shellOf: (machine: string) => 'sh' | 'powershell' = () => 'sh',
@@ -29,16 +32,21 @@ export async function runSteps(
     const label = `${section}[${index}]${step.id ? ` (${step.id})` : ''} on ${step.machine}`;
     if (step.reboot) {
       try {
-        await rebootMachine(targetOf(step.machine), step.timeout);
+        await machines.reboot(step.machine, step.timeout);
       } catch (err) {
         throw new StepError(`${label}: ${errorMessage(err)}`);
       }
       continue;
     }
     const { command, stdin } = await stepCommand(step, scenarioDir, shellOf(step.machine));
-    let result;
+    let result: ExecResult;
     try {
-      result = await withMachineSession(targetOf(step.machine), 15_000, (s) => s.exec(command, { stdin, timeoutMs: step.timeout }));
+      const session = await machines.open(step.machine, 15_000);
+      try {
+        result = await session.exec(command, { stdin, timeoutMs: step.timeout });
+      } finally {
+        session.close();
+      }
     } catch (err) {
       throw new StepError(`${label}: ${errorMessage(err)}`);
     }
