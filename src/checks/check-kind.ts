@@ -111,6 +111,9 @@ export function defineKind<F extends z.ZodRawShape>(
     evaluate: (check: CheckCommon & z.infer<z.ZodObject<F>>, facts: ProbeFacts) => Evaluation;
   },
 ): CheckKind {
+  // The registry erases each kind's own parameter type. The narrowing below is
+  // sound because a check reaches its kind only after the scenario schema parsed
+  // it with that kind's fields (a union discriminated on `kind`).
   return {
     kind,
     fields,

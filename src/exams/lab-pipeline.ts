@@ -7,7 +7,7 @@ import type { ExamScenarios } from './exam-scenarios.js';
 import type { CandidateRecord, CandidateUpdate, ExamRecord, ExamStore } from './exam-store.js';
 import type { LabRecord, LabStore, RunRecord } from '../labs/index.js';
 import { KeyedLock, Limiter } from '../util/limiter.js';
-import type { Clock } from '../util/retry.js';
+import { retryAttempts, type Clock } from '../util/retry.js';
 import type { ExamMetrics } from './metrics.js';
 
 export interface PipelineSettings {
@@ -102,49 +102,53 @@ export class LabPipeline {
   /** Builds the lab, verifies its broken state and offers it, retrying transient failures. */
   private async prepare(examId: string, candidateId: string): Promise<void> {
     const { exams, labs, labStore, settings, clock } = this.deps;
-    let candidate = exams.candidate(examId, candidateId);
+    const candidate = exams.candidate(examId, candidateId);
     if (candidate.phase !== 'provisioning' || this.stopping) return;
     const exam = exams.exam(examId);
-    let lab = this.ensureLab(exam, candidate);
+    const lab = this.ensureLab(exam, candidate);
     const log = this.log(examId, candidateId, lab.id);
     let needsProvision = lab.state !== 'ready';
     // Progress notes, unless the candidate's exam was ended meanwhile (its own note stays).
     const note = (fields: CandidateUpdate) =>
       exams.atomically(() => (exams.candidate(examId, candidateId).phase === 'provisioning' ? exams.updateCandidate(examId, candidateId, fields) : exams.candidate(examId, candidateId)));
-    for (;;) {
-      const attempt = candidate.attempts + 1;
-      candidate = note({ attempts: attempt, detail: `building the lab (attempt ${attempt} of ${settings.attempts})` });
-      const started = clock.now();
-      try {
-        if (needsProvision) await labs.provision(lab.id);
-        note({ detail: 'verifying the broken state' });
-        const baseline = await labs.verifyBaseline(lab.id);
-        if (!baseline.ok) {
-          throw new BaselineError(
-            `the broken state is not as the scenario says (${baseline.problems.length} check(s))`,
-            baseline.problems.map((p) => ({ where: `check ${p.checkId}`, message: `expected ${p.expected}, got ${p.status}: ${p.detail}` })),
-          );
-        }
-        this.deps.metrics.labProvisioned((clock.now() - started) / 1000);
-        await this.offer(exam, candidateId, lab.id);
-        return;
-      } catch (err) {
-        if (this.stopping) return; // the next start redoes it
-        this.deps.metrics.error('provisioning');
-        const reason = describe(err);
-        log.warn({ attempt, err: reason }, 'lab preparation failed');
-        candidate = exams.candidate(examId, candidateId);
-        lab = labStore.get(lab.id);
-        if (candidate.phase !== 'provisioning') return; // ended or reset meanwhile
-        if (!isTransient(err) || attempt >= settings.attempts) {
-          await this.fail(exam, candidate, lab, reason);
-          return;
-        }
-        note({ detail: `attempt ${attempt} failed (${reason}); retrying` });
-        needsProvision = true;
-        await clock.sleep(settings.retryDelayMs * attempt);
-        if (this.stopping) return;
-      }
+    const provisioning = () => exams.candidate(examId, candidateId).phase === 'provisioning';
+    try {
+      await retryAttempts(
+        async (attempt) => {
+          if (this.stopping) return; // the next start redoes it
+          note({ attempts: attempt, detail: `building the lab (attempt ${attempt} of ${settings.attempts})` });
+          const started = clock.now();
+          if (needsProvision) await labs.provision(lab.id);
+          note({ detail: 'verifying the broken state' });
+          const baseline = await labs.verifyBaseline(lab.id);
+          if (!baseline.ok) {
+            throw new BaselineError(
+              `the broken state is not as the scenario says (${baseline.problems.length} check(s))`,
+              baseline.problems.map((p) => ({ where: `check ${p.checkId}`, message: `expected ${p.expected}, got ${p.status}: ${p.detail}` })),
+            );
+          }
+          this.deps.metrics.labProvisioned((clock.now() - started) / 1000);
+          await this.offer(exam, candidateId, lab.id);
+        },
+        {
+          first: candidate.attempts + 1,
+          attempts: settings.attempts,
+          delayMs: (attempt) => settings.retryDelayMs * attempt,
+          // Not when stopping, for an error that another try cannot mend, or once the candidate was ended or reset meanwhile.
+          retryable: (err) => !this.stopping && isTransient(err) && provisioning(),
+          onFailure: (err, attempt, again) => {
+            if (this.stopping) return;
+            this.deps.metrics.error('provisioning');
+            log.warn({ attempt, err: describe(err) }, 'lab preparation failed');
+            needsProvision = true;
+            if (again) note({ detail: `attempt ${attempt} failed (${describe(err)}); retrying` });
+          },
+          clock,
+        },
+      );
+    } catch (err) {
+      if (this.stopping || !provisioning()) return;
+      await this.fail(exam, exams.candidate(examId, candidateId), labStore.get(lab.id), describe(err));
     }
   }
 
@@ -262,22 +266,29 @@ export class LabPipeline {
   /** Grades a frozen lab: the machines run only for the grading, with the candidate locked out. */
   private async gradeFrozen(lab: LabRecord, log: Logger): Promise<RunRecord> {
     const { labs, settings, clock } = this.deps;
-    for (let attempt = 1; ; attempt++) {
-      const started = clock.now();
-      try {
-        await labs.resume(lab.id);
-        const run = await labs.grade(lab.id, 'final');
-        this.deps.metrics.labGraded((clock.now() - started) / 1000, 'final');
-        return run;
-      } catch (err) {
-        this.deps.metrics.error('grading');
-        if (this.stopping || attempt >= settings.attempts) throw err;
-        log.warn({ attempt, err: errorMessage(err) }, 'grading failed; retrying');
-        await clock.sleep(settings.retryDelayMs * attempt);
-      } finally {
-        await labs.pause(lab.id).catch((err) => log.error({ err: errorMessage(err) }, 'cannot pause the lab after grading'));
-      }
-    }
+    return retryAttempts(
+      async () => {
+        const started = clock.now();
+        try {
+          await labs.resume(lab.id);
+          const run = await labs.grade(lab.id, 'final');
+          this.deps.metrics.labGraded((clock.now() - started) / 1000, 'final');
+          return run;
+        } finally {
+          await labs.pause(lab.id).catch((err) => log.error({ err: errorMessage(err) }, 'cannot pause the lab after grading'));
+        }
+      },
+      {
+        attempts: settings.attempts,
+        delayMs: (attempt) => settings.retryDelayMs * attempt,
+        retryable: () => !this.stopping,
+        onFailure: (err, attempt, again) => {
+          this.deps.metrics.error('grading');
+          if (again) log.warn({ attempt, err: errorMessage(err) }, 'grading failed; retrying');
+        },
+        clock,
+      },
+    );
   }
 
   /** The exam is over once every candidate's is. */

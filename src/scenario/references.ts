@@ -4,6 +4,7 @@ import { isScalar, visit, type Scalar } from 'yaml';
 import type { ErrorDetail } from '../util/errors.js';
 import { CHECK_KINDS, type CheckCommon } from '../checks/index.js';
 import { findPlaceholders } from '../util/template.js';
+import { checkSchemas } from './schema.js';
 import { formatPath, type SourceFile, type Path } from './source.js';
 
 type Raw = Record<string, unknown>;
@@ -106,12 +107,15 @@ export function checkReferences(source: SourceFile, data: unknown, options: Load
     if (windows && c.kind !== 'command') at(['checks', i, 'kind'], `on a Windows guest (${machine} has shell: powershell) only command checks run: the grader's toolbox is for Linux`);
     if (!windows && c.shell === 'powershell') at(['checks', i, 'shell'], `${machine} is not a Windows guest (give it shell: powershell)`);
     const kind = kinds.get(asString(c.kind) ?? '');
-    if (!kind) return;
-    for (const m of kind.machinesReferenced(c as unknown as CheckCommon)) {
+    // A check its own schema refuses is reported by the schema; its references are read only once it parses.
+    const parsed = checkSchemas.get(asString(c.kind) ?? '')?.safeParse(c);
+    if (!kind || !parsed?.success) return;
+    const check = parsed.data as CheckCommon;
+    for (const m of kind.machinesReferenced(check)) {
       // A templated value (an address) is only known per lab.
       if (!machines.includes(m) && !m.includes('{{')) at(['checks', i], unknownMachine(m, machines));
     }
-    for (const message of kind.validate(c as unknown as CheckCommon)) at(['checks', i], message);
+    for (const message of kind.validate(check)) at(['checks', i], message);
   });
   const criteria = asList(root.manualCriteria);
   uniqueNames(criteria, 'manualCriteria', 'manual criterion', at, 'id');

@@ -145,13 +145,12 @@ const checkCommon = {
   timeout: durationSchema('timeout').prefault('10s'),
 };
 
-export const checkSchema = z.discriminatedUnion(
-  'kind',
-  CHECK_KINDS.map((k) => z.strictObject({ ...checkCommon, kind: z.literal(k.kind), ...k.fields })) as unknown as [
-    z.ZodObject,
-    ...z.ZodObject[],
-  ],
-);
+/** Each kind's full check schema: the common fields and its own. */
+export const checkSchemas = new Map(CHECK_KINDS.map((k) => [k.kind, z.strictObject({ ...checkCommon, kind: z.literal(k.kind), ...k.fields })]));
+
+const [firstCheck, ...otherChecks] = [...checkSchemas.values()];
+if (!firstCheck) throw new Error('no check kind is registered');
+export const checkSchema = z.discriminatedUnion('kind', [firstCheck, ...otherChecks]);
 
 const rubricLevelSchema = z.strictObject({
   id: slug,

@@ -66,3 +66,32 @@ export function formatMs(ms: number): string {
   const s = ms / 1000;
   return Number.isInteger(s) ? `${s} s` : `${s.toFixed(1)} s`;
 }
+
+export interface AttemptOptions {
+  /** Attempts in all, counted from 1. */
+  attempts: number;
+  /** The number of the first attempt here (attempts already made, before a restart for instance, count). */
+  first?: number;
+  /** The pause after failed attempt `n`, before the next. */
+  delayMs: (attempt: number) => number;
+  /** Whether this failure may be tried again; when not, it is rethrown at once. */
+  retryable?: (err: unknown, attempt: number) => boolean;
+  /** Told of every failure, and whether another attempt follows. */
+  onFailure?: (err: unknown, attempt: number, willRetry: boolean) => void;
+  clock?: Clock;
+}
+
+/** Runs `attempt` until it succeeds or the attempts run out (the last error is thrown). */
+export async function retryAttempts<T>(attempt: (n: number) => Promise<T>, options: AttemptOptions): Promise<T> {
+  const clock = options.clock ?? systemClock;
+  for (let n = options.first ?? 1; ; n++) {
+    try {
+      return await attempt(n);
+    } catch (err) {
+      const again = n < options.attempts && (options.retryable?.(err, n) ?? true);
+      options.onFailure?.(err, n, again);
+      if (!again) throw err;
+      await clock.sleep(options.delayMs(n));
+    }
+  }
+}
