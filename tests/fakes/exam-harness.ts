@@ -211,6 +211,15 @@ export class ExamHarness {
     throw new Error(`the pipeline is still busy (${this.pipeline.busy} task(s))`);
   }
 
+  /** Lets the background work run until `condition` holds (work stuck on a hung call never settles). */
+  async until(condition: () => boolean): Promise<void> {
+    for (let turn = 0; turn < 50; turn++) {
+      if (condition()) return;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    throw new Error('the condition never held');
+  }
+
   /** The audit actions about an exam (or all), in order. */
   actions(filter: { examId?: string; candidateId?: string } = {}): string[] {
     return this.audit(filter).map((r) => r.action);

@@ -39,6 +39,12 @@ export class FakeMachineAccess implements MachineAccess {
     return this;
   }
 
+  /** The next call of `op` (on `machine`, when given) never returns. */
+  hangNext(op: FailingOp, machine?: string): this {
+    this.failures.add(op, 1, 'hang', machine);
+    return this;
+  }
+
   /** The next `times` scripts containing `match` exit with `result` and change nothing. */
   failExec(match: string, times = 1, result: ExecResult = { exitCode: 1, stdout: '', stderr: `scripted failure of "${match}"` }): this {
     for (let i = 0; i < times; i++) this.execFailures.push({ match, result });
@@ -51,12 +57,12 @@ export class FakeMachineAccess implements MachineAccess {
   }
 
   async waitReady(lab: LabRecord, machine: PlacedMachine): Promise<string> {
-    this.answering('waitReady', lab, machine.name);
+    await this.answering('waitReady', lab, machine.name);
     return `SHA256:fake-${lab.id}-${machine.name}`;
   }
 
   async open(lab: LabRecord, machine: string): Promise<MachineSession> {
-    const target = this.answering('open', lab, machine);
+    const target = await this.answering('open', lab, machine);
     this.openSessions++;
     let closed = false;
     return {
@@ -70,12 +76,12 @@ export class FakeMachineAccess implements MachineAccess {
   }
 
   async reboot(lab: LabRecord, machine: string): Promise<string> {
-    this.answering('reboot', lab, machine);
+    await this.answering('reboot', lab, machine);
     return 'running';
   }
 
   async runChecks(lab: LabRecord, machine: string, fragments: readonly MachineFragment[]): Promise<FragmentRun[]> {
-    const target = this.answering('runChecks', lab, machine, fragments.map((f) => f.id).join(' '));
+    const target = await this.answering('runChecks', lab, machine, fragments.map((f) => f.id).join(' '));
     return fragments.map((f) => {
       const flag = /\bflag ([\w.-]+)/.exec(f.fragment)?.[1];
       if (!flag) return { problem: `the fake machine cannot run ${JSON.stringify(f.fragment)}`, durationMs: 1 };
@@ -84,7 +90,7 @@ export class FakeMachineAccess implements MachineAccess {
   }
 
   async trySshLogin(lab: LabRecord, machine: string, user: string, password: string): Promise<{ ok: boolean; detail: string }> {
-    const target = this.answering('login', lab, machine, user);
+    const target = await this.answering('login', lab, machine, user);
     const ok = target.users.has(user) && !target.lockedUsers.has(user) && password === lab.secrets.candidatePassword;
     return { ok, detail: ok ? `${user} logged in` : `${user} cannot log in (authentication refused)` };
   }
@@ -109,9 +115,9 @@ export class FakeMachineAccess implements MachineAccess {
   }
 
   /** Records the call; throws when a failure is scripted, or when the machine is not there or not running. */
-  private answering(op: FailingOp | 'reboot' | 'login', lab: LabRecord, machine: string, detail?: string): FakeMachine {
+  private async answering(op: FailingOp | 'reboot' | 'login', lab: LabRecord, machine: string, detail?: string): Promise<FakeMachine> {
     this.calls.push({ by: 'access', op, labId: lab.id, machine, detail });
-    this.failures.spend(op, machine);
+    await this.failures.spend(op, machine);
     const target = this.find(lab.id, machine);
     if (!target) throw new SshError(`machine ${machine} of lab ${lab.id}: no route to host`);
     if (target.state !== 'running') throw new SshError(`machine ${machine} of lab ${lab.id} does not answer (${target.state})`);

@@ -24,18 +24,25 @@ export interface FakeMachine {
   lockedUsers: Set<string>;
 }
 
-/** Failures a test scripts ahead: each one is spent by the first call it matches. */
+/**
+ * Misbehaviour a test scripts ahead, each spent by the first call it
+ * matches: an error, or a call that never returns (the daemon is killed
+ * in the middle of it: a restarted daemon finds what it left).
+ */
 export class ScriptedFailures<Op extends string> {
-  private readonly pending: { op: Op; machine?: string; error: () => Error }[] = [];
+  private readonly pending: { op: Op; machine?: string; outcome: (() => Error) | 'hang' }[] = [];
 
-  add(op: Op, times: number, error: () => Error, machine?: string): void {
-    for (let i = 0; i < times; i++) this.pending.push({ op, machine, error });
+  add(op: Op, times: number, outcome: (() => Error) | 'hang', machine?: string): void {
+    for (let i = 0; i < times; i++) this.pending.push({ op, machine, outcome });
   }
 
-  /** Throws the first pending failure for this call, if any. */
-  spend(op: string, machine?: string): void {
+  /** Resolves at once, unless a failure is scripted for this call: then rejects, or never settles. */
+  spend(op: string, machine?: string): Promise<void> {
     const i = this.pending.findIndex((f) => f.op === op && (f.machine === undefined || f.machine === machine));
-    if (i >= 0) throw this.pending.splice(i, 1).map((f) => f.error())[0];
+    const [scripted] = i >= 0 ? this.pending.splice(i, 1) : [];
+    if (!scripted) return Promise.resolve();
+    if (scripted.outcome === 'hang') return new Promise<void>(() => undefined);
+    return Promise.reject(scripted.outcome());
   }
 }
 
@@ -44,8 +51,8 @@ type FailingOp = 'createMachine' | 'pauseMachine' | 'resumeMachine' | 'destroyMa
 /**
  * An engine in memory: machines per lab (running, paused, stopped or
  * missing) and, when it makes networks, one /24 per lab network. Failures
- * are scripted per operation ("createMachine fails the next 2 times"), and
- * an engine that is `down` answers nothing.
+ * are scripted per operation ("createMachine fails the next 2 times", "the
+ * next createMachine never returns"); an engine that is `down` answers nothing.
  */
 export class FakeProvider implements Provider, NetworkProvider {
   readonly machines = new Map<string, FakeMachine>();
@@ -67,6 +74,12 @@ export class FakeProvider implements Provider, NetworkProvider {
     return this;
   }
 
+  /** The next call of `op` (about `machine`, when given) never returns. */
+  hangNext(op: FailingOp, machine?: string): this {
+    this.failures.add(op, 1, 'hang', machine);
+    return this;
+  }
+
   machine(labId: string, name: string): FakeMachine | undefined {
     return this.machines.get(key(labId, name));
   }
@@ -83,12 +96,12 @@ export class FakeProvider implements Provider, NetworkProvider {
   }
 
   async ping(): Promise<string> {
-    this.answer('ping');
+    await this.answer('ping');
     return `fake ${this.name}`;
   }
 
   async createNetwork(lab: LabRef, name: string): Promise<LabNetwork> {
-    this.answer('createNetwork', lab.labId);
+    await this.answer('createNetwork', lab.labId);
     const n = ++this.subnets;
     const network = { name, subnet: `10.231.${n}.0/24`, gateway: `10.231.${n}.1`, bridge: `exlfake${n}` };
     this.networks.set(lab.labId, [...(this.networks.get(lab.labId) ?? []), network]);
@@ -96,12 +109,12 @@ export class FakeProvider implements Provider, NetworkProvider {
   }
 
   async destroyNetworks(lab: LabRef): Promise<void> {
-    this.answer('destroyNetworks', lab.labId);
+    await this.answer('destroyNetworks', lab.labId);
     this.networks.delete(lab.labId);
   }
 
   async createMachine(lab: LabRef, spec: MachineSpec): Promise<MachineInstance> {
-    this.answer('createMachine', lab.labId, spec.name);
+    await this.answer('createMachine', lab.labId, spec.name);
     // A real engine refuses a second object of the same name.
     if (this.machine(lab.labId, spec.name)) throw new EnvironmentError(`machine ${spec.name} of lab ${lab.labId} already exists`);
     const machine = this.plant(lab.labId, spec.name);
@@ -110,37 +123,37 @@ export class FakeProvider implements Provider, NetworkProvider {
   }
 
   async pauseMachine(lab: LabRef, name: string): Promise<void> {
-    this.answer('pauseMachine', lab.labId, name);
+    await this.answer('pauseMachine', lab.labId, name);
     const machine = this.machine(lab.labId, name);
     if (machine?.state === 'running') machine.state = 'paused';
   }
 
   async resumeMachine(lab: LabRef, name: string): Promise<void> {
-    this.answer('resumeMachine', lab.labId, name);
+    await this.answer('resumeMachine', lab.labId, name);
     const machine = this.machine(lab.labId, name);
     if (machine) machine.state = 'running';
   }
 
   async machineState(lab: LabRef, name: string): Promise<MachineRunState> {
-    this.answer('machineState', lab.labId, name);
+    await this.answer('machineState', lab.labId, name);
     return this.machine(lab.labId, name)?.state ?? 'missing';
   }
 
   async destroyMachines(lab: LabRef): Promise<void> {
-    this.answer('destroyMachines', lab.labId);
+    await this.answer('destroyMachines', lab.labId);
     for (const m of this.machinesOf(lab.labId)) this.machines.delete(key(m.labId, m.name));
   }
 
   async listLabIds(): Promise<string[]> {
-    this.answer('listLabIds');
+    await this.answer('listLabIds');
     return [...new Set([...[...this.machines.values()].map((m) => m.labId), ...this.networks.keys()])];
   }
 
-  /** Records the call, then throws if the engine is down or a failure is scripted for it. */
-  private answer(op: string, labId = '', machine?: string): void {
+  /** Records the call, then fails if the engine is down or a failure is scripted for it. */
+  private async answer(op: string, labId = '', machine?: string): Promise<void> {
     this.calls.push({ by: this.name, op, labId, machine });
     if (this.down) throw new EnvironmentError(`the ${this.name} engine does not answer`);
-    this.failures.spend(op, machine);
+    await this.failures.spend(op, machine);
   }
 }
 
