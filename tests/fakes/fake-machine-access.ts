@@ -99,8 +99,9 @@ export class FakeMachineAccess implements MachineAccess {
     const script = options.stdin === undefined ? command : options.stdin.toString();
     this.calls.push({ by: 'access', op: 'exec', labId: lab.id, machine: machine.name, detail: script });
     if (machine.state !== 'running') throw new SshError(`machine ${machine.name} does not answer (${machine.state})`);
-    const failure = this.execFailures.findIndex((f) => script.includes(f.match));
-    if (failure >= 0) return this.execFailures.splice(failure, 1)[0]?.result as ExecResult;
+    const i = this.execFailures.findIndex((f) => script.includes(f.match));
+    const [failure] = i >= 0 ? this.execFailures.splice(i, 1) : [];
+    if (failure) return failure.result;
     for (const line of script.split('\n').map((l) => l.trim())) {
       const [word, ...rest] = line.split(/\s+/);
       const last = rest.at(-1) ?? '';
@@ -114,7 +115,7 @@ export class FakeMachineAccess implements MachineAccess {
     return { exitCode: 0, stdout: '', stderr: '' };
   }
 
-  /** Records the call; throws when a failure is scripted, or when the machine is not there or not running. */
+  /** Records the call; fails (or hangs) as scripted, or when the machine is not there or not running. */
   private async answering(op: FailingOp | 'reboot' | 'login', lab: LabRecord, machine: string, detail?: string): Promise<FakeMachine> {
     this.calls.push({ by: 'access', op, labId: lab.id, machine, detail });
     await this.failures.spend(op, machine);
