@@ -51,21 +51,12 @@ typecheck: node_modules/.installed
 imports: node_modules/.installed
 	$(NODE_BIN)/depcruise src --config .dependency-cruiser.cjs
 
-# The grader's own tools, uploaded to each machine it grades: static busybox and examlab-probe.
-toolbox: $(TOOLBOX)/examlab-probe $(TOOLBOX)/busybox
+# The grader's own tool: the static examlab-probe (a read-only volume in containers, uploaded to VMs).
+toolbox: $(TOOLBOX)/examlab-probe
 
 $(TOOLBOX)/examlab-probe: images/toolbox/examlab-probe.c
 	mkdir -p $(TOOLBOX)
 	gcc -static -Os -Wall -Wextra -Wno-format-truncation -o $@ $<
-
-$(TOOLBOX)/busybox: /bin/busybox
-	mkdir -p $(TOOLBOX)
-	@if readelf -l /bin/busybox | grep -q 'program interpreter'; then \
-	  echo "/bin/busybox is dynamically linked: install busybox-static" >&2; exit 2; fi
-	cp /bin/busybox $@
-
-/bin/busybox:
-	./scripts/deps.sh
 
 # Lab images: only those whose definition changed are rebuilt (tags carry a content hash).
 images: build engines

@@ -2,7 +2,7 @@
 # Installs the Debian packages examlab needs when they are missing (Debian 12, as root).
 set -eu
 # libvirt-dev before `npm ci`: the @unraid/libvirt binding builds against it.
-want="docker.io debootstrap busybox-static iptables gcc libc6-dev
+want="docker.io debootstrap iptables gcc libc6-dev
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-dev libvirt-clients genisoimage fdisk"
 missing=""
 for pkg in $want; do

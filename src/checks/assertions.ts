@@ -1,4 +1,4 @@
-import { ProbeError, type Assertion, type FragmentOutput } from './check-kind.js';
+import { ProbeError, type Assertion, type Observation, type ProbeFacts, type ProbeRecord, type ProbeVerb } from './check-kind.js';
 import { match, showActual, type Actual, type Matcher } from './matchers.js';
 
 /** Parses the probe's plain KEY=VALUE lines (values have no newline). */
@@ -11,9 +11,36 @@ export function parsePlain(stdout: string): Map<string, string> {
   return facts;
 }
 
-export function requireFragment(output: FragmentOutput | undefined): FragmentOutput {
-  if (!output) throw new ProbeError('the machine did not run this check');
-  return output;
+/** An observation for the plan: `obs('read', path, 65536)`. */
+export function obs(verb: ProbeVerb, ...args: (string | number)[]): Observation {
+  return { verb, args };
+}
+
+/** The probe's answer for `key`; a missing one means the machine did not answer for this check. */
+export function recordOf(facts: ProbeFacts, key: string): ProbeRecord {
+  const record = facts.probe?.get(key);
+  if (!record) throw new ProbeError('the machine returned no answer for this check');
+  return record;
+}
+
+/** An answer the probe could give (ok, part or neg); `err` means nobody can decide, so the check is an error. */
+export function answered(facts: ProbeFacts, key: string, what: string): ProbeRecord {
+  const record = recordOf(facts, key);
+  if (record.status === 'err') throw new ProbeError(`cannot ${what}: ${record.data.toString('utf8').trim() || 'the probe said nothing'}`);
+  return record;
+}
+
+/** The text of an answer that must be positive (ok or part); a negative one is an error naming `what`. */
+export function textOf(facts: ProbeFacts, key: string, what: string): string {
+  const record = answered(facts, key, what);
+  if (record.status === 'neg') throw new ProbeError(`cannot ${what}: ${record.data.toString('utf8').trim()}`);
+  return record.data.toString('utf8');
+}
+
+/** A file's content as the probe read it, or undefined when it does not exist. */
+export function fileText(facts: ProbeFacts, key: string, path: string): string | undefined {
+  const record = answered(facts, key, `read ${path}`);
+  return record.status === 'neg' ? undefined : record.data.toString('utf8');
 }
 
 /** An assertion from a matcher; `name` says what was compared ("mode", "stdout"). */

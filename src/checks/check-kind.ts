@@ -1,14 +1,15 @@
 import type { z } from 'zod';
 
 /**
- * A check kind: the parameters a scenario gives it, the probe it runs and how
- * it turns what the probe saw into assertions.
+ * A check kind: the parameters a scenario gives it, what it observes and how
+ * it turns what was observed into assertions.
  *
- * A probe runs either on a lab machine (a shell fragment executed by the
- * grader's own busybox, with its own static `examlab-probe` at hand) or on the
- * grader's side (an observation made from outside the machine: an HTTP
- * request, a TCP connect, an SSH login). Kinds never run tools from the
- * machine's PATH unless the scenario asked for exactly that (`command`).
+ * Observations are made either on a lab machine, by the grader's own static
+ * probe (started by the engine from a read-only volume, or over SSH on a VM),
+ * which reads the kernel's and the filesystem's answers itself; or on the
+ * grader's side (an HTTP request, a TCP connect, an SSH login). The lab only
+ * ever receives what to observe: never a check's id, expected values or the
+ * solution. Only `command` checks run the machine's own tools, by design.
  */
 
 /** The fields every check has, whatever its kind. */
@@ -41,13 +42,27 @@ export interface Assertion {
   gate?: boolean;
 }
 
-/** What a machine-side fragment produced. */
-export interface FragmentOutput {
+/** What the probe can be asked on a machine (see images/toolbox/examlab-probe.c, `serve`). */
+export const PROBE_VERBS = ['lstat', 'read', 'list', 'statfs', 'procs', 'cgroup', 'connect', 'ping', 'dns', 'resolve', 'http', 'run'] as const;
+export type ProbeVerb = (typeof PROBE_VERBS)[number];
+
+/** One observation on a machine. */
+export interface Observation {
+  verb: ProbeVerb;
+  args: readonly (string | number)[];
+}
+
+/** The probe's answer to one observation: ok, part (cut at its limit), neg (a negative answer), err (could not decide). */
+export interface ProbeRecord {
+  status: 'ok' | 'part' | 'neg' | 'err';
+  data: Buffer;
+}
+
+/** What a Windows guest's PowerShell script produced (command checks only). */
+export interface ScriptOutput {
   exitCode: number;
   stdout: string;
   stderr: string;
-  /** What the fragment reported with `emit KEY COMMAND...` / `emitv KEY VALUE`, by key. */
-  facts: Map<string, string>;
 }
 
 /** What the grader can do and know while probing one lab. */
@@ -56,21 +71,24 @@ export interface ProbeContext {
   addressOf(machine: string, from?: string): string | undefined;
   /** Tries an SSH password login as `user` on `machine`; never throws. */
   trySshLogin(machine: string, user: string, password: string, timeoutMs: number): Promise<{ ok: boolean; detail: string }>;
+  /**
+   * The programs a service ran in the sound system (the lab right after its
+   * setup, before the faults and before the candidate): a unit counts as
+   * running only when one of these runs in its cgroup. Undefined when unknown.
+   */
+  servicePrograms(machine: string, unit: string): readonly string[] | undefined;
 }
 
-/** Where a check's probe runs: a machine of the lab, the grader, or both. */
+/** Where and what a check observes: on a machine of the lab, from the grader, or both. */
 export interface ProbePlan {
-  /** Machine whose round trip carries the fragment; undefined when only the grader observes. */
+  /** The machine the observations are made on. */
   machine?: string;
-  /**
-   * Shell fragment for busybox sh; `$B` is busybox, `$P` the probe, `$D` a private work dir.
-   * It reports facts with `emit KEY COMMAND...` (the command's output) or `emitv KEY VALUE`.
-   */
-  fragment?: string;
-  /** Observation made from the grader's side. */
+  /** What the probe observes there, by key. */
+  probe?: Record<string, Observation>;
+  /** A PowerShell script for a Windows guest, run with the machine's own PowerShell (command checks only). */
+  powershell?: string;
+  /** An observation made from the grader's side. */
   observe?: (ctx: ProbeContext) => Promise<unknown>;
-  /** The fragment is a PowerShell script for a Windows guest, not a busybox sh fragment (command checks only). */
-  powershell?: boolean;
 }
 
 /** What a kind concluded: its assertions and the evidence a jury can read. */
@@ -81,7 +99,9 @@ export interface Evaluation {
 }
 
 export interface ProbeFacts {
-  fragment?: FragmentOutput;
+  /** The probe's answers, by the keys of the plan. */
+  probe?: ReadonlyMap<string, ProbeRecord>;
+  script?: ScriptOutput;
   observed?: unknown;
 }
 
@@ -97,7 +117,7 @@ export interface CheckKind<P extends CheckCommon = CheckCommon> {
   /** Rules across fields that the schema cannot say; each string is one problem. */
   validate(check: P): string[];
   plan(check: P, ctx: ProbeContext): ProbePlan;
-  evaluate(check: P, facts: ProbeFacts): Evaluation;
+  evaluate(check: P, facts: ProbeFacts, ctx?: ProbeContext): Evaluation;
 }
 
 /** Defines a kind with its parameter type inferred from its fields. */
@@ -108,7 +128,7 @@ export function defineKind<F extends z.ZodRawShape>(
     machinesReferenced?: (check: CheckCommon & z.infer<z.ZodObject<F>>) => string[];
     validate?: (check: CheckCommon & z.infer<z.ZodObject<F>>) => string[];
     plan: (check: CheckCommon & z.infer<z.ZodObject<F>>, ctx: ProbeContext) => ProbePlan;
-    evaluate: (check: CheckCommon & z.infer<z.ZodObject<F>>, facts: ProbeFacts) => Evaluation;
+    evaluate: (check: CheckCommon & z.infer<z.ZodObject<F>>, facts: ProbeFacts, ctx?: ProbeContext) => Evaluation;
   },
 ): CheckKind {
   // The registry erases each kind's own parameter type. The narrowing below is
@@ -120,6 +140,6 @@ export function defineKind<F extends z.ZodRawShape>(
     machinesReferenced: (check) => impl.machinesReferenced?.(check as never) ?? [],
     validate: (check) => impl.validate?.(check as never) ?? [],
     plan: (check, ctx) => impl.plan(check as never, ctx),
-    evaluate: (check, facts) => impl.evaluate(check as never, facts),
+    evaluate: (check, facts, ctx) => impl.evaluate(check as never, facts, ctx),
   };
 }

@@ -13,8 +13,8 @@ import { reachableKind } from './kinds/reachable.js';
 import { mountKind } from './kinds/mount.js';
 import { sysctlKind } from './kinds/sysctl.js';
 
-export type { CheckKind, CheckCommon, Assertion, Evaluation, FragmentOutput, ProbeContext, ProbeFacts, ProbePlan } from './check-kind.js';
-export { ProbeError } from './check-kind.js';
+export type { CheckKind, CheckCommon, Assertion, Evaluation, Observation, ProbeContext, ProbeFacts, ProbePlan, ProbeRecord, ProbeVerb, ScriptOutput } from './check-kind.js';
+export { ProbeError, PROBE_VERBS } from './check-kind.js';
 
 /** Every check kind, by name. The scenario schema is built from this list. */
 export const CHECK_KINDS: readonly CheckKind[] = [

@@ -7,7 +7,7 @@ import { SshGateway } from '../gateway/index.js';
 import { loadToolbox, type Toolbox } from '../grading/index.js';
 import { createHttpApp, createMetrics, type Readiness } from '../http/index.js';
 import { ImageCatalog, ImageService } from '../images/index.js';
-import { LabService, LabStore, SshMachineAccess } from '../labs/index.js';
+import { LabMachineAccess, LabService, LabStore } from '../labs/index.js';
 import { ProviderRegistry } from '../providers/index.js';
 import { DockerImageBuilder, DockerProvider, dockerImages } from '../providers/docker/index.js';
 import { VmImageBuilder, startLibvirtProvider, vmImages } from '../providers/libvirt/index.js';
@@ -37,7 +37,8 @@ export interface App {
 export function createApp(config: Config, log: Logger): App {
   const db: Db = openDatabase(join(config.dataDir, 'examlab.db'));
   const stores = { labs: new LabStore(db), exams: new ExamStore(db), tokens: new TokenStore(db), audit: new AuditLog(db) };
-  const docker = once(() => DockerProvider.start(log.child({ provider: 'docker' }), { subnetPool: config.subnetPool, socketPath: config.dockerSocket }));
+  const toolbox = once((): Promise<Toolbox> => loadToolbox(join(config.buildDir, 'toolbox')));
+  const docker = once(() => DockerProvider.start(log.child({ provider: 'docker' }), { subnetPool: config.subnetPool, socketPath: config.dockerSocket, graderTools: toolbox }));
   // Started on first use only: a Docker-only lab never needs libvirtd.
   const libvirt = once(() =>
     startLibvirtProvider(log.child({ provider: 'libvirt' }), {
@@ -54,8 +55,7 @@ export function createApp(config: Config, log: Logger): App {
     docker: once(async () => dockerImages(new DockerImageBuilder((await docker()).docker, await catalog(), imageLog, { workDir: join(config.buildDir, 'rootfs'), debianMirror: config.debianMirror }), await catalog())),
     libvirt: once(async () => vmImages(new VmImageBuilder(await catalog(), imageLog, { imagesDir: join(config.vmDir, 'images'), workDir: join(config.buildDir, 'rootfs'), debianMirror: config.debianMirror }))),
   });
-  const toolbox = once((): Promise<Toolbox> => loadToolbox(join(config.buildDir, 'toolbox')));
-  const labs = new LabService({ store: stores.labs, providers, images, machines: new SshMachineAccess(toolbox), log, labFilesDir: join(config.dataDir, 'labs') });
+  const labs = new LabService({ store: stores.labs, providers, images, machines: new LabMachineAccess(providers, toolbox), log, labFilesDir: join(config.dataDir, 'labs') });
 
   return {
     config,

@@ -319,7 +319,12 @@ export class ExamService implements CandidateDirectory {
     });
     await pipeline.exclusive(examId, candidateId, async () => {
       const lab = labStore.labOf(c);
-      if (lab?.state === 'running') await labs.unlockCandidate(lab.id);
+      if (lab?.state !== 'running') return;
+      // Their token works again at once; a machine that does not answer keeps the account locked until it does, and says so.
+      await labs.unlockCandidate(lab.id).catch((err) => {
+        this.deps.log.warn({ exam: examId, candidate: candidateId, lab: lab.id, err: errorMessage(err) }, 'cannot unlock the candidate account in the lab');
+        audit.append({ actor: SYSTEM, action: 'lab.unlock.failed', examId, candidateId, labId: lab.id, detail: { reason: errorMessage(err) } });
+      });
     });
     return exams.candidate(examId, candidateId);
   }

@@ -3,18 +3,17 @@ import { errorMessage } from '../util/errors.js';
 import type { Check } from '../scenario/index.js';
 import { withTimeout } from '../util/retry.js';
 import { checkKind, ProbeError, type Assertion, type Evaluation, type ProbeContext, type ProbeFacts, type ProbePlan } from '../checks/index.js';
-import type { FragmentRun, MachineFragment } from './machine-run.js';
+import { runMachine, type MachineAnswer, type MachineRunner } from './machine-run.js';
 import type { CheckResult } from './results.js';
 
 /** What the grader needs to reach one lab. */
 export interface GradingAccess extends ProbeContext {
-  /** One round trip to a machine: every fragment of its checks. Throws when the machine cannot be reached. */
-  runFragments(machine: string, fragments: readonly MachineFragment[], options: { powershell: boolean; connectTimeoutMs: number }): Promise<FragmentRun[]>;
+  /** How to ask one machine of the lab. */
+  machine(name: string): MachineRunner;
 }
 
 export interface GradeOptions {
   log: Logger;
-  connectTimeoutMs?: number;
 }
 
 interface Planned {
@@ -24,9 +23,10 @@ interface Planned {
 }
 
 /**
- * Grades checks against a live lab: all checks of a machine in one SSH round
- * trip, machines in parallel, grader-side observations alongside. Never
- * throws for a lab problem: an unreachable machine makes its checks `error`.
+ * Grades checks against a live lab: all checks of a machine in one round
+ * trip of the grader's probe, machines in parallel, grader-side
+ * observations alongside. Never throws for a lab problem: a machine that
+ * cannot answer, or stalls, makes its checks `error` within a bound.
  */
 export async function gradeChecks(checks: readonly Check[], access: GradingAccess, options: GradeOptions): Promise<CheckResult[]> {
   const planned: Planned[] = checks.map((check) => {
@@ -39,24 +39,26 @@ export async function gradeChecks(checks: readonly Check[], access: GradingAcces
 
   const byMachine = new Map<string, Planned[]>();
   for (const p of planned) {
-    const machine = p.plan?.fragment !== undefined ? p.plan.machine : undefined;
+    const machine = p.plan?.probe || p.plan?.powershell !== undefined ? p.plan.machine : undefined;
     if (machine !== undefined) byMachine.set(machine, [...(byMachine.get(machine) ?? []), p]);
   }
-  const fragmentRuns = new Map<Planned, FragmentRun>();
+  const answers = new Map<Planned, MachineAnswer & { durationMs: number }>();
   const observations = new Map<Planned, { value?: unknown; problem?: string; durationMs: number }>();
 
   const machineRuns = [...byMachine].map(async ([machine, items]) => {
-    const fragments: MachineFragment[] = items.map((p) => ({ id: p.check.id, fragment: p.plan?.fragment as string, timeoutMs: p.check.timeout }));
     const started = Date.now();
-    try {
-      const runs = await access.runFragments(machine, fragments, { powershell: items.some((p) => p.plan?.powershell === true), connectTimeoutMs: options.connectTimeoutMs ?? 15_000 });
-      items.forEach((p, i) => fragmentRuns.set(p, runs[i] as FragmentRun));
-      options.log.debug({ machine, checks: items.length, ms: Date.now() - started }, 'machine graded');
-    } catch (err) {
-      const problem = `machine ${machine} could not be graded: ${errorMessage(err)}`;
-      options.log.warn({ machine, err: errorMessage(err) }, 'machine could not be graded');
-      for (const p of items) fragmentRuns.set(p, { problem, durationMs: Date.now() - started });
-    }
+    const results = await runMachine(
+      items.map((p) => ({ probe: p.plan?.probe, script: p.plan?.powershell !== undefined ? { text: p.plan.powershell, timeoutMs: p.check.timeout } : undefined, timeoutMs: p.check.timeout })),
+      access.machine(machine),
+    );
+    const durationMs = Date.now() - started;
+    items.forEach((p, i) => {
+      const answer = results[i] ?? { problem: 'no answer' };
+      answers.set(p, { ...answer, problem: answer.problem && `machine ${machine} could not be graded: ${answer.problem}`, durationMs });
+    });
+    const failed = results.find((r) => r.problem);
+    if (failed) options.log.warn({ machine, err: failed.problem }, 'machine could not be graded');
+    options.log.debug({ machine, checks: items.length, ms: durationMs }, 'machine graded');
   });
   const observed = planned
     .filter((p) => p.plan?.observe)
@@ -71,11 +73,11 @@ export async function gradeChecks(checks: readonly Check[], access: GradingAcces
     });
   await Promise.all([...machineRuns, ...observed]);
 
-  const results = planned.map((p) => evaluate(p, fragmentRuns.get(p), observations.get(p)));
+  const results = planned.map((p) => evaluate(p, answers.get(p), observations.get(p), access));
   return applyPrerequisites(results, checks);
 }
 
-function evaluate(p: Planned, run: FragmentRun | undefined, observation: { value?: unknown; problem?: string; durationMs: number } | undefined): CheckResult {
+function evaluate(p: Planned, run: (MachineAnswer & { durationMs: number }) | undefined, observation: { value?: unknown; problem?: string; durationMs: number } | undefined, ctx: ProbeContext): CheckResult {
   const { check } = p;
   const durationMs = Math.max(run?.durationMs ?? 0, observation?.durationMs ?? 0);
   const base = {
@@ -94,8 +96,8 @@ function evaluate(p: Planned, run: FragmentRun | undefined, observation: { value
   if (problem) return error(problem);
   let evaluation: Evaluation;
   try {
-    const facts: ProbeFacts = { fragment: run?.output, observed: observation?.value };
-    evaluation = checkKind(check.kind).evaluate(check, facts);
+    const facts: ProbeFacts = { probe: run?.probe, script: run?.script, observed: observation?.value };
+    evaluation = checkKind(check.kind).evaluate(check, facts, ctx);
   } catch (err) {
     return error(err instanceof ProbeError ? err.message : `the grader could not read the result: ${errorMessage(err)}`);
   }

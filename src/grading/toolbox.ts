@@ -4,25 +4,25 @@ import { EnvironmentError } from '../util/errors.js';
 import { sha256 } from '../util/ids.js';
 
 /**
- * The grader's own tools, uploaded to a machine for each grading run: a
- * static busybox (Debian's busybox-static) and the static examlab-probe.
- * Built by `make toolbox` into build/toolbox/.
+ * The grader's own tool: the static examlab-probe, built by `make toolbox`
+ * into build/toolbox/. Containers get it from a read-only volume; VMs get a
+ * fresh copy for each grading run.
  */
 export interface Toolbox {
-  busybox: Buffer;
+  /** The folder it was read from. */
+  dir: string;
   probe: Buffer;
-  /** sha256 of each, checked against what the machine reports it received. */
-  hashes: { busybox: string; probe: string };
+  /** sha256 of the probe: names the volume that carries it. */
+  hash: string;
 }
 
 export async function loadToolbox(dir: string): Promise<Toolbox> {
-  const read = async (name: string) => {
-    try {
-      return await readFile(join(dir, name));
-    } catch {
-      throw new EnvironmentError(`the grader toolbox is missing ${join(dir, name)}; build it with \`make toolbox\``);
-    }
-  };
-  const [busybox, probe] = await Promise.all([read('busybox'), read('examlab-probe')]);
-  return { busybox, probe, hashes: { busybox: sha256(busybox), probe: sha256(probe) } };
+  const file = join(dir, 'examlab-probe');
+  let probe: Buffer;
+  try {
+    probe = await readFile(file);
+  } catch {
+    throw new EnvironmentError(`the grader's probe is missing: ${file}; build it with \`make toolbox\``);
+  }
+  return { dir, probe, hash: sha256(probe) };
 }

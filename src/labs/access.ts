@@ -1,42 +1,72 @@
-import type { GradingAccess, Toolbox } from '../grading/index.js';
-import { runOnMachine, runPowershellChecks } from '../grading/index.js';
-import { openMachineSession, SshSession, withMachineSession, type SshTarget } from '../remote/index.js';
-import { errorMessage } from '../util/errors.js';
+import { createHash } from 'node:crypto';
+import { MAX_PROBE_OUTPUT, sessionRunner, type GradingAccess, type MachineRunner, type Toolbox } from '../grading/index.js';
+import { GRADER_TOOLS_DIR, type EngineCommand, type LabRef, type Provider, type ProviderRegistry } from '../providers/index.js';
+import { openMachineSession, SshSession, type ExecOptions, type ExecResult, type MachineSession, type SshTarget } from '../remote/index.js';
+import { EnvironmentError, errorMessage } from '../util/errors.js';
 import { retryUntil } from '../util/retry.js';
 import type { LabRecord } from './lab-store.js';
-import type { MachineAccess } from './machine-access.js';
+import type { MachineAccess, PlacedMachine } from './machine-access.js';
 import { rebootMachine } from './reboot.js';
 
-/**
- * Machines reached over SSH as root with the lab's grader key (host keys
- * pinned once learnt), or through a VM's guest agent when SSH does not answer.
- */
-export class SshMachineAccess implements MachineAccess {
-  constructor(private readonly toolbox: () => Promise<Toolbox>) {}
+/** Time for the engine to start the probe and carry its answer, on top of the probe's own deadline. */
+const ENGINE_MARGIN_MS = 5_000;
 
-  async waitReady(lab: LabRecord, machine: { name: string; address: string }, timeoutMs: number): Promise<string> {
-    const session = await retryUntil(
-      () => SshSession.connect({ host: machine.address, username: 'root', privateKey: lab.secrets.graderPrivateKey }, 5000),
-      () => true,
-      { what: `SSH on machine ${machine.name} (${machine.address})`, timeoutMs, intervalMs: 300 },
-    );
-    session.close();
-    return session.hostKey;
+/**
+ * Machines reached the way their engine allows. A container is reached
+ * through the engine's exec API: nothing of the machine (its sshd, root's
+ * shell, its SFTP server) is on the way, so SSH hardening is exam content
+ * and the grader's probe runs from a read-only volume. A VM is reached over
+ * SSH as root with the lab's grader key (host key pinned), or through its
+ * guest agent when SSH does not answer.
+ */
+export class LabMachineAccess implements MachineAccess {
+  constructor(
+    private readonly providers: ProviderRegistry,
+    private readonly toolbox: () => Promise<Toolbox>,
+  ) {}
+
+  async waitReady(lab: LabRecord, machine: PlacedMachine, timeoutMs: number): Promise<string | undefined> {
+    const engine = await this.engine(lab, machine.name);
+    if (!engine) {
+      const session = await retryUntil(
+        () => SshSession.connect({ host: machine.address, username: 'root', privateKey: lab.secrets.graderPrivateKey }, 5000),
+        () => true,
+        { what: `SSH on machine ${machine.name} (${machine.address})`, timeoutMs, intervalMs: 300 },
+      );
+      session.close();
+      return session.hostKey;
+    }
+    const deadline = Date.now() + timeoutMs;
+    const session = engineSession(engine);
+    await retryUntil(() => session.exec('true', { timeoutMs: 5000 }), (r) => r.exitCode === 0, { what: `machine ${machine.name} to run commands`, timeoutMs, intervalMs: 200 });
+    // Booted: systemd done starting (when it is PID 1), and sshd listening when the machine has one, for the candidate's sessions.
+    const booted = await session.exec(BOOTED, { timeoutMs: Math.max(1000, deadline - Date.now()) });
+    if (booted.exitCode !== 0) throw new EnvironmentError(`machine ${machine.name} did not finish booting: ${booted.stderr.trim() || booted.stdout.trim()}`);
+    const key = booted.stdout.trim().split(/\s+/)[1];
+    return key ? `SHA256:${createHash('sha256').update(Buffer.from(key, 'base64')).digest('base64').replace(/=+$/, '')}` : undefined;
   }
 
-  open(lab: LabRecord, machine: string, timeoutMs: number) {
-    return openMachineSession(requireTarget(lab, machine), timeoutMs);
+  async open(lab: LabRecord, machine: string, timeoutMs: number): Promise<MachineSession> {
+    const engine = await this.engine(lab, machine);
+    return engine ? engineSession(engine) : openMachineSession(requireTarget(lab, machine), timeoutMs);
   }
 
   reboot(lab: LabRecord, machine: string, timeoutMs: number): Promise<string> {
     return rebootMachine(requireTarget(lab, machine), timeoutMs);
   }
 
-  async runChecks(lab: LabRecord, machine: string, fragments: Parameters<MachineAccess['runChecks']>[2], options: { powershell: boolean; connectTimeoutMs: number }) {
-    const toolbox = options.powershell ? undefined : await this.toolbox();
-    return withMachineSession(requireTarget(lab, machine), options.connectTimeoutMs, (session) =>
-      toolbox ? runOnMachine(session, toolbox, fragments) : runPowershellChecks(session, fragments),
-    );
+  runner(lab: LabRecord, machine: string): MachineRunner {
+    const viaSession = sessionRunner(() => openMachineSession(requireTarget(lab, machine), 15_000), this.toolbox);
+    return {
+      probe: async (work, { deadlineMs }) => {
+        const engine = await this.engine(lab, machine);
+        if (!engine) return viaSession.probe(work, { deadlineMs });
+        const run = await engine.exec({ argv: [`${GRADER_TOOLS_DIR}/examlab-probe`, 'serve'], stdin: work, timeoutMs: deadlineMs + ENGINE_MARGIN_MS, maxOutputBytes: MAX_PROBE_OUTPUT });
+        if (run.exitCode === 126 || run.exitCode === 127) throw new EnvironmentError(`the grader's probe cannot start in machine ${machine}: ${run.stderr.toString('utf8').trim()}`);
+        return run.stdout;
+      },
+      runScripts: (scripts) => viaSession.runScripts(scripts),
+    };
   }
 
   async trySshLogin(lab: LabRecord, machine: string, user: string, password: string, timeoutMs: number): Promise<{ ok: boolean; detail: string }> {
@@ -53,14 +83,49 @@ export class SshMachineAccess implements MachineAccess {
       throw err;
     }
   }
+
+  /** The engine's own way in, when the machine's provider has one. */
+  private async engine(lab: LabRecord, machine: string): Promise<EngineTarget | undefined> {
+    const placed = lab.topology?.machines.find((m) => m.name === machine);
+    if (!placed) throw new EnvironmentError(`lab ${lab.id} has no machine ${machine}`);
+    const provider: Provider = await this.providers.get(placed.provider);
+    if (!provider.exec) return undefined;
+    const ref: LabRef = { labId: lab.id, examId: lab.examId, candidateId: lab.candidateId };
+    return { name: machine, exec: (command) => (provider.exec as NonNullable<Provider['exec']>).call(provider, ref, machine, command) };
+  }
 }
 
-/** What the grader may do on one lab: run fragments on its machines, try logins, know addresses. */
+interface EngineTarget {
+  name: string;
+  exec(command: EngineCommand): Promise<{ exitCode: number; stdout: Buffer; stderr: Buffer }>;
+}
+
+/** Waits for systemd (if PID 1) to finish starting and for sshd (if installed) to listen; prints the ed25519 host key. */
+const BOOTED = `if [ -d /run/systemd/system ]; then systemctl is-system-running --wait >/dev/null 2>&1; fi
+if [ -e /etc/ssh/sshd_config ]; then
+  i=0; until grep -qs ':0016 [0-9A-F:]* 0A' /proc/net/tcp /proc/net/tcp6; do i=$((i+1)); [ $i -gt 300 ] && { echo 'sshd does not listen on port 22' >&2; exit 1; }; sleep 0.1; done
+fi
+cat /etc/ssh/ssh_host_ed25519_key.pub 2>/dev/null; true`;
+
+/** A root shell on a container, through the engine: the machine's /bin/sh, no SSH. */
+function engineSession(engine: EngineTarget): MachineSession {
+  return {
+    async exec(command: string, options: ExecOptions): Promise<ExecResult> {
+      const limit = options.maxOutputBytes ?? 8 << 20;
+      const run = await engine.exec({ argv: ['/bin/sh', '-c', command], stdin: options.stdin ?? '', timeoutMs: options.timeoutMs, maxOutputBytes: 2 * limit });
+      return { exitCode: run.exitCode, stdout: run.stdout.toString('utf8'), stderr: run.stderr.toString('utf8'), stdoutBytes: run.stdout, truncated: false };
+    },
+    close() {},
+  };
+}
+
+/** What the grader may do on one lab: ask its machines, try logins, know addresses and the services' programs. */
 export function gradingAccess(lab: LabRecord, machines: MachineAccess): GradingAccess {
   const byName = new Map((lab.topology?.machines ?? []).map((m) => [m.name, m]));
   return {
-    runFragments: (machine, fragments, options) => machines.runChecks(lab, machine, fragments, options),
+    machine: (name) => machines.runner(lab, name),
     trySshLogin: (machine, user, password, timeoutMs) => machines.trySshLogin(lab, machine, user, password, timeoutMs),
+    servicePrograms: (machine, unit) => byName.get(machine)?.servicePrograms?.[unit],
     addressOf(machine, from) {
       const target = byName.get(machine);
       if (!target) return undefined;

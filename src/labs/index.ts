@@ -4,5 +4,5 @@ export * from './lab-store.js';
 export * from './scenario-test.js';
 export * from './states.js';
 export * from './topology.js';
-export { SshMachineAccess, gradingAccess } from './access.js';
+export { LabMachineAccess, gradingAccess } from './access.js';
 export type { MachineAccess, PlacedMachine } from './machine-access.js';

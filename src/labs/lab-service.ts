@@ -1,7 +1,8 @@
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { ConflictError, EnvironmentError, InputError, TimeoutError, errorMessage } from '../util/errors.js';
-import { computeScore, gradeChecks, type CheckResult } from '../grading/index.js';
+import { computeScore, gradeChecks, runMachine, type CheckResult } from '../grading/index.js';
+import { parseProcessLines, unitName } from '../checks/index.js';
 import type { BuiltImage, ImageService } from '../images/index.js';
 import type { LabNetwork, LabRef, MachineBoot, MachineRunState, MachineSpec, Provider, ProviderRegistry } from '../providers/index.js';
 import { parseScenario, renderDeep, renderText, resolveVariables, type LoadedScenario, type Machine, type Scenario } from '../scenario/index.js';
@@ -143,6 +144,7 @@ export class LabService {
 
       await this.createLoginAccounts(lab, rendered);
       await this.runSection(lab, 'setup');
+      lab = await this.recordServicePrograms(lab);
       await this.runSection(lab, 'faults');
       labLog.info({ seconds: (Date.now() - started) / 1000 }, 'lab ready');
       return store.transition(lab.id, 'ready');
@@ -315,7 +317,7 @@ export class LabService {
     return { machine, spec };
   }
 
-  private async waitReady(lab: LabRecord, machine: PlacedMachine): Promise<string> {
+  private async waitReady(lab: LabRecord, machine: PlacedMachine): Promise<string | undefined> {
     const provider = await this.deps.providers.get(machine.provider);
     try {
       return await this.deps.machines.waitReady(lab, machine, this.deps.sshReadyTimeoutMs ?? provider.bootTimeoutMs ?? 90_000);
@@ -325,6 +327,38 @@ export class LabService {
       if (!tail || !(err instanceof Error)) throw err;
       throw new TimeoutError(`${err.message}\nits console (${machine.console?.log}) ends with:\n${tail}`);
     }
+  }
+
+  /**
+   * What each checked service runs in the sound system (right after the
+   * setup, before the faults and long before the candidate): the reference a
+   * `service` check holds the running unit to, so a process planted in the
+   * unit's cgroup, or a unit file rewritten to run something else, is not
+   * taken for the service.
+   */
+  private async recordServicePrograms(lab: LabRecord): Promise<LabRecord> {
+    const topology = lab.topology as LabTopology;
+    const byMachine = new Map<string, Set<string>>();
+    for (const check of this.render(lab).checks) {
+      if (check.kind !== 'service' || check.program !== undefined) continue;
+      byMachine.set(check.machine, (byMachine.get(check.machine) ?? new Set()).add(unitName(String(check.name))));
+    }
+    await Promise.all(
+      [...byMachine].map(async ([machine, units]) => {
+        const list = [...units];
+        const answers = await runMachine(list.map((unit) => ({ probe: { cgroup: { verb: 'cgroup', args: [`system.slice/${unit}`] } }, timeoutMs: 10_000 })), this.deps.machines.runner(lab, machine));
+        const placed = topology.machines.find((m) => m.name === machine);
+        if (!placed) return;
+        placed.servicePrograms = {};
+        list.forEach((unit, i) => {
+          const record = answers[i]?.probe?.get('cgroup');
+          const programs = record?.status === 'ok' ? [...new Set(parseProcessLines(record.data.toString('utf8'), ['pid', 'exe', 'cmdline']).map((p) => p.exe).filter(Boolean))] : [];
+          if (programs.length) (placed.servicePrograms as Record<string, string[]>)[unit] = programs;
+        });
+      }),
+    );
+    this.deps.store.setTopology(lab.id, topology);
+    return this.deps.store.get(lab.id);
   }
 
   /** The candidate's account on each machine they may log in to: per-lab password and key. */

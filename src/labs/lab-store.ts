@@ -21,6 +21,8 @@ export interface LabTopology {
     loginUser?: string;
     /** VMs: serial console, its log, guest agent. */
     console?: MachineConsole;
+    /** The programs each checked service ran in the sound system (after setup, before the faults), by unit. */
+    servicePrograms?: Record<string, string[]>;
   }[];
 }
 

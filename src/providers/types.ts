@@ -76,6 +76,28 @@ export interface MachineInstance {
 
 export type MachineRunState = 'running' | 'paused' | 'stopped' | 'missing';
 
+/**
+ * Where a provider that runs commands through its engine (containers) puts
+ * the grader's probe: a read-only volume mounted into every machine at
+ * creation, which nothing inside the machine can change or cover.
+ */
+export const GRADER_TOOLS_DIR = '/.examlab-grader';
+
+/** A program run inside a machine through its engine: an argv (no shell), its stdin, bounded time and output. */
+export interface EngineCommand {
+  argv: readonly string[];
+  stdin?: string | Buffer;
+  timeoutMs: number;
+  /** stdout and stderr together; past it the run is stopped and reported as a flood. */
+  maxOutputBytes: number;
+}
+
+export interface EngineCommandResult {
+  exitCode: number;
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
 export interface Provider {
   readonly name: ProviderName;
   /** Checks that the engine answers; throws EnvironmentError saying how to start it. */
@@ -92,6 +114,13 @@ export interface Provider {
   listLabIds(): Promise<string[]>;
   /** How long a machine may take from creation to answering SSH (VMs boot a kernel; containers do not). */
   readonly bootTimeoutMs?: number;
+  /**
+   * Runs a program in a running machine through the engine, as root, with no
+   * shell, SSH or network in between (containers). Absent for machines only
+   * reachable over SSH (VMs). A non-zero exit is a result; an engine error,
+   * a timeout or an output flood is thrown.
+   */
+  exec?(lab: LabRef, machine: string, command: EngineCommand): Promise<EngineCommandResult>;
 }
 
 /** Creates the isolated networks of labs (one bridge and subnet each). */

@@ -10,6 +10,10 @@ const ENV = ['HOME=/root', 'USER=root', 'LOGNAME=root', 'PATH=/usr/local/sbin:/u
 /** QEMU's socket takes one client at a time: sessions of this process to one socket take turns. */
 const turns = new Map<string, Mutex>();
 
+
+/** The longest answer read from a guest agent (qemu-ga caps captured output at 16 MiB, base64 makes it 4/3). */
+const MAX_ANSWER_BYTES = 24 << 20;
+
 /**
  * A root session through the QEMU guest agent (qemu-ga) of a VM, over the
  * virtio-serial socket in its domain: commands run and files land on the
@@ -31,6 +35,11 @@ export class GuestAgentSession {
   ) {
     socket.on('data', (chunk: Buffer) => {
       this.buffer = Buffer.concat([this.buffer, chunk]);
+      // An agent the candidate replaced may flood: no answer is ever this long (guest-exec output is capped by the agent).
+      if (this.buffer.length > MAX_ANSWER_BYTES) {
+        socket.destroy(new GuestAgentError(`the guest agent sent more than ${MAX_ANSWER_BYTES} bytes without ending an answer`));
+        return;
+      }
       this.deliver();
     });
     const end = (err?: Error) => {
@@ -133,8 +142,10 @@ export class GuestAgentSession {
     for (let interval = 20; ; interval = Math.min(interval * 2, 250)) {
       const status = await this.call<{ exited: boolean; exitcode?: number; signal?: number; 'out-data'?: string; 'err-data'?: string }>('guest-exec-status', { pid });
       if (status.exited) {
-        const text = (b64?: string) => (b64 ? Buffer.from(b64, 'base64').toString('utf8') : '');
-        return { exitCode: status.exitcode ?? 128 + (status.signal ?? 0), stdout: text(status['out-data']), stderr: text(status['err-data']) };
+        const bytes = (b64?: string) => (b64 ? Buffer.from(b64, 'base64') : Buffer.alloc(0));
+        const stdout = bytes(status['out-data']);
+        const truncated = Boolean((status as { 'out-truncated'?: boolean })['out-truncated'] || (status as { 'err-truncated'?: boolean })['err-truncated']);
+        return { exitCode: status.exitcode ?? 128 + (status.signal ?? 0), stdout: stdout.toString('utf8'), stderr: bytes(status['err-data']).toString('utf8'), stdoutBytes: stdout, truncated };
       }
       if (Date.now() > deadline) {
         await this.call('guest-exec', { path: '/bin/kill', arg: ['-KILL', String(pid)] }).catch(() => undefined);

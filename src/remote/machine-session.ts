@@ -2,11 +2,16 @@ import { errorMessage } from '../util/errors.js';
 import { SshError, SshSession, type ExecOptions, type ExecResult, type SshTarget } from './ssh-client.js';
 import { GuestAgentSession } from './guest-agent.js';
 
-/** What steps and the grader do on a machine as root: run commands, drop files. */
+/** What steps do on a machine as root: run commands with its shell. */
 export interface MachineSession {
   exec(command: string, options: ExecOptions): Promise<ExecResult>;
-  uploadToNewDir(dirName: string, files: readonly { name: string; data: Buffer | string; mode: number }[]): Promise<string>;
   close(): void;
+}
+
+/** A root session that can also receive files (SSH over SFTP, a VM's guest agent). */
+export interface UploadingSession extends MachineSession {
+  /** Creates `dirName` (mode 0700, failing if it exists) and writes `files` into it; returns its path. */
+  uploadToNewDir(dirName: string, files: readonly { name: string; data: Buffer | string; mode: number }[]): Promise<string>;
 }
 
 /**
@@ -15,7 +20,7 @@ export interface MachineSession {
  * with no network (emergency mode, a broken interface) can still be set up,
  * repaired by a solution and graded.
  */
-export async function openMachineSession(target: SshTarget, timeoutMs: number): Promise<MachineSession> {
+export async function openMachineSession(target: SshTarget, timeoutMs: number): Promise<UploadingSession> {
   try {
     return await SshSession.connect(target, timeoutMs);
   } catch (sshErr) {

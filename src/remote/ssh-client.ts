@@ -21,6 +21,9 @@ export interface ExecResult {
   exitCode: number;
   stdout: string;
   stderr: string;
+  /** stdout as bytes, at most the cap; `truncated` says whether more was dropped. */
+  stdoutBytes: Buffer;
+  truncated: boolean;
 }
 
 export interface ExecOptions {
@@ -109,7 +112,7 @@ export class SshSession {
         channel.on('close', () => {
           clearTimeout(timer);
           if (exitCode === undefined) return reject(new SshError(`connection to ${this.target.host} closed before the command finished`));
-          resolve({ exitCode, stdout: stdout.text(), stderr: stderr.text() });
+          resolve({ exitCode, stdout: stdout.text(), stderr: stderr.text(), stdoutBytes: stdout.bytes(), truncated: stdout.dropped > 0 || stderr.dropped > 0 });
         });
         writeStdin(channel, options.stdin);
       });
@@ -167,8 +170,11 @@ function writeStdin(channel: ClientChannel, stdin: string | Buffer | undefined):
 class Collector {
   private chunks: Buffer[] = [];
   private size = 0;
-  private dropped = 0;
+  dropped = 0;
   constructor(private readonly limit: number) {}
+  bytes(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
   push(chunk: Buffer): void {
     if (this.size >= this.limit) {
       this.dropped += chunk.length;

@@ -1,4 +1,4 @@
-import type { FragmentRun, MachineFragment } from '../../src/grading/machine-run.js';
+import type { MachineRunner } from '../../src/grading/machine-run.js';
 import type { LabRecord } from '../../src/labs/lab-store.js';
 import type { MachineAccess, PlacedMachine } from '../../src/labs/machine-access.js';
 import type { ExecOptions, ExecResult } from '../../src/remote/ssh-client.js';
@@ -6,7 +6,7 @@ import type { MachineSession } from '../../src/remote/machine-session.js';
 import { SshError } from '../../src/remote/ssh-client.js';
 import { ScriptedFailures, type EngineCall, type FakeMachine } from './fake-provider.js';
 
-type FailingOp = 'waitReady' | 'open' | 'runChecks';
+type FailingOp = 'waitReady' | 'open' | 'probe';
 
 /**
  * The lab's machines reached as root, in memory. A machine answers only
@@ -46,7 +46,7 @@ export class FakeMachineAccess implements MachineAccess {
   }
 
   /** The next `times` scripts containing `match` exit with `result` and change nothing. */
-  failExec(match: string, times = 1, result: ExecResult = { exitCode: 1, stdout: '', stderr: `scripted failure of "${match}"` }): this {
+  failExec(match: string, times = 1, result: ExecResult = { exitCode: 1, stdout: '', stderr: `scripted failure of "${match}"`, stdoutBytes: Buffer.alloc(0), truncated: false }): this {
     for (let i = 0; i < times; i++) this.execFailures.push({ match, result });
     return this;
   }
@@ -67,7 +67,6 @@ export class FakeMachineAccess implements MachineAccess {
     let closed = false;
     return {
       exec: async (command: string, options: ExecOptions) => this.exec(lab, target, command, options),
-      uploadToNewDir: async (dirName: string) => `/root/${dirName}`,
       close: () => {
         if (!closed) this.openSessions--;
         closed = true;
@@ -80,13 +79,28 @@ export class FakeMachineAccess implements MachineAccess {
     return 'running';
   }
 
-  async runChecks(lab: LabRecord, machine: string, fragments: readonly MachineFragment[]): Promise<FragmentRun[]> {
-    const target = await this.answering('runChecks', lab, machine, fragments.map((f) => f.id).join(' '));
-    return fragments.map((f) => {
-      const flag = /\bflag ([\w.-]+)/.exec(f.fragment)?.[1];
-      if (!flag) return { problem: `the fake machine cannot run ${JSON.stringify(f.fragment)}`, durationMs: 1 };
-      return { output: { exitCode: target.flags.has(flag) ? 0 : 1, stdout: '', stderr: '', facts: new Map() }, durationMs: 1 };
-    });
+  /**
+   * The grader's probe, in memory: only `run` requests (command checks) are
+   * understood; `... flag NAME ...` exits 0 when the flag is set, 1 when not.
+   * The answers are framed as the real probe frames them.
+   */
+  runner(lab: LabRecord, machine: string): MachineRunner {
+    return {
+      probe: async (work) => {
+        const lines = work.split('\n').slice(1).filter(Boolean);
+        const target = await this.answering('probe', lab, machine, lines.map((l) => l.split('\t').slice(1).join(' ')).join('; '));
+        const records = lines.map((line) => {
+          const [id = '', verb = '', , , command = ''] = line.split('\t');
+          const flag = /\bflag ([\w.-]+)/.exec(command)?.[1];
+          if (verb !== 'run' || !flag) return record(id, 'err', `the fake machine cannot answer ${verb}`);
+          return record(id, 'ok', `exit=${target.flags.has(flag) ? 0 : 1}\nsignal=0\ntimed_out=0\nstdout=0\nstderr=0\n\n`);
+        });
+        return Buffer.from(`${records.join('')}end\t${records.length}\n`);
+      },
+      runScripts: async () => {
+        throw new SshError('the fake machines are not Windows guests');
+      },
+    };
   }
 
   async trySshLogin(lab: LabRecord, machine: string, user: string, password: string): Promise<{ ok: boolean; detail: string }> {
@@ -112,7 +126,7 @@ export class FakeMachineAccess implements MachineAccess {
       if (word === 'usermod' && rest.includes('-L')) machine.lockedUsers.add(last);
       if (word === 'usermod' && rest.includes('-U')) machine.lockedUsers.delete(last);
     }
-    return { exitCode: 0, stdout: '', stderr: '' };
+    return { exitCode: 0, stdout: '', stderr: '', stdoutBytes: Buffer.alloc(0), truncated: false };
   }
 
   /** Records the call; fails (or hangs) as scripted, or when the machine is not there or not running. */
@@ -124,4 +138,9 @@ export class FakeMachineAccess implements MachineAccess {
     if (target.state !== 'running') throw new SshError(`machine ${machine} of lab ${lab.id} does not answer (${target.state})`);
     return target;
   }
+}
+
+/** One framed record of the probe's answer. */
+function record(id: string, status: string, payload: string): string {
+  return `${id}\t${status}\t${Buffer.byteLength(payload)}\n${payload}\n`;
 }

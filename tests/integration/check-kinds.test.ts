@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { CheckResult } from '../../src/grading/results.js';
 import { createTestApp, inlineScenario, leftovers, scenarioHead } from './helpers.js';
@@ -84,13 +85,16 @@ describe('check kinds on a real lab', () => {
   let results: CheckResult[];
 
   let rootLoginsDuringGrading: number;
+  let probeRunsDuringGrading: string[];
 
   beforeAll(async () => {
     app = await createTestApp();
     const lab = await app.labs.up(inlineScenario(SCENARIO, 'kinds'));
     labId = lab.id;
     const before = await rootLogins(labId, 'ws');
+    const since = Date.now() / 1000;
     results = (await app.labs.grade(labId)).results;
+    probeRunsDuringGrading = engineExecs(`exl-${labId}-ws`, since, Date.now() / 1000);
     rootLoginsDuringGrading = (await rootLogins(labId, 'ws')) - before;
   }, 300_000);
 
@@ -132,13 +136,20 @@ describe('check kinds on a real lab', () => {
     expect(timeout.message).toMatch(/timed out after 2 s/);
   });
 
-  test('one machine, one round trip: all the checks of ws ran over a single root SSH login', () => {
+  test('one machine, one round trip: all the checks of ws ran in one start of the probe through the engine, with no SSH login', () => {
     expect(results.filter((r) => r.machine === 'ws').length).toBeGreaterThan(20);
-    expect(rootLoginsDuringGrading).toBe(1);
+    expect(probeRunsDuringGrading).toEqual(['/.examlab-grader/examlab-probe serve']);
+    expect(rootLoginsDuringGrading).toBe(0);
   });
 });
 
 /** Root logins sshd accepted so far on a machine, read from its journal by the engine (not over SSH). */
+/** The commands the engine started in a container between `since` and `until` (seconds), from its own event log. */
+function engineExecs(container: string, since: number, until: number): string[] {
+  const out = execFileSync('docker', ['events', '--since', since.toFixed(3), '--until', until.toFixed(3), '--filter', `container=${container}`, '--filter', 'event=exec_start', '--format', '{{.Action}}'], { encoding: 'utf8' });
+  return out.split('\n').filter(Boolean).map((line) => line.replace(/^exec_start: /, ''));
+}
+
 async function rootLogins(labId: string, machine: string): Promise<number> {
   const docker = new (await import('dockerode')).default();
   const exec = await docker.getContainer(`exl-${labId}-${machine}`).exec({

@@ -1,4 +1,22 @@
-/** Parsing of the account databases, shared by the user and group kinds. */
+/** Parsing of the account databases, shared by the file, process, user and group kinds. */
+import { obs } from '../assertions.js';
+import type { Observation } from '../check-kind.js';
+
+/** The account databases, read by the probe (a machine-wide read: asked once per grading run however many checks need it). */
+export const ACCOUNT_FILES: Record<'passwd' | 'group', Observation> = {
+  passwd: obs('read', '/etc/passwd', 1 << 20),
+  group: obs('read', '/etc/group', 1 << 20),
+};
+
+/** The name of a numeric user or group id in a passwd or group file (both have name:x:id as their first fields); the id itself when unknown. */
+export function accountName(database: string | undefined, id: string): string {
+  for (const line of (database ?? '').split('\n')) {
+    const f = line.split(':');
+    if (f.length >= 3 && f[2] === id && f[0]) return f[0];
+  }
+  return id;
+}
+
 
 export interface PasswdEntry {
   name: string;

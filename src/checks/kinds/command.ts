@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import { pattern } from '../fields.js';
-import { defineKind } from '../check-kind.js';
-import { assertMatch, clip, requireFragment } from '../assertions.js';
-import { shq } from '../../util/shell.js';
+import { defineKind, ProbeError, type ProbeFacts } from '../check-kind.js';
+import { answered, assertMatch, clip, obs, parsePlain } from '../assertions.js';
 import { matcherSchema } from '../matchers.js';
 
 /**
@@ -25,15 +24,15 @@ export const commandKind = defineKind(
       return check.shell === 'powershell' && check.user ? ['`user` is not supported with `shell: powershell`'] : [];
     },
     plan(check) {
-      if (check.shell === 'powershell') return { machine: check.machine, fragment: check.run, powershell: true };
+      if (check.shell === 'powershell') return { machine: check.machine, powershell: check.run };
       const shell = check.shell === 'bash' ? '/bin/bash' : '/bin/sh';
-      const fragment = check.user
-        ? `exec $B su -s ${shell} ${shq(check.user)} -c ${shq(check.run)}`
-        : `exec ${shell} -c ${shq(check.run)}`;
-      return { machine: check.machine, fragment };
+      const args: (string | number)[] = [check.timeout, shell, oneLine(check.run)];
+      if (check.user) args.push(check.user);
+      return { machine: check.machine, probe: { run: obs('run', ...args) } };
     },
     evaluate(check, facts) {
-      const out = requireFragment(facts.fragment);
+      const out = check.shell === 'powershell' ? facts.script : parseRun(textRecord(facts), check.timeout);
+      if (!out) throw new ProbeError('the machine did not run this command');
       const stdout = out.stdout.replace(/\n+$/, '');
       const stderr = out.stderr.replace(/\n+$/, '');
       const assertions = [assertMatch('exit code', check.exitCode ?? 0, out.exitCode)];
@@ -44,3 +43,39 @@ export const commandKind = defineKind(
     },
   },
 );
+
+/**
+ * The probe takes one line per request: a script of several lines is handed
+ * to the shell as a printf format it expands itself (printf is a builtin of
+ * every POSIX shell), so no tool of the machine is needed to rebuild it.
+ */
+export function oneLine(script: string): string {
+  if (!/[\t\n\r]/.test(script)) return script;
+  const format = [...script].map((c) => (c === '\\' || c === '%' || c === "'" || c < ' ' ? `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}` : c)).join('');
+  return `eval "$(printf '${format}')"`;
+}
+
+/** The probe's record of a command: exit status, then what it printed. */
+function textRecord(facts: ProbeFacts): Buffer {
+  const record = answered(facts, 'run', 'run the command');
+  if (record.status === 'neg') throw new ProbeError(`cannot run the command: ${record.data.toString('utf8').trim()}`);
+  return record.data;
+}
+
+/** `exit=..\nsignal=..\ntimed_out=..\nstdout=LEN\nstderr=LEN\n\n` then the bytes of stdout and stderr. */
+export function parseRun(data: Buffer, timeoutMs: number): { exitCode: number; stdout: string; stderr: string } {
+  const split = data.indexOf('\n\n');
+  if (split < 0) throw new ProbeError('the probe\'s answer for this command is malformed');
+  const head = parsePlain(data.subarray(0, split).toString('utf8'));
+  const outLength = Number(head.get('stdout'));
+  const errLength = Number(head.get('stderr'));
+  const body = data.subarray(split + 2);
+  if (!Number.isInteger(outLength) || !Number.isInteger(errLength) || outLength + errLength !== body.length) throw new ProbeError('the probe\'s answer for this command is malformed');
+  if (head.get('timed_out') === '1') throw new ProbeError(`timed out after ${timeoutMs / 1000} s`);
+  const signal = Number(head.get('signal') ?? 0);
+  return {
+    exitCode: signal ? 128 + signal : Number(head.get('exit')),
+    stdout: body.subarray(0, outLength).toString('utf8'),
+    stderr: body.subarray(outLength).toString('utf8'),
+  };
+}

@@ -3,8 +3,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { pattern } from '../fields.js';
 import { defineKind, ProbeError, type Assertion } from '../check-kind.js';
-import { assertFlag, assertMatch, parsePlain, requireFragment } from '../assertions.js';
-import { shq } from '../../util/shell.js';
+import { answered, assertFlag, assertMatch, obs } from '../assertions.js';
 import { matcherSchema } from '../matchers.js';
 
 const RECORD_TYPES = ['A', 'AAAA', 'CNAME', 'MX', 'TXT', 'NS', 'PTR'] as const;
@@ -43,16 +42,14 @@ export const dnsKind = defineKind(
         if (!server) throw new ProbeError('a DNS check from the grader needs a server');
         return { observe: () => resolveFromGrader(check.name, check.type, server, budget) };
       }
-      return { machine: from, fragment: `exec $P dns ${check.type} ${shq(check.name)} ${budget}${server ? ` ${shq(server)}` : ''}` };
+      return { machine: from, probe: { dns: server ? obs('dns', check.type, check.name, budget, server) : obs('dns', check.type, check.name, budget) } };
     },
     evaluate(check, facts) {
       let dns: DnsFacts;
       if (facts.observed !== undefined) {
         dns = facts.observed as DnsFacts;
       } else {
-        const out = requireFragment(facts.fragment);
-        if (out.exitCode === 3) throw new ProbeError(`DNS probe failed: ${parsePlain(out.stdout).get('error') ?? out.stderr.trim()}`);
-        dns = parseProbeDns(out.stdout);
+        dns = parseProbeDns(answered(facts, 'dns', 'query DNS').data.toString('utf8'));
       }
       const values = dns.answers.filter((a) => a.type === check.type).map((a) => a.value);
       const resolved = dns.rcode === 'NOERROR' && values.length > 0;

@@ -1,21 +1,14 @@
 import { z } from 'zod';
 import { absolutePath } from '../fields.js';
-import { defineKind, type Assertion } from '../check-kind.js';
-import { assertFlag, assertMatch, clip, requireFragment } from '../assertions.js';
-import { shq } from '../../util/shell.js';
+import { defineKind, type Assertion, type Observation } from '../check-kind.js';
+import { answered, assertFlag, assertMatch, clip, fileText, obs, parsePlain } from '../assertions.js';
 import { matcherSchema, type Matcher } from '../matchers.js';
+import { ACCOUNT_FILES, accountName } from './accounts.js';
+
+/** How much of a file a content matcher sees. */
+const CONTENT_BYTES = 65536;
 
 const FILE_TYPES = ['file', 'directory', 'symlink', 'fifo', 'socket', 'block', 'character'] as const;
-const STAT_TYPES: Record<string, (typeof FILE_TYPES)[number]> = {
-  'regular file': 'file',
-  'regular empty file': 'file',
-  directory: 'directory',
-  'symbolic link': 'symlink',
-  fifo: 'fifo',
-  socket: 'socket',
-  'block special file': 'block',
-  'character special file': 'character',
-};
 
 /** "644" and "0644" are the same mode; reports always show four digits. */
 export function normalizeMode(mode: string): string {
@@ -48,36 +41,33 @@ export const fileKind = defineKind(
   },
   {
     plan(check) {
-      const p = shq(check.path);
-      const lines = [
-        `if [ -e ${p} ] || [ -L ${p} ]; then`,
-        `  emitv exists 1`,
-        `  emit stat $B stat -c '%F|%a|%U|%G|%s' ${p}`,
-        `  [ -L ${p} ] && emit target $B readlink ${p}`,
-      ];
-      if (check.content !== undefined) lines.push(`  [ -f ${p} ] && emit content $B head -c 65536 ${p}`);
-      lines.push('else emitv exists 0; fi');
-      return { machine: check.machine, fragment: lines.join('\n') };
+      const probe: Record<string, Observation> = { stat: obs('lstat', check.path), ...ACCOUNT_FILES };
+      if (check.content !== undefined) probe.content = obs('read', check.path, CONTENT_BYTES);
+      return { machine: check.machine, probe };
     },
     evaluate(check, facts) {
-      const f = requireFragment(facts.fragment).facts;
-      const exists = f.get('exists') === '1';
+      const stat = answered(facts, 'stat', `inspect ${check.path}`);
+      const exists = stat.status !== 'neg';
       const assertions: Assertion[] = [{ ...assertFlag('exists', check.exists, exists, exists ? `${check.path} exists` : `${check.path} does not exist`), gate: check.exists }];
       if (!exists) return { assertions, evidence: `${check.path}: no such file or directory` };
-      const [statType = '', mode = '', owner = '', group = '', size = ''] = (f.get('stat') ?? '').trim().split('|');
-      const content = f.get('content');
+      const f = parsePlain(stat.data.toString('utf8'));
+      const [type = '', mode = '', uid = '', gid = '', size = ''] = ['type', 'mode', 'uid', 'gid', 'size'].map((k) => f.get(k));
+      const read = facts.probe?.get('content');
+      const content = read && (read.status === 'ok' || read.status === 'part') ? read.data.toString('utf8') : undefined;
+      const owner = accountName(fileText(facts, 'passwd', '/etc/passwd'), uid);
+      const group = accountName(fileText(facts, 'group', '/etc/group'), gid);
       const evidence = [
-        `${check.path}: ${statType}, mode ${normalizeMode(mode)}, owner ${owner}:${group}, ${size} bytes`,
-        f.has('target') ? `-> ${f.get('target')?.trim()}` : '',
+        `${check.path}: ${type}, mode ${normalizeMode(mode)}, owner ${owner}:${group}, ${size} bytes`,
+        f.has('target') ? `-> ${f.get('target')}` : '',
         content !== undefined ? `content:\n${clip(content, 1000)}` : '',
       ].filter(Boolean).join('\n');
       if (!check.exists) return { assertions, evidence };
-      if (check.type !== undefined) assertions.push(assertMatch('type', check.type, STAT_TYPES[statType] ?? statType));
+      if (check.type !== undefined) assertions.push(assertMatch('type', check.type, type));
       if (check.mode !== undefined) assertions.push(assertMatch('mode', normalizeModeMatcher(check.mode), normalizeMode(mode)));
       if (check.owner !== undefined) assertions.push(assertMatch('owner', check.owner, owner));
       if (check.group !== undefined) assertions.push(assertMatch('group', check.group, group));
       if (check.size !== undefined) assertions.push(assertMatch('size', check.size, Number(size)));
-      if (check.target !== undefined) assertions.push(assertMatch('target', check.target, f.get('target')?.replace(/\n$/, '')));
+      if (check.target !== undefined) assertions.push(assertMatch('target', check.target, f.get('target')));
       if (check.content !== undefined) {
         const a = assertMatch('content', check.content, content);
         assertions.push({ ...a, actual: content === undefined ? 'content (not a regular file)' : `content of ${content.length} bytes${a.pass ? '' : ' does not match'}` });

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { pattern } from '../fields.js';
 import { defineKind, type Assertion } from '../check-kind.js';
-import { assertFlag, assertMatch, requireFragment } from '../assertions.js';
-import { parseGroups, parsePasswdLine } from './accounts.js';
+import { assertFlag, assertMatch, fileText, textOf } from '../assertions.js';
+import { ACCOUNT_FILES, parseGroups, parsePasswdLine } from './accounts.js';
 import { ACCOUNT_NAME } from './user.js';
 import { matcherSchema } from '../matchers.js';
 
@@ -16,14 +16,13 @@ export const groupKind = defineKind(
   },
   {
     plan(check) {
-      return { machine: check.machine, fragment: 'emit group $B cat /etc/group\nemit passwd $B cat /etc/passwd' };
+      return { machine: check.machine, probe: { ...ACCOUNT_FILES } };
     },
     evaluate(check, facts) {
-      const f = requireFragment(facts.fragment).facts;
-      const group = parseGroups(f.get('group') ?? '').find((g) => g.name === check.name);
+      const group = parseGroups(textOf(facts, 'group', 'read /etc/group')).find((g) => g.name === check.name);
       const assertions: Assertion[] = [{ ...assertFlag('exists', check.exists, group !== undefined, group ? `group ${check.name} exists` : `no group ${check.name}`), gate: check.exists }];
       if (!group) return { assertions, evidence: `no line for ${check.name} in /etc/group` };
-      const primary = (f.get('passwd') ?? '')
+      const primary = (fileText(facts, 'passwd', '/etc/passwd') ?? '')
         .split('\n')
         .map(parsePasswdLine)
         .filter((u) => u?.gid === group.gid)

@@ -1,10 +1,11 @@
-import { isIP } from 'node:net';
 import { z } from 'zod';
 import { pattern } from '../fields.js';
-import { defineKind, ProbeError, type Assertion } from '../check-kind.js';
-import { assertMatch, clip, requireFragment } from '../assertions.js';
-import { shq } from '../../util/shell.js';
+import { defineKind, ProbeError, type Assertion, type ProbeRecord } from '../check-kind.js';
+import { answered, assertMatch, clip, obs, parsePlain } from '../assertions.js';
 import { matcherSchema } from '../matchers.js';
+
+/** How much of a body a matcher sees. */
+const BODY_BYTES = 65536;
 
 interface HttpFacts {
   status?: number;
@@ -27,32 +28,16 @@ export const httpKind = defineKind(
   {
     machinesReferenced: (check) => (check.from && check.from !== 'grader' ? [check.from] : []),
     plan(check) {
-      const seconds = Math.max(1, Math.floor(check.timeout / 2000));
       if (check.from === 'grader') {
         return { observe: () => fetchFromGrader(check.url, check.timeout / 2) };
       }
-      // busybox is static: its own name lookups would need the machine's NSS libraries. The
-      // name is resolved as the machine's resolver would (/etc/hosts, then DNS by the probe); wget gets the address.
+      // The probe resolves the name as the machine's resolver would (/etc/hosts, then its DNS servers) and speaks HTTP itself.
       const url = new URL(check.url);
+      if (url.protocol !== 'http:') throw new ProbeError('an https:// request is made from the grader only (from: grader); from a machine, use http://');
       const host = url.hostname.replace(/^\[|\]$/g, '');
-      const literal = isIP(host) !== 0;
-      const rest = `${url.port ? `:${url.port}` : ''}${url.pathname}${url.search}`;
-      const fragment = [
-        literal
-          ? `addr=${shq(isIP(host) === 6 ? `[${host}]` : host)}`
-          : [
-              `addr=$($B awk -v h=${shq(host)} '!/^[[:space:]]*#/ { for (i = 2; i <= NF; i++) if ($i == h) { print $1; exit } }' /etc/hosts)`,
-              `[ -n "$addr" ] || addr=$($P dns A ${shq(host)} ${Math.max(500, Math.floor(check.timeout / 4))} | $B sed -n 's/^answer=A //p' | $B head -n 1)`,
-            ].join('\n'),
-        `if [ -z "$addr" ]; then emitv log ${shq(`cannot resolve ${host}`)}; exit 0; fi`,
-        // busybox 1.35's own `wget -T` crashes when statically linked: the timeout applet bounds it instead.
-        `$B timeout ${seconds} $B wget -S --header ${shq(`Host: ${url.host}`)} -O - ${shq(`${url.protocol}//`)}"$addr"${shq(rest)} >"$D/http.body" 2>"$D/http.log"`,
-        `emitv rc $?`,
-        `emit log $B cat "$D/http.log"`,
-        `[ -f "$D/http.body" ] && emit body $B head -c 65536 "$D/http.body"`,
-        `$B rm -f "$D/http.body" "$D/http.log"; true`,
-      ].join('\n');
-      return { machine: check.from ?? check.machine, fragment };
+      const port = Number(url.port || 80);
+      const probe = { http: obs('http', host, port, url.host, `${url.pathname}${url.search}`, Math.max(500, Math.floor(check.timeout / 2)), BODY_BYTES) };
+      return { machine: check.from ?? check.machine, probe };
     },
     evaluate(check, facts) {
       let http: HttpFacts;
@@ -60,12 +45,7 @@ export const httpKind = defineKind(
         http = facts.observed as HttpFacts;
         if (!http) throw new ProbeError('the grader made no request');
       } else {
-        const f = requireFragment(facts.fragment).facts;
-        const log = f.get('log') ?? '';
-        const statuses = [...log.matchAll(/HTTP\/[\d.]+ (\d{3})/g)].map((m) => Number(m[1]));
-        const status = statuses.at(-1);
-        const failure = f.get('rc') === '143' ? `no answer within ${Math.max(1, Math.floor(check.timeout / 2000))} s` : log.trim().split('\n').at(-1) || 'no response';
-        http = { status, body: f.get('body') ?? '', failure: status === undefined ? failure : undefined };
+        http = parseResponse(answered(facts, 'http', `request ${check.url}`));
       }
       const evidence = http.status === undefined ? `${check.url}: ${http.failure}` : `${check.url}: HTTP ${http.status}\n${clip(http.body, 500)}`;
       const assertions: Assertion[] = [
@@ -82,13 +62,42 @@ export const httpKind = defineKind(
   },
 );
 
+/**
+ * The grader's own request: redirects are not followed (a lab's server could
+ * send the grader anywhere; the 3xx is what it answered) and at most
+ * BODY_BYTES of the body are read, so no lab can flood the daemon.
+ */
 async function fetchFromGrader(url: string, timeoutMs: number): Promise<HttpFacts> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'follow' });
-    const body = (await response.text()).slice(0, 65536);
-    return { status: response.status, body };
+    const response = await fetch(url, { signal: abort.signal, redirect: 'manual' });
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const reader = response.body?.getReader();
+    while (reader && length < BODY_BYTES) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(Buffer.from(value));
+      length += value.length;
+    }
+    abort.abort(new Error('body read'));
+    return { status: response.status, body: Buffer.concat(chunks).subarray(0, BODY_BYTES).toString('utf8') };
   } catch (err) {
     const cause = err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
     return { body: '', failure: cause };
+  } finally {
+    clearTimeout(timer);
   }
+}
+
+/** A raw HTTP response from the probe: status line, headers, body (or why there is none). */
+export function parseResponse(record: ProbeRecord): HttpFacts {
+  const text = record.data.toString('utf8');
+  if (record.status === 'neg') return { body: '', failure: parsePlain(text).get('reason') ?? (text.trim() || 'no response') };
+  const end = text.indexOf('\r\n\r\n');
+  const head = end < 0 ? text : text.slice(0, end);
+  const status = /^HTTP\/\d(?:\.\d)? (\d{3})/.exec(head)?.[1];
+  if (!status) return { body: '', failure: `not an HTTP response: ${clip(head, 80)}` };
+  return { status: Number(status), body: end < 0 ? '' : text.slice(end + 4) };
 }

@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import { absolutePath } from '../fields.js';
-import { defineKind, ProbeError, type Assertion } from '../check-kind.js';
-import { assertFlag, assertMatch, requireFragment } from '../assertions.js';
-import { shq } from '../../util/shell.js';
+import { defineKind, ProbeError, type Assertion, type Observation } from '../check-kind.js';
+import { assertFlag, assertMatch, fileText, obs, parsePlain, textOf } from '../assertions.js';
 import { matcherSchema } from '../matchers.js';
 
 interface MountEntry {
@@ -40,15 +39,13 @@ export const mountKind = defineKind(
   },
   {
     plan(check) {
-      const lines = ['emit mounts $B cat /proc/self/mounts'];
-      if (check.usedPercent !== undefined) lines.push(`emit df $B df -P ${shq(check.path)}`);
-      if (check.persistent !== undefined) lines.push('emit fstab $B cat /etc/fstab');
-      return { machine: check.machine, fragment: lines.join('\n') };
+      const probe: Record<string, Observation> = { mounts: obs('read', '/proc/self/mounts', 1 << 20) };
+      if (check.usedPercent !== undefined) probe.df = obs('statfs', check.path);
+      if (check.persistent !== undefined) probe.fstab = obs('read', '/etc/fstab', 1 << 20);
+      return { machine: check.machine, probe };
     },
     evaluate(check, facts) {
-      const f = requireFragment(facts.fragment).facts;
-      if (!f.has('mounts')) throw new ProbeError('cannot read /proc/self/mounts');
-      const mount = parseMountTable(f.get('mounts') ?? '').filter((m) => m.target === check.path).at(-1);
+      const mount = parseMountTable(textOf(facts, 'mounts', 'read /proc/self/mounts')).filter((m) => m.target === check.path).at(-1);
       const evidence: string[] = [mount ? `${mount.source} on ${mount.target} type ${mount.fstype} (${mount.options.join(',')})` : `nothing mounted on ${check.path}`];
       const assertions: Assertion[] = [{ ...assertFlag('mounted', check.mounted, mount !== undefined, mount ? `mounted from ${mount.source}` : 'not mounted'), gate: check.mounted }];
       if (mount && check.mounted) {
@@ -57,14 +54,16 @@ export const mountKind = defineKind(
         if (check.options !== undefined) assertions.push(assertMatch('options', check.options, mount.options));
       }
       if (check.usedPercent !== undefined) {
-        const row = (f.get('df') ?? '').trim().split('\n')[1]?.split(/\s+/);
-        const used = row?.[4]?.replace('%', '');
-        if (used === undefined || !/^\d+$/.test(used)) throw new ProbeError(`cannot read the usage of ${check.path}: ${(f.get('df') ?? '').trim() || 'df said nothing'}`);
-        evidence.push(`${row?.[0]}: ${used}% used`);
+        const fs = parsePlain(textOf(facts, 'df', `read the usage of ${check.path}`));
+        const [blocks, free, available] = ['blocks', 'bfree', 'bavail'].map((k) => Number(fs.get(k)));
+        if (!blocks || free === undefined || available === undefined || Number.isNaN(free + available)) throw new ProbeError(`cannot read the usage of ${check.path}`);
+        // As df computes it: used / (used + available to users), rounded up.
+        const used = Math.ceil(((blocks - free) * 100) / (blocks - free + available));
+        evidence.push(`${check.path}: ${used}% used`);
         assertions.push(assertMatch('used %', check.usedPercent, Number(used)));
       }
       if (check.persistent !== undefined) {
-        const entry = parseMountTable(f.get('fstab') ?? '').find((m) => m.target === check.path);
+        const entry = parseMountTable(fileText(facts, 'fstab', '/etc/fstab') ?? '').find((m) => m.target === check.path);
         evidence.push(entry ? `fstab: ${entry.source} ${entry.target} ${entry.fstype} ${entry.options.join(',')}` : `no fstab entry for ${check.path}`);
         assertions.push(assertFlag('in fstab', check.persistent, entry !== undefined));
       }

@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import { pattern } from '../fields.js';
-import { defineKind, type Assertion } from '../check-kind.js';
-import { assertFlag, assertMatch, requireFragment } from '../assertions.js';
-import { shq } from '../../util/shell.js';
+import { defineKind, ProbeError, type Assertion } from '../check-kind.js';
+import { answered, assertFlag, assertMatch, obs } from '../assertions.js';
 import { matcherSchema } from '../matchers.js';
 
 /** Reads dpkg's own database (/var/lib/dpkg/status), not what dpkg-query prints. */
@@ -15,12 +14,13 @@ export const packageKind = defineKind(
   },
   {
     plan(check) {
-      const awk = `BEGIN { RS = ""; FS = "\\n" } { for (i = 1; i <= NF; i++) if ($i == "Package: " p) { print; print "" } }`;
-      return { machine: check.machine, fragment: `emit status $B awk -v p=${shq(check.name)} ${shq(awk)} /var/lib/dpkg/status` };
+      return { machine: check.machine, probe: { status: obs('read', '/var/lib/dpkg/status', 1 << 20) } };
     },
     evaluate(check, facts) {
-      const f = requireFragment(facts.fragment).facts;
-      const paragraphs = (f.get('status') ?? '').split(/\n\n+/).filter((p) => p.trim());
+      const record = answered(facts, 'status', 'read /var/lib/dpkg/status');
+      if (record.status !== 'ok') throw new ProbeError(`cannot read /var/lib/dpkg/status whole (${record.status === 'part' ? 'larger than 1 MiB' : record.data.toString('utf8').trim()})`);
+      const database = record.data.toString('utf8');
+      const paragraphs = database.split(/\n\n+/).filter((p) => p.split('\n').includes(`Package: ${check.name}`));
       const installed = paragraphs.map(parseParagraph).find((p) => /\binstalled$/.test(p.status ?? '') && !/config-files$/.test(p.status ?? ''));
       const states = paragraphs.map((p) => parseParagraph(p).status).filter(Boolean);
       const evidence = installed ? `${check.name} ${installed.version} (${installed.status})` : states.length ? `${check.name}: ${states.join(', ')}` : `${check.name}: unknown to dpkg`;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { defineKind, ProbeError, type Assertion } from '../check-kind.js';
-import { assertFlag, assertMatch, requireFragment } from '../assertions.js';
+import { defineKind, type Assertion } from '../check-kind.js';
+import { assertFlag, assertMatch, fileText, obs, textOf } from '../assertions.js';
 import { matcherSchema } from '../matchers.js';
 
 interface Socket {
@@ -57,12 +57,13 @@ export const portKind = defineKind(
   {
     plan(check) {
       const t = check.protocol;
-      return { machine: check.machine, fragment: `emit v4 $B cat /proc/net/${t}\nemit v6 $B cat /proc/net/${t}6 2>/dev/null\ntrue` };
+      return { machine: check.machine, probe: { v4: obs('read', `/proc/net/${t}`, 1 << 20), v6: obs('read', `/proc/net/${t}6`, 1 << 20) } };
     },
     evaluate(check, facts) {
-      const f = requireFragment(facts.fragment).facts;
-      if (!f.has('v4')) throw new ProbeError(`cannot read /proc/net/${check.protocol}`);
-      const sockets = [...parseProcNet(f.get('v4') ?? ''), ...parseProcNet(f.get('v6') ?? '')];
+      const v4 = textOf(facts, 'v4', `read /proc/net/${check.protocol}`);
+      // No IPv6 on the machine: its table is absent, and nothing listens there.
+      const v6 = fileText(facts, 'v6', `/proc/net/${check.protocol}6`) ?? '';
+      const sockets = [...parseProcNet(v4), ...parseProcNet(v6)];
       const listeners = sockets.filter((s) => s.port === check.port && s.state === LISTENING[check.protocol]);
       const addresses = [...new Set(listeners.map((s) => s.address))];
       const label = `${check.protocol}/${check.port}`;

@@ -1,8 +1,7 @@
 import { isIP, Socket } from 'node:net';
 import { z } from 'zod';
 import { defineKind, ProbeError, type Assertion } from '../check-kind.js';
-import { assertFlag, parsePlain, requireFragment } from '../assertions.js';
-import { shq } from '../../util/shell.js';
+import { answered, assertFlag, obs, parsePlain } from '../assertions.js';
 
 interface ReachFacts {
   reached: boolean;
@@ -36,11 +35,8 @@ export const reachableKind = defineKind(
         const port = check.port as number;
         return { observe: () => connectFromGrader(address, port, budget) };
       }
-      const fragment =
-        check.port !== undefined
-          ? `exec $P connect ${shq(address)} ${check.port} ${budget}`
-          : `emit out $B ping -c 1 -W ${Math.max(1, Math.floor(budget / 1000))} ${shq(address)}\nemitv rc $?`;
-      return { machine: from, fragment };
+      const probe = { reach: check.port !== undefined ? obs('connect', address, check.port, budget) : obs('ping', address, budget) };
+      return { machine: from, probe };
     },
     evaluate(check, facts) {
       let reach: ReachFacts;
@@ -48,15 +44,9 @@ export const reachableKind = defineKind(
       if (facts.observed !== undefined) {
         reach = facts.observed as ReachFacts;
       } else {
-        const out = requireFragment(facts.fragment);
-        if (check.port !== undefined) {
-          const f = parsePlain(out.stdout);
-          if (out.exitCode === 3) throw new ProbeError(f.get('error') ?? 'connect probe failed');
-          reach = { reached: f.get('connected') === '1', detail: f.get('connected') === '1' ? 'connected' : (f.get('reason') ?? 'not connected') };
-        } else {
-          const f = out.facts;
-          reach = { reached: f.get('rc') === '0', detail: (f.get('out') ?? '').trim().split('\n').slice(-2).join(' ') || 'no reply' };
-        }
+        const record = answered(facts, 'reach', check.port !== undefined ? 'try the connection' : 'ping');
+        const f = parsePlain(record.data.toString('utf8'));
+        reach = record.status === 'neg' ? { reached: false, detail: f.get('reason') ?? 'no answer' } : { reached: true, detail: check.port !== undefined ? `connected in ${f.get('ms')} ms` : `replied in ${f.get('ms')} ms` };
       }
       const assertions: Assertion[] = [assertFlag('reachable', check.reachable, reach.reached, reach.reached ? `reached ${target}` : `${target}: ${reach.detail}`)];
       return { assertions, evidence: `${check.from ?? check.machine} -> ${target}: ${reach.detail}` };

@@ -1,46 +1,90 @@
 import { z } from 'zod';
 import { pattern } from '../fields.js';
-import { defineKind, ProbeError, type Assertion } from '../check-kind.js';
-import { assertFlag, parsePlain, requireFragment } from '../assertions.js';
-import { shq } from '../../util/shell.js';
+import { defineKind, ProbeError, type Assertion, type Observation } from '../check-kind.js';
+import { answered, assertFlag, clip, fileText, obs } from '../assertions.js';
+import { matcherSchema, match } from '../matchers.js';
+import { executablePaths, parseProcessLines, sameExecutable } from './processes.js';
 
-/** Unit file states for which `systemctl is-enabled` would say the unit starts at boot. */
-const ENABLED_STATES = new Set(['enabled', 'enabled-runtime', 'alias', 'generated']);
+/** Where unit files live, in systemd's order of precedence. */
+const UNIT_DIRS = ['/etc/systemd/system', '/run/systemd/system', '/lib/systemd/system', '/usr/lib/systemd/system'];
+/** Targets a service is commonly enabled into (`systemctl enable` links it in <target>.wants/). */
+const TARGETS = ['multi-user', 'graphical', 'default', 'sockets', 'timers', 'sysinit', 'basic', 'network-online', 'remote-fs', 'printer', 'getty'];
+
+/** The full unit name: "cups" is "cups.service". */
+export function unitName(name: string): string {
+  return name.includes('.') ? name : `${name}.service`;
+}
+
+/** The programs a unit file starts (ExecStart= lines, without systemd's prefixes). */
+export function execStartPrograms(unitFile: string): string[] {
+  const programs: string[] = [];
+  for (const line of unitFile.split('\n')) {
+    const m = /^\s*ExecStart\s*=\s*(.*)$/.exec(line);
+    const program = m?.[1]?.trim().replace(/^[-@:+!]+/, '').split(/\s+/)[0];
+    if (program) programs.push(program);
+  }
+  return programs;
+}
+
+/** What the probe reads for one unit: its cgroup, its unit files and its enablement links. */
+export function unitObservations(unit: string): Record<string, Observation> {
+  const probe: Record<string, Observation> = { cgroup: obs('cgroup', `system.slice/${unit}`) };
+  UNIT_DIRS.forEach((dir, i) => (probe[`file${i}`] = obs('read', `${dir}/${unit}`, 65536)));
+  probe.masked = obs('lstat', `/etc/systemd/system/${unit}`);
+  TARGETS.forEach((t) => {
+    probe[`wants-${t}`] = obs('lstat', `/etc/systemd/system/${t}.target.wants/${unit}`);
+    probe[`runtime-${t}`] = obs('lstat', `/run/systemd/system/${t}.target.wants/${unit}`);
+  });
+  return probe;
+}
 
 /**
- * Asks systemd itself (PID 1, over its private D-Bus socket) through the
- * grader's static probe: a `systemctl` replaced by the candidate is never run.
+ * A systemd unit, judged from what the kernel and the filesystem say, never
+ * from systemd's own answers (a candidate can plant a socket that answers in
+ * its name): running when its cgroup holds a live process running the
+ * service's program; enabled when a target's .wants/ links it.
  */
 export const serviceKind = defineKind(
   'service',
   {
     name: pattern(/^[A-Za-z0-9@_.:\\-]+$/, 'not a valid unit name').describe('Unit name; ".service" is implied'),
-    active: z.boolean().optional().describe('Running (ActiveState=active)'),
-    enabled: z.boolean().optional().describe('Started at boot'),
+    active: z.boolean().optional().describe('Running: its cgroup holds a live process running its program'),
+    enabled: z.boolean().optional().describe('Started at boot (linked in a target\'s .wants/)'),
+    program: matcherSchema.optional().describe('Executable the running service must be, e.g. /usr/sbin/apache2; default: what it ran in the sound system, else its ExecStart='),
   },
   {
     plan(check) {
-      return { machine: check.machine, fragment: `exec $P unit ${shq(check.name)}` };
+      return { machine: check.machine, probe: unitObservations(unitName(check.name)) };
     },
-    evaluate(check, facts) {
-      const out = requireFragment(facts.fragment);
-      const f = parsePlain(out.stdout);
-      if (out.exitCode !== 0 || !f.has('ActiveState')) {
-        throw new ProbeError(`cannot read the state of ${check.name} from systemd: ${f.get('error') ?? (out.stderr.trim() || `probe exited ${out.exitCode}`)}`);
-      }
-      const load = f.get('LoadState') ?? '';
-      const activeState = f.get('ActiveState') ?? '';
-      const fileState = f.get('UnitFileState') ?? '';
-      const evidence = `${f.get('unit')}: LoadState=${load} ActiveState=${activeState} SubState=${f.get('SubState')} UnitFileState=${fileState || '(none)'}`;
+    evaluate(check, facts, ctx) {
+      const unit = unitName(check.name);
+      const cgroup = answered(facts, 'cgroup', `read the cgroup of ${unit}`);
+      const processes = cgroup.status === 'neg' ? [] : parseProcessLines(cgroup.data.toString('utf8'), ['pid', 'exe', 'cmdline']);
+      const unitFile = UNIT_DIRS.map((_, i) => fileText(facts, `file${i}`, `${UNIT_DIRS[i]}/${unit}`)).find((t) => t !== undefined);
+      const maskedLink = answered(facts, 'masked', `inspect /etc/systemd/system/${unit}`);
+      const masked = maskedLink.status === 'ok' && /target=\/dev\/null/.test(maskedLink.data.toString('utf8'));
+      const links = TARGETS.flatMap((t) => [`wants-${t}`, `runtime-${t}`].filter((k) => answered(facts, k, `inspect the links of ${unit}`).status === 'ok').map((k) => `${k.replace(/-.*/, '')} ${t}.target`));
+      const reference = ctx?.servicePrograms(check.machine, unit) ?? (unitFile ? execStartPrograms(unitFile) : []);
+      const program = check.program;
+      const runsProgram = (exe: string) => (program !== undefined ? executablePaths(exe).some((path) => match(program, path).pass) : reference.some((e) => sameExecutable(e, exe)));
+      const running = processes.filter((p) => runsProgram(p.exe));
+      const evidence = [
+        `${unit}: ${unitFile === undefined ? 'no unit file' : masked ? 'masked' : 'unit file found'}; ${links.length ? `enabled (${links.join(', ')})` : 'not enabled'}`,
+        processes.length ? `processes in its cgroup:\n${clip(processes.map((p) => `${p.pid} ${p.exe || '?'} ${p.cmdline}`).join('\n'), 1500)}` : 'no process in its cgroup',
+        `the service's program: ${program !== undefined ? JSON.stringify(program) : reference.join(', ') || '(unknown)'}`,
+      ].join('\n');
       const wantActive = check.active ?? (check.enabled === undefined ? true : undefined);
       const assertions: Assertion[] = [];
-      // A unit that does not exist is neither running nor enabled: that only fails a check that wants it to be.
-      if (load === 'not-found' && (wantActive === true || check.enabled === true)) {
-        assertions.push({ name: 'exists', pass: false, expected: `unit ${f.get('unit')} exists`, actual: 'no such unit', gate: true });
+      if (unitFile === undefined && !processes.length && (wantActive === true || check.enabled === true)) {
+        assertions.push({ name: 'exists', pass: false, expected: `unit ${unit} exists`, actual: 'no such unit', gate: true });
         return { assertions, evidence };
       }
-      if (wantActive !== undefined) assertions.push(assertFlag('active', wantActive, activeState === 'active', activeState));
-      if (check.enabled !== undefined) assertions.push(assertFlag('enabled', check.enabled, ENABLED_STATES.has(fileState), fileState || 'no unit file'));
+      if (wantActive === true && program === undefined && !reference.length) throw new ProbeError(`the program of ${unit} is unknown: no ExecStart= in its unit file; give \`program\``);
+      if (wantActive !== undefined) {
+        const actual = running.length ? `active (${running.map((p) => p.exe).join(', ')})` : processes.length ? `not running its program (${[...new Set(processes.map((p) => p.exe || '?'))].join(', ')})` : 'inactive';
+        assertions.push(assertFlag('active', wantActive, running.length > 0, actual));
+      }
+      if (check.enabled !== undefined) assertions.push(assertFlag('enabled', check.enabled, links.length > 0 && !masked, masked ? 'masked' : links.length ? 'enabled' : 'disabled'));
       return { assertions, evidence };
     },
   },

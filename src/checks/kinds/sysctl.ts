@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import { pattern } from '../fields.js';
 import { defineKind, ProbeError } from '../check-kind.js';
-import { assertMatch, requireFragment } from '../assertions.js';
-import { shq } from '../../util/shell.js';
+import { assertMatch, fileText, obs } from '../assertions.js';
 import { matcherSchema } from '../matchers.js';
 
 /** A kernel parameter, read from /proc/sys (the kernel's answer, not sysctl's). */
@@ -14,11 +13,10 @@ export const sysctlKind = defineKind(
   },
   {
     plan(check) {
-      return { machine: check.machine, fragment: `emit value $B cat ${shq(`/proc/sys/${check.key.replace(/\./g, '/')}`)}` };
+      return { machine: check.machine, probe: { value: obs('read', `/proc/sys/${check.key.replace(/\./g, '/')}`, 65536) } };
     },
     evaluate(check, facts) {
-      const f = requireFragment(facts.fragment).facts;
-      const value = f.get('value')?.trim().replace(/\s+/g, ' ');
+      const value = fileText(facts, 'value', `/proc/sys/${check.key.replace(/\./g, '/')}`)?.trim().replace(/\s+/g, ' ');
       if (value === undefined || value === '') throw new ProbeError(`cannot read ${check.key}`);
       return { assertions: [assertMatch(check.key, check.value, value)], evidence: `${check.key} = ${value}` };
     },

@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import { pattern } from '../fields.js';
 import { defineKind, type Assertion } from '../check-kind.js';
-import { assertFlag, assertMatch, requireFragment } from '../assertions.js';
-import { shq } from '../../util/shell.js';
-import { lockReason, parseGroups, parsePasswdLine } from './accounts.js';
+import { assertFlag, assertMatch, fileText, obs, textOf } from '../assertions.js';
+import { ACCOUNT_FILES, lockReason, parseGroups, parsePasswdLine } from './accounts.js';
 import { matcherSchema } from '../matchers.js';
 
 export const ACCOUNT_NAME = /^[a-z_][a-z0-9_.-]*\$?$/;
@@ -28,27 +27,24 @@ export const userKind = defineKind(
   },
   {
     plan(check, ctx) {
-      const n = shq(check.name);
-      const fragment = [
-        `emit passwd $B awk -F: -v n=${n} '$1 == n' /etc/passwd`,
-        `emit shadow $B awk -F: -v n=${n} '$1 == n' /etc/shadow`,
-        `emit group $B cat /etc/group`,
-      ].join('\n');
+      const probe = { ...ACCOUNT_FILES, shadow: obs('read', '/etc/shadow', 1 << 20) };
       const login = check.login;
       return {
         machine: check.machine,
-        fragment,
+        probe,
         observe: login ? () => ctx.trySshLogin(check.machine, check.name, login.password, Math.min(check.timeout, 10_000)) : undefined,
       };
     },
     evaluate(check, facts) {
-      const f = requireFragment(facts.fragment).facts;
-      const entry = parsePasswdLine(f.get('passwd') ?? '');
+      const entry = (textOf(facts, 'passwd', 'read /etc/passwd'))
+        .split('\n')
+        .map(parsePasswdLine)
+        .find((u) => u?.name === check.name);
       const assertions: Assertion[] = [{ ...assertFlag('exists', check.exists, entry !== undefined, entry ? `user ${check.name} exists` : `no user ${check.name}`), gate: check.exists }];
       if (!entry) return { assertions, evidence: `no line for ${check.name} in /etc/passwd` };
-      const groups = parseGroups(f.get('group') ?? '');
+      const groups = parseGroups(fileText(facts, 'group', '/etc/group') ?? '');
       const memberOf = [...new Set(groups.filter((g) => g.gid === entry.gid || g.members.includes(entry.name)).map((g) => g.name))];
-      const locked = lockReason(f.get('shadow'));
+      const locked = lockReason((fileText(facts, 'shadow', '/etc/shadow') ?? '').split('\n').find((line) => line.startsWith(`${check.name}:`)));
       const login = facts.observed as { ok: boolean; detail: string } | undefined;
       const evidence = [
         `${entry.name}: uid ${entry.uid}, home ${entry.home}, shell ${entry.shell}, groups ${memberOf.join(',')}`,

@@ -3,7 +3,10 @@ import type { Logger } from 'pino';
 import { EnvironmentError, errorMessage } from '../../util/errors.js';
 import { Mutex } from '../../util/concurrency.js';
 import { sha256 } from '../../util/ids.js';
-import type { LabNetwork, LabRef, MachineInstance, MachineRunState, MachineSpec, NetworkProvider, Provider } from '../index.js';
+import { GRADER_TOOLS_DIR, type EngineCommand, type EngineCommandResult, type LabNetwork, type LabRef, type MachineInstance, type MachineRunState, type MachineSpec, type NetworkProvider, type Provider } from '../index.js';
+import { CgroupIsolation } from './cgroups.js';
+import { execInContainer } from './exec.js';
+import { GraderVolume, type GraderTools } from './grader-volume.js';
 import { ensureHostIsolation } from './host-firewall.js';
 import { LABEL, labLabels, objectName } from '../index.js';
 import { freeSubnet, hostAddress } from '../index.js';
@@ -13,6 +16,8 @@ export interface DockerProviderOptions {
   /** Where lab subnets are carved from, one /24 per network. */
   subnetPool: string;
   socketPath?: string;
+  /** The grader's probe, mounted read-only into every container. */
+  graderTools: () => Promise<GraderTools>;
 }
 
 /**
@@ -26,12 +31,17 @@ export interface DockerProviderOptions {
 export class DockerProvider implements Provider, NetworkProvider {
   readonly name = 'docker' as const;
   private readonly subnetLock = new Mutex();
+  private readonly graderVolume: GraderVolume;
+  /** Whether systemd containers get only their own cgroup (a local cgroup v1 host). */
+  private readonly isolateCgroups = CgroupIsolation.available();
 
   private constructor(
     readonly docker: Dockerode,
     private readonly log: Logger,
     private readonly options: DockerProviderOptions,
-  ) {}
+  ) {
+    this.graderVolume = new GraderVolume(docker, options.graderTools);
+  }
 
   /** Connects, checks the engine and installs the host isolation rule. */
   static async start(log: Logger, options: DockerProviderOptions): Promise<DockerProvider> {
@@ -98,6 +108,9 @@ export class DockerProvider implements Provider, NetworkProvider {
     for (const t of spec.tmpfs) tmpfs[t.path] = `rw,nosuid,nodev,size=${t.sizeBytes}`;
     let container: Dockerode.Container | undefined;
     try {
+      const graderVolume = await this.graderVolume.ensure(spec.image);
+      const cgroups = spec.systemd && this.isolateCgroups ? CgroupIsolation.hostConfig(name) : undefined;
+      if (spec.systemd && !cgroups) this.log.warn({ machine: spec.name }, 'this host has no cgroup v1 systemd hierarchy: the container sees the host\'s cgroups');
       container = await this.docker.createContainer({
         name,
         Hostname: spec.hostname,
@@ -113,8 +126,10 @@ export class DockerProvider implements Provider, NetworkProvider {
           CapDrop: ['ALL'],
           CapAdd: spec.capabilities,
           Devices: spec.devices.map((d) => ({ PathOnHost: d, PathInContainer: d, CgroupPermissions: 'rwm' })),
-          Tmpfs: tmpfs,
-          Binds: spec.systemd ? ['/sys/fs/cgroup:/sys/fs/cgroup:ro'] : [],
+          Tmpfs: { ...tmpfs, ...cgroups?.Tmpfs },
+          Binds: cgroups ? cgroups.Binds : spec.systemd ? ['/sys/fs/cgroup:/sys/fs/cgroup:ro'] : [],
+          Mounts: [{ Type: 'volume', Source: graderVolume, Target: GRADER_TOOLS_DIR, ReadOnly: true }],
+          ...(cgroups ? { CgroupnsMode: cgroups.CgroupnsMode, CgroupParent: cgroups.CgroupParent } : {}),
           RestartPolicy: { Name: 'no' },
           LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } },
         },
@@ -131,11 +146,13 @@ export class DockerProvider implements Provider, NetworkProvider {
         { path: 'root/.ssh/authorized_keys', content: `${spec.rootAuthorizedKeys}\n`, mode: 0o600 },
       ]);
       await container.putArchive(archive, { path: '/' });
+      if (cgroups) await CgroupIsolation.prepare(name, container.id);
       await container.start();
       this.log.debug({ lab: lab.labId, machine: spec.name, container: container.id.slice(0, 12) }, 'container started');
       return { name: spec.name, address: first.address, ref: container.id };
     } catch (err) {
       if (container) await container.remove({ force: true, v: true }).catch(() => undefined);
+      await CgroupIsolation.release(name);
       throw new EnvironmentError(`cannot create machine ${spec.name} (image ${spec.image}): ${errorMessage(err)}`);
     }
   }
@@ -163,7 +180,11 @@ export class DockerProvider implements Provider, NetworkProvider {
     const state = await this.machineState(lab, machine);
     const c = this.docker.getContainer(objectName(lab, machine));
     if (state === 'paused') await c.unpause();
-    else if (state === 'stopped') await c.start();
+    else if (state === 'stopped') {
+      // A stopped container's cgroup is gone: made again before it starts.
+      if (this.isolateCgroups) await CgroupIsolation.prepare(objectName(lab, machine), (await c.inspect()).Id);
+      await c.start();
+    }
   }
 
   async destroyMachines(lab: LabRef): Promise<void> {
@@ -178,8 +199,13 @@ export class DockerProvider implements Provider, NetworkProvider {
           }),
       ),
     );
+    await Promise.all(containers.map((c) => CgroupIsolation.release((c.Names[0] ?? '').replace(/^\//, ''))));
     const volumes = await this.docker.listVolumes({ filters: { label: [`${LABEL.lab}=${lab.labId}`] } });
     for (const v of volumes.Volumes ?? []) await this.docker.getVolume(v.Name).remove().catch(() => undefined);
+  }
+
+  async exec(lab: LabRef, machine: string, command: EngineCommand): Promise<EngineCommandResult> {
+    return execInContainer(this.docker.getContainer(objectName(lab, machine)), command);
   }
 
   async listLabIds(): Promise<string[]> {

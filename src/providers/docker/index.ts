@@ -1,3 +1,4 @@
 export { DockerProvider, type DockerProviderOptions } from './docker-provider.js';
 export { DockerImageBuilder, type BuilderOptions } from './image-builder.js';
 export { dockerImages } from './images.js';
+export type { GraderTools } from './grader-volume.js';

@@ -2,7 +2,7 @@ import tar from 'tar-stream';
 
 export interface TarEntry {
   path: string;
-  content?: string;
+  content?: string | Buffer;
   mode: number;
   type?: 'file' | 'directory';
 }

@@ -1,55 +1,92 @@
-import { checkKind, type FragmentOutput } from '../../../src/checks/registry.js';
+import { checkKind, type ProbeContext, type ProbeRecord } from '../../../src/checks/registry.js';
 import { parseProcNet } from '../../../src/checks/kinds/port.js';
 import { lockReason } from '../../../src/checks/kinds/accounts.js';
+import { oneLine } from '../../../src/checks/kinds/command.js';
 import { checkSchema, type Check } from '../../../src/scenario/schema.js';
+import { execFileSync } from 'node:child_process';
 
 /** A check as the scenario would give it (defaults applied). */
 function check(fields: Record<string, unknown>): Check {
   return checkSchema.parse({ id: 'c', title: 'c', machine: 'pc', ...fields }) as Check;
 }
 
-/** What a fragment reports with `emit KEY ...`. */
-function emitted(facts: Record<string, string>, exitCode = 0): FragmentOutput {
-  return { exitCode, stdout: '', stderr: '', facts: new Map(Object.entries(facts)) };
+type Answer = string | Buffer | [ProbeRecord['status'], string | Buffer];
+
+/** The probe's answers by key: a string is an `ok` record. */
+function answers(records: Record<string, Answer>): Map<string, ProbeRecord> {
+  return new Map(
+    Object.entries(records).map(([key, a]) => {
+      const [status, data] = Array.isArray(a) ? a : (['ok', a] as const);
+      return [key, { status, data: Buffer.from(data) }];
+    }),
+  );
 }
 
-/** A fragment's plain output (the probe's KEY=VALUE lines, a command's stdout). */
-function printed(stdout: string, exitCode = 0): FragmentOutput {
-  return { exitCode, stdout, stderr: '', facts: new Map() };
-}
+const missing: Answer = ['neg', 'missing'];
 
-function evaluate(c: Check, fragment?: FragmentOutput, observed?: unknown) {
-  return checkKind(c.kind).evaluate(c, { fragment, observed });
+const context: ProbeContext = {
+  addressOf: () => '10.0.0.1',
+  trySshLogin: async () => ({ ok: true, detail: '' }),
+  servicePrograms: (_machine, unit) => (unit === 'cups.service' ? ['/usr/sbin/cupsd'] : undefined),
+};
+
+function evaluate(c: Check, records: Record<string, Answer> = {}, observed?: unknown) {
+  return checkKind(c.kind).evaluate(c, { probe: answers(records), observed }, context);
 }
 
 const passes = (r: ReturnType<typeof evaluate>) => r.assertions.every((a) => a.pass);
+const stat = (type: string, mode: string, uid: number, gid: number) => `type=${type}\nmode=${mode}\nuid=${uid}\ngid=${gid}\nsize=4096\n`;
+const passwd = 'root:x:0:0:root:/root:/bin/bash\nalice:x:1001:1001::/home/alice:/bin/bash\nwww-data:x:33:33::/var/www:/usr/sbin/nologin\n';
+const group = 'root:x:0:\nalice:x:1001:\ncompta:x:1002:bob,alice\nsudo:x:27:\n';
 
 describe('check kinds read what the probe saw', () => {
-  test('file: mode, owner, group, type', () => {
+  test('file: mode, owner, group and type, names from the account files', () => {
     const c = check({ kind: 'file', path: '/srv/x', type: 'directory', mode: '2770', group: 'compta' });
-    expect(passes(evaluate(c, emitted({ exists: '1', stat: 'directory|2770|root|compta|4096\n' })))).toBe(true);
-    const broken = evaluate(c, emitted({ exists: '1', stat: 'directory|700|root|root|4096\n' }));
+    expect(passes(evaluate(c, { stat: stat('directory', '2770', 0, 1002), passwd, group }))).toBe(true);
+    const broken = evaluate(c, { stat: stat('directory', '0700', 0, 0), passwd, group });
     expect(broken.assertions.filter((a) => !a.pass).map((a) => a.actual)).toEqual(['mode "0700"', 'group "root"']);
-    expect(broken.evidence).toContain('mode 0700');
+    expect(broken.evidence).toContain('mode 0700, owner root:root');
   });
 
-  test('file: a missing file fails exists and says so', () => {
-    const r = evaluate(check({ kind: 'file', path: '/nope' }), emitted({ exists: '0' }));
+  test('file: a missing file fails exists and says so; a probe error is an error', () => {
+    const r = evaluate(check({ kind: 'file', path: '/nope' }), { stat: missing, passwd, group });
     expect(passes(r)).toBe(false);
     expect(r.evidence).toMatch(/no such file/);
+    expect(() => evaluate(check({ kind: 'file', path: '/x' }), { stat: ['err', 'Permission denied'], passwd, group })).toThrow(/Permission denied/);
   });
 
-  test('service: active and enabled from systemd\'s own answer', () => {
+  test('file: content from the probe\'s read; a non-regular file has none', () => {
+    const c = check({ kind: 'file', path: '/etc/motd', content: { contains: 'Bienvenue' } });
+    expect(passes(evaluate(c, { stat: stat('file', '0644', 0, 0), content: 'Bienvenue\n', passwd, group }))).toBe(true);
+    const fifo = evaluate(c, { stat: stat('fifo', '0644', 0, 0), content: ['err', 'not a regular file (fifo)'], passwd, group });
+    expect(fifo.assertions.at(-1)?.actual).toBe('content (not a regular file)');
+  });
+
+  test('service: running when its cgroup holds the program it ran in the sound system', () => {
     const c = check({ kind: 'service', name: 'cups', active: true, enabled: true });
-    const out = (active: string, file: string) => printed(`unit=cups.service\nLoadState=loaded\nActiveState=${active}\nSubState=x\nUnitFileState=${file}\n`);
-    expect(passes(evaluate(c, out('active', 'enabled')))).toBe(true);
-    expect(evaluate(c, out('inactive', 'disabled')).assertions.map((a) => a.pass)).toEqual([false, false]);
-    expect(evaluate(c, out('active', 'disabled')).assertions.map((a) => a.pass)).toEqual([true, false]);
+    const unit = '[Service]\nExecStart=/usr/sbin/cupsd -l\n';
+    const base = { file0: missing, file1: missing, file2: unit, file3: missing, masked: missing };
+    const links = (enabled: boolean) => Object.fromEntries(['multi-user', 'graphical', 'default', 'sockets', 'timers', 'sysinit', 'basic', 'network-online', 'remote-fs', 'printer', 'getty'].flatMap((t) => [[`wants-${t}`, enabled && t === 'multi-user' ? 'type=symlink\n' : missing], [`runtime-${t}`, missing]]));
+    expect(passes(evaluate(c, { ...base, ...links(true), cgroup: '120\t/usr/sbin/cupsd\t/usr/sbin/cupsd -l\n' }))).toBe(true);
+    expect(evaluate(c, { ...base, ...links(false), cgroup: missing }).assertions.map((a) => a.pass)).toEqual([false, false]);
+    // A process planted in the unit's cgroup is not the service.
+    const planted = evaluate(c, { ...base, ...links(true), cgroup: '300\t/usr/bin/sleep\tsleep infinity\n' });
+    expect(planted.assertions[0]).toMatchObject({ pass: false, actual: 'not running its program (/usr/bin/sleep)' });
+    // Nor is a unit file rewritten to run something else: the reference is the sound system's.
+    const rewritten = { ...base, file0: '[Service]\nExecStart=/bin/sleep infinity\n' };
+    expect(evaluate(c, { ...rewritten, ...links(true), cgroup: '300\t/usr/bin/sleep\tsleep infinity\n' }).assertions[0]?.pass).toBe(false);
+    // Merged /usr: /sbin/x and /usr/sbin/x are the same program.
+    const other = check({ kind: 'service', name: 'ssh' });
+    expect(passes(evaluate(other, { ...base, file2: '[Service]\nExecStart=/sbin/sshd -D\n', ...links(true), cgroup: '7\t/usr/sbin/sshd\tsshd: listener\n' }))).toBe(true);
   });
 
-  test('service: a probe that cannot reach systemd is an error, not a fail', () => {
-    const c = check({ kind: 'service', name: 'cups' });
-    expect(() => evaluate(c, printed('error=systemd is not reachable\n', 3))).toThrow(/systemd is not reachable/);
+  test('service: an explicit program matcher wins; an unknown program is an error', () => {
+    const c = check({ kind: 'service', name: 'apache2', program: '/usr/sbin/apache2' });
+    const base = { file0: missing, file1: missing, file2: '[Service]\nExecStart=/usr/sbin/apachectl start\n', file3: missing, masked: missing };
+    const none = Object.fromEntries(['multi-user', 'graphical', 'default', 'sockets', 'timers', 'sysinit', 'basic', 'network-online', 'remote-fs', 'printer', 'getty'].flatMap((t) => [[`wants-${t}`, missing], [`runtime-${t}`, missing]]));
+    expect(passes(evaluate(c, { ...base, ...none, cgroup: '9\t/usr/sbin/apache2\t/usr/sbin/apache2 -k start\n' }))).toBe(true);
+    const noExec = check({ kind: 'service', name: 'odd' });
+    expect(() => evaluate(noExec, { ...base, file2: '[Unit]\n', ...none, cgroup: missing })).toThrow(/program of odd.service is unknown/);
   });
 
   test('port: parses the kernel socket tables (IPv4 and IPv6)', () => {
@@ -61,25 +98,22 @@ describe('check kinds read what the probe saw', () => {
       { address: '10.231.0.5', port: 22, state: '01' },
     ]);
     expect(parseProcNet(v6)).toEqual([{ address: '::', port: 22, state: '0A' }]);
-    expect(passes(evaluate(check({ kind: 'port', port: 631 }), emitted({ v4, v6 })))).toBe(true);
-    expect(passes(evaluate(check({ kind: 'port', port: 80 }), emitted({ v4, v6 })))).toBe(false);
-    expect(passes(evaluate(check({ kind: 'port', port: 631, address: { not: '127.0.0.1' } }), emitted({ v4, v6 })))).toBe(false);
+    expect(passes(evaluate(check({ kind: 'port', port: 631 }), { v4, v6 }))).toBe(true);
+    expect(passes(evaluate(check({ kind: 'port', port: 80 }), { v4, v6: missing }))).toBe(false);
+    expect(passes(evaluate(check({ kind: 'port', port: 631, address: { not: '127.0.0.1' } }), { v4, v6 }))).toBe(false);
   });
 
-  test('package: installed version from the dpkg database', () => {
-    const status = 'Package: cups-daemon\nStatus: install ok installed\nVersion: 2.4.2-3\n';
-    expect(passes(evaluate(check({ kind: 'package', name: 'cups-daemon', version: { matches: '^2\\.4' } }), emitted({ status })))).toBe(true);
+  test('package: installed version from the dpkg database; a cut database is an error', () => {
+    const status = 'Package: cups\nStatus: install ok installed\nVersion: 2.4.2-3\n\nPackage: cups-daemon\nStatus: install ok installed\nVersion: 2.4.2-3\n';
+    expect(passes(evaluate(check({ kind: 'package', name: 'cups-daemon', version: { matches: '^2\\.4' } }), { status }))).toBe(true);
     const removed = 'Package: cups-daemon\nStatus: deinstall ok config-files\nVersion: 2.4.2-3\n';
-    expect(passes(evaluate(check({ kind: 'package', name: 'cups-daemon' }), emitted({ status: removed })))).toBe(false);
+    expect(passes(evaluate(check({ kind: 'package', name: 'cups-daemon' }), { status: removed }))).toBe(false);
+    expect(() => evaluate(check({ kind: 'package', name: 'cups' }), { status: ['part', status] })).toThrow(/larger than 1 MiB/);
   });
 
   test('user: groups, shell and lock state; the date is the grader\'s', () => {
-    const facts = {
-      passwd: 'alice:x:1001:1001::/home/alice:/bin/bash\n',
-      shadow: 'alice:!$y$hash:19000:0:99999:7::0:\n',
-      group: 'alice:x:1001:\ncompta:x:1002:bob,alice\nsudo:x:27:\n',
-    };
-    const r = evaluate(check({ kind: 'user', name: 'alice', groups: { contains: 'compta' }, shell: '/bin/bash', locked: false }), emitted(facts));
+    const shadow = 'root:*:1::::::\nalice:!$y$hash:19000:0:99999:7::0:\n';
+    const r = evaluate(check({ kind: 'user', name: 'alice', groups: { contains: 'compta' }, shell: '/bin/bash', locked: false }), { passwd, shadow, group });
     expect(r.assertions.map((a) => [a.name, a.pass])).toEqual([['exists', true], ['shell', true], ['groups', true], ['locked', false]]);
     expect(lockReason('alice:$y$hash:19000:0:99999:7::1:', Date.UTC(2026, 0, 1))).toMatch(/expired on 1970-01-02/);
     expect(lockReason('alice:$y$hash:19000:0:99999:7:::', Date.UTC(2026, 0, 1))).toBeUndefined();
@@ -87,56 +121,76 @@ describe('check kinds read what the probe saw', () => {
 
   test('user: the login observation decides the login assertion', () => {
     const c = check({ kind: 'user', name: 'alice', login: { password: 'pw' } });
-    const facts = emitted({ passwd: 'alice:x:1001:1001::/home/alice:/bin/bash\n', shadow: 'alice:$y$h:1::::::\n', group: '' });
+    const facts = { passwd, shadow: 'alice:$y$h:1::::::\n', group };
     expect(passes(evaluate(c, facts, { ok: true, detail: 'alice logged in' }))).toBe(true);
     expect(passes(evaluate(c, facts, { ok: false, detail: 'refused' }))).toBe(false);
   });
 
   test('group: members include users whose primary group it is', () => {
-    const facts = emitted({ group: 'compta:x:1002:bob\n', passwd: 'carol:x:1003:1002::/home/carol:/bin/sh\n' });
+    const facts = { group: 'compta:x:1002:bob\n', passwd: 'carol:x:1003:1002::/home/carol:/bin/sh\n' };
     expect(passes(evaluate(check({ kind: 'group', name: 'compta', members: { equals: ['bob', 'carol'] } }), facts))).toBe(true);
   });
 
-  test('process: by name, with the user resolved from /etc/passwd', () => {
-    const facts = emitted({ procs: '1\t0\tsystemd\t/sbin/init\n42\t33\tnginx\tnginx: worker process\n', passwd: 'www-data:x:33:33::/var/www:/usr/sbin/nologin\n' });
-    expect(passes(evaluate(check({ kind: 'process', name: 'nginx', user: { contains: 'www-data' } }), facts))).toBe(true);
-    expect(passes(evaluate(check({ kind: 'process', name: 'cupsd', running: false }), facts))).toBe(true);
-    expect(passes(evaluate(check({ kind: 'process', command: { matches: 'worker' }, count: 1 }), facts))).toBe(true);
+  test('process: by executable, not by a name any process can take', () => {
+    const procs = '1\t0\t0\tsystemd\t/usr/lib/systemd/systemd\t/init.scope\t/sbin/init\n42\t1\t33\tnginx\t/usr/sbin/nginx\t/system.slice/nginx.service\tnginx: worker process\n77\t1\t0\tcupsd\t/usr/bin/sleep\t/\tcupsd -l\n';
+    expect(passes(evaluate(check({ kind: 'process', name: 'nginx', user: { contains: 'www-data' } }), { procs, passwd }))).toBe(true);
+    // A sleep renamed cupsd (comm and argv) is not cupsd.
+    expect(passes(evaluate(check({ kind: 'process', name: 'cupsd', running: false }), { procs, passwd }))).toBe(true);
+    expect(passes(evaluate(check({ kind: 'process', executable: '/usr/sbin/nginx' }), { procs, passwd }))).toBe(true);
+    expect(passes(evaluate(check({ kind: 'process', command: { matches: 'worker' }, count: 1 }), { procs, passwd }))).toBe(true);
   });
 
   test('dns: answers from the probe; no server answering is a fail with the reason', () => {
     const c = check({ kind: 'dns', name: 'intranet.lan', addresses: { contains: '10.0.0.5' } });
-    const ok = printed('server=10.0.0.5\nrcode=NOERROR\nanswer=A 10.0.0.5\n', 0);
-    expect(passes(evaluate(c, ok))).toBe(true);
-    const silent = evaluate(c, printed('server=10.0.0.254\nreason=no answer within 2000 ms\n', 1));
+    expect(passes(evaluate(c, { dns: 'server=10.0.0.5\nrcode=NOERROR\nanswer=A 10.0.0.5\n' }))).toBe(true);
+    const silent = evaluate(c, { dns: ['neg', 'server=10.0.0.254\nreason=no answer within 2000 ms\n'] });
     expect(passes(silent)).toBe(false);
     expect(silent.assertions[0]?.actual).toMatch(/no answer within 2000 ms/);
-    const nx = evaluate(c, printed('server=10.0.0.5\nrcode=NXDOMAIN\n', 0));
-    expect(nx.assertions[0]?.actual).toBe('NXDOMAIN');
+    expect(evaluate(c, { dns: 'server=10.0.0.5\nrcode=NXDOMAIN\n' }).assertions[0]?.actual).toBe('NXDOMAIN');
   });
 
-  test('http: the last status line after redirects, and the body', () => {
-    const log = '  HTTP/1.1 301 Moved\n  Location: /x\n  HTTP/1.1 200 OK\n';
-    expect(passes(evaluate(check({ kind: 'http', url: 'http://x/', body: { contains: 'Intranet' } }), emitted({ rc: '0', log, body: '<h1>Intranet</h1>' })))).toBe(true);
-    const down = evaluate(check({ kind: 'http', url: 'http://x/' }), emitted({ rc: '1', log: "wget: can't connect to remote host: Connection refused\n" }));
-    expect(down.assertions[0]?.actual).toMatch(/no response \(wget: can't connect/);
+  test('http: status and body from the raw response; a refused connection fails with the reason', () => {
+    const response = 'HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<h1>Intranet</h1>';
+    expect(passes(evaluate(check({ kind: 'http', url: 'http://x/', body: { contains: 'Intranet' } }), { http: response }))).toBe(true);
+    const down = evaluate(check({ kind: 'http', url: 'http://x/' }), { http: ['neg', 'reason=Connection refused\n'] });
+    expect(down.assertions[0]?.actual).toBe('no response (Connection refused)');
   });
 
   test('mount: usage, fstab persistence, options', () => {
     const mounts = 'tmpfs /var/log/appli tmpfs rw,nosuid,nodev,size=65536k 0 0\n/dev/vdb1 /data ext4 rw,relatime 0 0\n';
-    const df = 'Filesystem 1024-blocks Used Available Capacity Mounted on\ntmpfs 65536 61440 4096 94% /var/log/appli\n';
-    expect(passes(evaluate(check({ kind: 'mount', path: '/var/log/appli', usedPercent: { lt: 50 } }), emitted({ mounts, df })))).toBe(false);
+    const df = 'bsize=1024\nblocks=65536\nbfree=4096\nbavail=4096\nfiles=1\nffree=1\n';
+    const full = evaluate(check({ kind: 'mount', path: '/var/log/appli', usedPercent: { lt: 50 } }), { mounts, df });
+    expect(passes(full)).toBe(false);
+    expect(full.evidence).toContain('94% used');
     const fstab = '# static\nUUID=1234 /data ext4 defaults 0 2\n';
-    expect(passes(evaluate(check({ kind: 'mount', path: '/data', fstype: 'ext4', persistent: true, options: { contains: 'rw' } }), emitted({ mounts, fstab })))).toBe(true);
+    expect(passes(evaluate(check({ kind: 'mount', path: '/data', fstype: 'ext4', persistent: true, options: { contains: 'rw' } }), { mounts, fstab }))).toBe(true);
   });
 
   test('command: exit code defaults to 0; stdout is compared without the trailing newline', () => {
     const c = check({ kind: 'command', run: 'hostname', stdout: 'pc-compta' });
-    expect(passes(evaluate(c, printed('pc-compta\n', 0)))).toBe(true);
-    expect(passes(evaluate(c, printed('pc-compta\n', 1)))).toBe(false);
+    const ran = (exit: number, stdout: string) => `exit=${exit}\nsignal=0\ntimed_out=0\nstdout=${Buffer.byteLength(stdout)}\nstderr=0\n\n${stdout}`;
+    expect(passes(evaluate(c, { run: ran(0, 'pc-compta\n') }))).toBe(true);
+    expect(passes(evaluate(c, { run: ran(1, 'pc-compta\n') }))).toBe(false);
+    expect(() => evaluate(c, { run: 'exit=0\nstdout=5\nstderr=0\n\nabc' })).toThrow(/malformed/);
+    expect(() => evaluate(c, { run: 'exit=0\nsignal=9\ntimed_out=1\nstdout=0\nstderr=0\n\n' })).toThrow(/timed out/);
+  });
+
+  test('command: a script of several lines travels as one line and runs the same', () => {
+    const script = "echo \"a b\"\nprintf '%s\\n' 'it''s' \\\\ 100%\nexit 3";
+    const line = oneLine(script);
+    expect(line).not.toMatch(/[\n\t]/);
+    const run = (s: string) => {
+      try {
+        return { out: execFileSync('/bin/sh', ['-c', s]).toString(), code: 0 };
+      } catch (err) {
+        const e = err as { stdout: Buffer; status: number };
+        return { out: e.stdout.toString(), code: e.status };
+      }
+    };
+    expect(run(line)).toEqual(run(script));
   });
 
   test('sysctl reads /proc/sys', () => {
-    expect(passes(evaluate(check({ kind: 'sysctl', key: 'net.ipv4.ip_forward', value: 1 }), emitted({ value: '1\n' })))).toBe(true);
+    expect(passes(evaluate(check({ kind: 'sysctl', key: 'net.ipv4.ip_forward', value: 1 }), { value: '1\n' }))).toBe(true);
   });
 });

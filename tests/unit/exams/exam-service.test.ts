@@ -211,6 +211,16 @@ describe('an exam', () => {
     expect(h.audit({ examId: exam.id, candidateId: 'alice' }).at(-1)).toMatchObject({ actor: 'system', action: 'lab.lock.failed' });
   });
 
+  test('an unlock that fails on restore is audited; the restore stands and the account stays locked', async () => {
+    const { exam, tokens } = await h.runningExam(flagScenario(), ['alice']);
+    await h.service.revoke(exam.id, 'alice', 'operator', undefined);
+    pcOf(exam.id, 'alice').state = 'stopped';
+    expect((await h.service.restore(exam.id, 'alice', 'operator')).revoked).toBe(false);
+    expect(h.service.admit(tokenOf(tokens, 'alice'))).toEqual({ examId: exam.id, candidateId: 'alice' });
+    expect(pcOf(exam.id, 'alice').lockedUsers).toEqual(new Set(['technicien']));
+    expect(h.audit({ examId: exam.id, candidateId: 'alice' }).at(-1)).toMatchObject({ actor: 'system', action: 'lab.unlock.failed' });
+  });
+
   test('grade now: a run of the lab in use, nothing ended', async () => {
     const { exam } = await h.runningExam(flagScenario(), ['alice']);
     const run = await h.service.gradeNow(exam.id, 'alice', 'operator');
@@ -223,7 +233,7 @@ describe('an exam', () => {
   test('regrade: a kept lab graded again gives a new final run, which becomes the result', async () => {
     const { exam } = await h.runningExam(flagScenario(), ['alice']);
     pcOf(exam.id, 'alice').flags.add('service');
-    h.access.failNext('runChecks', { machine: 'pc' }); // pc does not answer during the final grading
+    h.access.failNext('probe', { machine: 'pc' }); // pc does not answer during the final grading
     h.service.end(exam.id, 'operator');
     await h.settle();
     const first = candidate(exam.id, 'alice').finalRunId;

@@ -66,7 +66,7 @@ describe('the lab pipeline', () => {
 
     test('a baseline that has not settled (a machine not answering yet) passes at the next attempt, on a rebuilt lab', async () => {
       h = ExamHarness.create({ attempts: 3 });
-      h.access.failNext('runChecks', { machine: 'srv' });
+      h.access.failNext('probe', { machine: 'srv' });
       const { exam } = await h.runningExam(flagScenario(), ['alice']);
       expect(candidate(exam.id)).toMatchObject({ phase: 'active', attempts: 2 });
       const runs = h.labStore.runs(labOf(exam.id).id);
@@ -109,7 +109,7 @@ describe('the lab pipeline', () => {
 
       // Each step on every machine before the next one starts.
       const steps = h.calls.slice(from).filter((c) => c.labId === lab.id).map((c) => c.op);
-      expect(steps.filter((op, i) => op !== steps[i - 1])).toEqual(['open', 'exec', 'resumeMachine', 'runChecks', 'pauseMachine']);
+      expect(steps.filter((op, i) => op !== steps[i - 1])).toEqual(['open', 'exec', 'resumeMachine', 'probe', 'pauseMachine']);
       expect(h.access.scripts(lab.id, 'pc').at(-1)).toContain('usermod -L -e 1 technicien');
 
       const final = h.labStore.runs(lab.id).at(-1);
@@ -176,7 +176,7 @@ describe('the lab pipeline', () => {
       const alice = labOf(exam.id, 'alice');
       const bruno = labOf(exam.id, 'bruno');
 
-      h.access.failNext('runChecks', { machine: 'pc' }); // alice's final grading cannot decide one check
+      h.access.failNext('probe', { machine: 'pc' }); // alice's final grading cannot decide one check
       h.service.endCandidate(exam.id, 'alice', 'operator', 'handed in');
       await h.settle();
       expect(h.labStore.runs(alice.id).at(-1)?.score?.complete).toBe(false);

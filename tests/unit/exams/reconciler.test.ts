@@ -119,7 +119,7 @@ describe('reconciling at start', () => {
     test('a grading cut short is recorded as interrupted and done again', async () => {
       const { exam } = await h.runningExam(flagScenario(), ['alice']);
       const lab = labOf(exam.id);
-      h.access.hangNext('runChecks', 'pc');
+      h.access.hangNext('probe', 'pc');
       h.service.endCandidate(exam.id, 'alice', 'operator', 'handed in');
       await h.until(() => h.labStore.runs(lab.id).some((r) => r.purpose === 'final' && r.status === 'running'));
 
@@ -143,7 +143,7 @@ describe('reconciling at start', () => {
       h.service.end(exam.id, 'operator');
       await h.settle();
       const first = candidate(exam.id).finalRunId;
-      h.access.hangNext('runChecks', 'pc');
+      h.access.hangNext('probe', 'pc');
       void h.service.regrade(exam.id, 'alice', 'jury');
       await h.until(() => h.labStore.runs(labOf(exam.id).id).some((r) => r.status === 'running'));
 

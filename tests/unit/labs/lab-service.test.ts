@@ -74,11 +74,11 @@ describe('a lab', () => {
 
   test('a machine that does not answer makes its checks errors: the run is stored, its score incomplete', async () => {
     const lab = await up();
-    h.access.failNext('runChecks');
+    h.access.failNext('probe');
     const run = await h.labs.grade(lab.id);
     const service = run.results.find((r) => r.checkId === 'service');
     expect(service?.status).toBe('error');
-    expect(service?.message).toContain('machine pc could not be graded: runChecks: connection refused');
+    expect(service?.message).toContain('machine pc could not be graded: probe: connection refused');
     expect(run.results.find((r) => r.checkId === 'sshd')?.status).toBe('pass');
     expect(run.score).toMatchObject({ complete: false, errors: ['service'] });
   });
@@ -109,7 +109,7 @@ describe('a lab', () => {
 
   test('a lock that does not take is an error naming the account and the machine', async () => {
     const lab = await up();
-    h.access.failExec('usermod -L', 1, { exitCode: 6, stdout: '', stderr: 'usermod: user is logged in' });
+    h.access.failExec('usermod -L', 1, { exitCode: 6, stdout: '', stderr: 'usermod: user is logged in', stdoutBytes: Buffer.alloc(0), truncated: false });
     await expect(h.labs.lockCandidate(lab.id)).rejects.toThrow(`cannot change the candidate account technicien on pc of lab ${lab.id}: usermod: user is logged in`);
   });
 

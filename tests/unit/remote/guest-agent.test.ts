@@ -26,7 +26,7 @@ describe('guest agent session', () => {
     const session = await GuestAgentSession.connect(path, 2000);
     try {
       const result = await session.exec('cat; echo oops >&2; exit 3', { stdin: 'hello', timeoutMs: 5000 });
-      expect(result).toEqual({ exitCode: 3, stdout: 'hello', stderr: 'oops\n' });
+      expect(result).toEqual({ exitCode: 3, stdout: 'hello', stderr: 'oops\n', stdoutBytes: Buffer.from('hello'), truncated: false });
       expect(fake.calls[1]?.arguments?.env).toContain('HOME=/root');
     } finally {
       session.close();

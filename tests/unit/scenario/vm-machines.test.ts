@@ -62,7 +62,7 @@ describe('virtual machines in the scenario format', () => {
     const s = parseScenario(scenario(windows, `checks:\n  - { id: svc, title: t, machine: win, kind: command, run: "(Get-Service sshd).Status", stdout: Running }`), 'vm.yaml');
     expect(s.checks[0]?.shell).toBe('powershell');
     const plan = commandKind.plan(s.checks[0] as never, {} as never);
-    expect(plan).toEqual({ machine: 'win', fragment: '(Get-Service sshd).Status', powershell: true });
+    expect(plan).toEqual({ machine: 'win', powershell: '(Get-Service sshd).Status' });
 
     const found = problems(
       scenario(
