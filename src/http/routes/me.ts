@@ -43,7 +43,7 @@ export function meRoutes(deps: ServerDeps): Route[] {
         const scenario = active && lab ? labs.render(lab) : undefined;
         const logins = active ? (lab?.topology?.machines ?? []).filter((m) => m.loginUser) : [];
         return {
-          exam: { id: exam.id, title: exam.title, mode: exam.mode },
+          exam: { id: exam.id, title: exam.title, mode: exam.mode, language: service.scenarioOf(exam).scenario.language, timeZone: exam.timeZone },
           candidate: { id: c.id, name: c.name },
           phase: c.phase,
           // Not the operator's detail: it may quote setup output or check ids.
