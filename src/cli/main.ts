@@ -10,6 +10,7 @@ import { registerVmCommands } from './commands/vm.js';
 import { registerScenarioCommands } from './commands/scenario.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerServeCommand } from './commands/serve.js';
+import { registerRosterCommands } from './commands/roster.js';
 
 /**
  * Exit codes: 0 all good; 1 checks failed or input is invalid (a scenario, a
@@ -52,6 +53,7 @@ export function buildProgram(): Command {
   registerImageCommands(program);
   registerDemoCommand(program);
   registerServeCommand(program);
+  registerRosterCommands(program);
   program.commands.forEach((c) => c.exitOverride());
   return program;
 }

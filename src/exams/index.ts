@@ -5,6 +5,8 @@ export * from './lab-pipeline.js';
 export * from './metrics.js';
 export * from './reconciler.js';
 export * from './roster.js';
+export * from './roster-file.js';
 export * from './scheduler.js';
+export * from './spreadsheet.js';
 export * from './states.js';
 export * from './views.js';
