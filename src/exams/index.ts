@@ -1,6 +1,7 @@
 export * from './exam-service.js';
 export * from './exam-store.js';
 export * from './export.js';
+export * from './export-xlsx.js';
 export * from './lab-pipeline.js';
 export * from './metrics.js';
 export * from './reconciler.js';

@@ -1,4 +1,5 @@
 import ExcelJS from 'exceljs';
+import type { Response } from 'superagent';
 import { api, JURY, OPERATOR, startTestDaemon, type TestDaemon } from './helpers.js';
 import { SMALL_SCENARIO } from './scenarios.js';
 
@@ -164,7 +165,7 @@ describe('the HTTP API refuses bad input clearly', () => {
     expect((await jury.get('/api/exams')).status).toBe(401);
   });
 
-  test("a centre's exports as they are: an XLSX with a title row, a Windows-1252 CSV; a time zone", async () => {
+  test("a centre's exports as they are: an XLSX with a title row, a Windows-1252 CSV; results for Excel on French Windows", async () => {
     const workbook = new ExcelJS.Workbook();
     const sheet = workbook.addWorksheet('Inscrits');
     sheet.addRow(['Session de juin – liste des candidats']);
@@ -202,6 +203,32 @@ describe('the HTTP API refuses bad input clearly', () => {
     expect(xlsxUpload.status).toBe(200);
     expect(xlsxUpload.body.roster).toMatchObject({ imported: 2, rejected: [{ where: 'roster.xlsx (Inscrits):4' }] });
 
+    const frenchCsv = await api(d.url, JURY).get(`/api/exams/${id}/results.csv?dialect=excel-fr`).buffer(true).parse(binary);
+    expect(frenchCsv.status).toBe(200);
+    const text = (frenchCsv.body as Buffer).toString('utf8');
+    expect(text.startsWith('\uFEFFcandidate_id;name;email;phase;')).toBe(true);
+    expect(text).toContain("\r\n20250001;Zoé N'Diaye;zoe@example.fr;");
+    expect((await op.get(`/api/exams/${id}/results.csv?dialect=excel`)).status).toBe(400);
+
+    const results = await api(d.url, JURY).get(`/api/exams/${id}/results.xlsx`).buffer(true).parse(binary);
+    expect(results.status).toBe(200);
+    expect(results.headers['content-type']).toBe('application/vnd.openxmlformats-officedocument.spreadsheetml.sheet');
+    expect(results.headers['content-disposition']).toMatch(new RegExp(`^attachment; filename="?results-${id}\\.xlsx"?$`));
+    const read = new ExcelJS.Workbook();
+    await read.xlsx.load(results.body);
+    expect(read.worksheets.map((w) => w.name)).toEqual(['Candidats', 'Vérifications', 'Notes du jury', 'Épreuve']);
+    const candidates = read.getWorksheet('Candidats');
+    const json = (await api(d.url, JURY).get(`/api/exams/${id}/results`)).body.candidates[0];
+    expect(json.total.maxPoints).toBeGreaterThan(0);
+    expect([candidates?.getCell('A2').value, candidates?.getCell('B2').value, candidates?.getCell('D2').value, candidates?.getCell('E2').value, candidates?.getCell('G2').value]).toEqual([
+      '20250001',
+      "Zoé N'Diaye",
+      0,
+      json.total.maxPoints,
+      'NON ACQUIS',
+    ]);
+    expect(read.getWorksheet('Épreuve')?.getCell('B7').value).toBe('Europe/Paris');
+
     const badZone = await op.post('/api/exams').send(exam({ timeZone: 'Paris' }));
     expect(badZone.status).toBe(400);
     expect(badZone.body.details).toEqual([{ where: 'body.timeZone', message: expect.stringMatching(/^not a time zone: use an IANA name/) }]);
@@ -230,6 +257,13 @@ describe('the HTTP API refuses bad input clearly', () => {
     expect(doc.paths['/api/exams/{examId}/candidates'].put.requestBody.content['text/csv']).toBeDefined();
   });
 });
+
+/** Reads a response body as bytes (a workbook, a CSV with its BOM). */
+function binary(res: Response, done: (err: Error | null, body: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  res.on('data', (chunk: Buffer) => chunks.push(chunk));
+  res.on('end', () => done(null, Buffer.concat(chunks)));
+}
 
 /** METHOD /path of every route of the daemon's express app, in OpenAPI form. */
 function routesOf(daemon: TestDaemon['daemon']): string[] {
