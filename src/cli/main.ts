@@ -8,6 +8,7 @@ import { registerVmCommands } from './commands/vm.js';
 import { registerScenarioCommands } from './commands/scenario.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerServeCommand } from './commands/serve.js';
+import { registerRosterCommands } from './commands/roster.js';
 
 export function buildProgram(): Command {
   const program = new Command('examlab')
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerImageCommands(program);
   registerDemoCommand(program);
   registerServeCommand(program);
+  registerRosterCommands(program);
   program.commands.forEach((c) => c.exitOverride());
   return program;
 }

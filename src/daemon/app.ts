@@ -137,7 +137,7 @@ export function composeDaemon(app: App, wiring: DaemonWiring): DaemonParts {
     uploadsDir: join(app.config.dataDir, 'scenarios'),
     loadScenario: (file) => app.loadScenario(file),
   });
-  const reader = new ExamReader({ exams, labStore, labs: app.labs, clock });
+  const reader = new ExamReader({ exams, scenarios, labStore, labs: app.labs, clock });
   const auth = new Authenticator(tokens, service);
   const scheduler = new Scheduler({ service, exams, clock, log: log.child({ component: 'scheduler' }), tickMs: config.tick });
   const gateway = new SshGateway({ auth, exams: service, sessions, audit, metrics, log: log.child({ component: 'gateway' }), hostKey: wiring.hostKey });

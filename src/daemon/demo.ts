@@ -1,4 +1,5 @@
 import { SYSTEM } from '../audit/index.js';
+import { formatTime, type DateStyle } from '../util/dates.js';
 import type { Daemon } from './daemon.js';
 
 export const DEMO_TITLE = 'examlab demo';
@@ -41,13 +42,15 @@ export async function ensureDemoExam(daemon: Daemon, scenario = 'broken-workstat
 /** Prints each candidate's lab as it becomes available (or fails), until all are settled. */
 export function watchDemo(daemon: Daemon, examId: string, say: (line: string) => void, intervalMs = 2000): void {
   const told = new Map<string, string>();
+  const exam = daemon.exams.exam(examId);
+  const dates: DateStyle = { language: daemon.service.scenarioOf(exam).scenario.language, timeZone: exam.timeZone };
   const timer = setInterval(() => {
     try {
       const candidates = daemon.exams.candidates(examId);
       for (const c of candidates) {
         if (told.get(c.id) === c.phase || (c.phase !== 'active' && c.phase !== 'failed')) continue;
         told.set(c.id, c.phase);
-        if (c.phase === 'active') say(`  ${c.id}: lab ready; the exam ends for them at ${new Date(c.deadline as string).toLocaleTimeString()}`);
+        if (c.phase === 'active') say(`  ${c.id}: lab ready; the exam ends for them at ${formatTime(c.deadline as string, dates)} (${dates.timeZone})`);
         else say(`  ${c.id}: the lab could not be built (${c.detail}); reset it with POST /api/exams/${examId}/candidates/${c.id}/reset`);
       }
       if (candidates.every((c) => c.phase !== 'waiting' && c.phase !== 'provisioning')) clearInterval(timer);

@@ -1,10 +1,12 @@
 import type { LabRecord, LabService, LabStore } from '../labs/index.js';
 import type { Clock } from '../util/retry.js';
+import type { ExamScenarios } from './exam-scenarios.js';
 import type { CandidateRecord, ExamRecord, ExamStore, ReportRecord } from './exam-store.js';
 import { candidateSummary, examSummary } from './views.js';
 
 export interface ExamReaderDeps {
   exams: ExamStore;
+  scenarios: ExamScenarios;
   labStore: LabStore;
   labs: LabService;
   clock: Clock;
@@ -45,7 +47,8 @@ export class ExamReader {
       const lab = labStore.labOf(c);
       if (lab) labs.set(lab.id, lab);
     }
-    return examSummary(exams.exam(examId), candidates, labs, clock.now());
+    const exam = exams.exam(examId);
+    return examSummary(exam, candidates, labs, clock.now(), this.deps.scenarios.of(exam).scenario.language);
   }
 
   summaries() {

@@ -9,6 +9,7 @@ import type { LoadedScenario } from '../scenario/index.js';
 import type { SshTarget } from '../remote/index.js';
 import type { CandidateRecord, ExamMode, ExamRecord, ExamStore, MarkRecord, ReportRecord } from './exam-store.js';
 import type { LabRecord, LabStore, RunRecord } from '../labs/index.js';
+import { hostTimeZone } from '../util/dates.js';
 import { newId } from '../util/ids.js';
 import type { Clock } from '../util/retry.js';
 import type { ExamScenarios } from './exam-scenarios.js';
@@ -30,6 +31,8 @@ export interface NewExam {
   autoFreeze: boolean;
   keepLabs: boolean;
   mode: ExamMode;
+  /** IANA time zone for the dates people read; default: the host's. */
+  timeZone?: string;
 }
 
 export interface IssuedToken {
@@ -102,6 +105,7 @@ export class ExamService implements CandidateDirectory {
           startAt: input.start.policy === 'at' ? new Date(input.start.at).toISOString() : undefined,
           autoFreeze: input.autoFreeze,
           keepLabs: input.keepLabs,
+          timeZone: input.timeZone ?? hostTimeZone(),
           createdBy: actor,
         },
         roster.map((c, i) => ({ ...c, seed: newId(16), tokenHash: hashCandidateToken((tokens[i] as IssuedToken).token) })),

@@ -1,4 +1,5 @@
 import type { Db } from '../util/database.js';
+import { hostTimeZone } from '../util/dates.js';
 import { now } from '../util/database.js';
 import { NotFoundError } from '../util/errors.js';
 import { assertCandidateTransition, assertExamTransition, type CandidatePhase, type ExamStatus } from './states.js';
@@ -22,6 +23,8 @@ export interface ExamRecord {
   autoFreeze: boolean;
   /** Keep graded labs (frozen) for regrading; otherwise destroy them once their grade is complete. */
   keepLabs: boolean;
+  /** The IANA time zone dates are shown in to people (pages, reports, exports). */
+  timeZone: string;
   status: ExamStatus;
   createdBy: string;
   createdAt: string;
@@ -86,6 +89,7 @@ interface ExamRow {
   start_at: string | null;
   auto_freeze: number;
   keep_labs: number;
+  time_zone: string | null;
   status: ExamStatus;
   created_by: string;
   created_at: string;
@@ -152,10 +156,10 @@ export class ExamStore {
     this.atomically(() => {
       this.db
         .prepare(
-          `INSERT INTO exams (id, title, scenario_id, scenario_file, scenario_text, mode, duration_ms, start_policy, start_at, auto_freeze, keep_labs, status, created_by, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?, ?)`,
+          `INSERT INTO exams (id, title, scenario_id, scenario_file, scenario_text, mode, duration_ms, start_policy, start_at, auto_freeze, keep_labs, time_zone, status, created_by, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?, ?)`,
         )
-        .run(exam.id, exam.title, exam.scenarioId, exam.scenarioFile, exam.scenarioText, exam.mode, exam.durationMs, exam.startPolicy, exam.startAt ?? null, exam.autoFreeze ? 1 : 0, exam.keepLabs ? 1 : 0, exam.createdBy, at, at);
+        .run(exam.id, exam.title, exam.scenarioId, exam.scenarioFile, exam.scenarioText, exam.mode, exam.durationMs, exam.startPolicy, exam.startAt ?? null, exam.autoFreeze ? 1 : 0, exam.keepLabs ? 1 : 0, exam.timeZone, exam.createdBy, at, at);
       this.insertCandidates(exam.id, candidates);
     });
     return this.exam(exam.id);
@@ -348,6 +352,7 @@ function toExam(r: ExamRow): ExamRecord {
     startAt: r.start_at ?? undefined,
     autoFreeze: r.auto_freeze === 1,
     keepLabs: r.keep_labs === 1,
+    timeZone: r.time_zone ?? hostTimeZone(),
     status: r.status,
     createdBy: r.created_by,
     createdAt: r.created_at,

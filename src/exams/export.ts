@@ -1,16 +1,25 @@
 import { stringify } from 'csv-stringify/sync';
 import type { Scenario } from '../scenario/index.js';
+import { formatDateTime, type DateStyle, type Language } from '../util/dates.js';
 import type { ExamRecord } from './exam-store.js';
 import type { CandidateResult } from './results.js';
-
-const fmt = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(2));
+import { formatPoints as fmt, neutraliseFormula, type CsvDialect } from './spreadsheet.js';
 
 /**
  * One row per candidate; one column per check, per manual criterion and
  * per competency (points), after the totals. Unmarked criteria and
- * ungraded checks are empty cells, not zeros.
+ * ungraded checks are empty cells, not zeros. The `excel-fr` dialect is
+ * the same table as French Excel opens it: ";" between cells, decimal
+ * commas, a UTF-8 BOM (so accents are read right) and CRLF line ends.
  */
-export function resultsCsv(scenario: Pick<Scenario, 'checks' | 'manualCriteria' | 'competencies'>, results: readonly CandidateResult[]): string {
+export function resultsCsv(
+  scenario: Pick<Scenario, 'checks' | 'manualCriteria' | 'competencies'>,
+  results: readonly CandidateResult[],
+  dialect: CsvDialect = 'plain',
+): string {
+  const excel = dialect === 'excel-fr';
+  const num = (n: number) => fmt(n, excel);
+  const text = (s: string | undefined) => neutraliseFormula(s ?? '');
   const header = [
     'candidate_id',
     'name',
@@ -28,34 +37,37 @@ export function resultsCsv(scenario: Pick<Scenario, 'checks' | 'manualCriteria' 
     ...scenario.competencies.map((c) => `competency:${c.id}`),
   ];
   const rows = results.map((r) => [
-    r.candidate.id,
-    r.candidate.name,
-    r.candidate.email ?? '',
+    text(r.candidate.id),
+    text(r.candidate.name),
+    text(r.candidate.email),
     r.phase,
-    fmt(r.total.points),
-    fmt(r.total.maxPoints),
-    fmt(r.total.percent),
+    num(r.total.points),
+    num(r.total.maxPoints),
+    num(r.total.percent),
     r.total.passed ? 'yes' : 'no',
     r.complete ? 'yes' : 'no',
-    fmt(r.auto.points),
-    fmt(r.manual.points),
+    num(r.auto.points),
+    num(r.manual.points),
     ...scenario.checks.map((c) => {
       const line = r.checks.find((l) => l.id === c.id);
-      return !line || line.status === 'not-graded' ? '' : fmt(line.points);
+      return !line || line.status === 'not-graded' ? '' : num(line.points);
     }),
     ...scenario.manualCriteria.map((m) => {
       const line = r.manualCriteria.find((l) => l.id === m.id);
-      return line?.status === 'marked' ? fmt(line.points) : '';
+      return line?.status === 'marked' ? num(line.points) : '';
     }),
-    ...scenario.competencies.map((c) => fmt(r.competencies.find((l) => l.id === c.id)?.points ?? 0)),
+    ...scenario.competencies.map((c) => num(r.competencies.find((l) => l.id === c.id)?.points ?? 0)),
   ]);
-  return stringify([header, ...rows]);
+  return stringify([header, ...rows], excel ? { delimiter: ';', bom: true, record_delimiter: 'windows' } : {});
+}
+
+/** A check's or criterion's status in words of the exam's language. */
+export function statusWord(language: Language, status: string): string {
+  return WORDS[language].status[status] ?? status;
 }
 
 const esc = (text: string | undefined) =>
   (text ?? '').replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch] as string);
-
-type Language = 'fr' | 'en';
 
 /** The report speaks the scenario's language. */
 const WORDS = {
@@ -154,7 +166,9 @@ export function candidateReportHtml(exam: ExamRecord, scenario: Pick<Scenario, '
   const r = result;
   const language: Language = scenario.language === 'en' ? 'en' : 'fr';
   const w = WORDS[language];
-  const pts = (p: { points: number; maxPoints: number }) => `${fmt(p.points)} / ${fmt(p.maxPoints)}`;
+  const dates: DateStyle = { language, timeZone: exam.timeZone };
+  const num = (n: number) => fmt(n, language === 'fr');
+  const pts = (p: { points: number; maxPoints: number }) => `${num(p.points)} / ${num(p.maxPoints)}`;
   const undecided = r.checks.filter((c) => c.status === 'error').map((c) => c.id);
   const unmarked = r.manualCriteria.filter((m) => m.status === 'unmarked').map((m) => m.id);
   const pending = [
@@ -170,14 +184,14 @@ export function candidateReportHtml(exam: ExamRecord, scenario: Pick<Scenario, '
     .join('\n');
   const manualRows = r.manualCriteria
     .map(
-      (m) => `<tr class="${esc(m.status)}"><td>${esc(m.id)}</td><td>${esc(m.title)}</td><td>${esc(m.levelTitle ?? w.status[m.status])}</td><td class="n">${m.status === 'marked' ? pts(m) : `– / ${fmt(m.maxPoints)}`}</td><td>${esc(m.comment)}${m.markedBy ? ` <small>(${esc(m.markedBy)})</small>` : ''}</td></tr>`,
+      (m) => `<tr class="${esc(m.status)}"><td>${esc(m.id)}</td><td>${esc(m.title)}</td><td>${esc(m.levelTitle ?? w.status[m.status])}</td><td class="n">${m.status === 'marked' ? pts(m) : `– / ${num(m.maxPoints)}`}</td><td>${esc(m.comment)}${m.markedBy ? ` <small>(${esc(m.markedBy)})</small>` : ''}</td></tr>`,
     )
     .join('\n');
   const competencyRows = r.competencies
     .map((c) => `<tr><td>${esc(c.id)}</td><td>${esc(c.title)}</td><td class="n">${pts(c.auto)}</td><td class="n">${pts(c.manual)}</td><td class="n"><b>${pts(c)}</b></td></tr>`)
     .join('\n');
   const report = r.report
-    ? `<h2>${w.report}</h2><p><small>${w.revision} ${r.report.revision}, ${w.submitted} ${esc(r.report.submittedAt)}</small></p>
+    ? `<h2>${w.report}</h2><p><small>${w.revision} ${r.report.revision}, ${w.submitted} ${esc(formatDateTime(r.report.submittedAt, dates))}</small></p>
 <h3>${w.diagnosis}</h3><pre class="text">${esc(r.report.diagnosis)}</pre><h3>${w.actions}</h3><pre class="text">${esc(r.report.actions)}</pre><h3>${w.result}</h3><pre class="text">${esc(r.report.result)}</pre>`
     : `<h2>${w.report}</h2><p>${w.noReport}</p>`;
   return `<!doctype html>
@@ -190,8 +204,8 @@ tr.fail td:nth-child(3),tr.error td:nth-child(3),tr.unmarked td:nth-child(3){fon
 </style></head><body>
 <h1>${esc(exam.title)}</h1>
 <p>${w.candidate}: <b>${esc(r.candidate.name)}</b> (${esc(r.candidate.id)}${r.candidate.email ? `, ${esc(r.candidate.email)}` : ''})<br>
-${w.scenario}: ${esc(scenario.title)} (${esc(scenario.ccp)}) – ${w.session} ${esc(exam.id)}${r.gradedAt ? ` – ${w.gradedAt} ${esc(r.gradedAt)}` : ''}</p>
-<p class="total">${w.total}: <b>${pts(r.total)}</b> (${fmt(r.total.percent)} %, ${w.passMark} ${fmt(r.total.passMark)} %): <b>${r.total.passed ? w.passed : w.notPassed}</b><br>
+${w.scenario}: ${esc(scenario.title)} (${esc(scenario.ccp)}) – ${w.session} ${esc(exam.id)}${r.gradedAt ? ` – ${w.gradedAt} ${esc(formatDateTime(r.gradedAt, dates))}` : ''}</p>
+<p class="total">${w.total}: <b>${pts(r.total)}</b> (${num(r.total.percent)} %, ${w.passMark} ${num(r.total.passMark)} %): <b>${r.total.passed ? w.passed : w.notPassed}</b><br>
 ${w.of} ${pts(r.auto)} ${w.jury} ${pts(r.manual)}</p>
 ${pending.length ? `<p class="pending">${w.provisional}: ${pending.map(esc).join('; ')}</p>` : ''}
 <h2>${w.competencies}</h2><table><tr><th>${w.code}</th><th>${w.competency}</th><th>${w.auto}</th><th>${w.juryCol}</th><th>${w.totalCol}</th></tr>${competencyRows}</table>

@@ -1,5 +1,6 @@
 import type { CandidateRecord, ExamRecord } from './exam-store.js';
 import type { LabRecord, RunRecord } from '../labs/index.js';
+import type { Language } from '../util/dates.js';
 import { CANDIDATE_PHASES } from './states.js';
 
 /** How candidates reach their lab: the gateway's address, for the SSH command. */
@@ -30,7 +31,7 @@ export function candidateSummary(c: CandidateRecord, lab: LabRecord | undefined,
   };
 }
 
-export function examSummary(exam: ExamRecord, candidates: readonly CandidateRecord[], labs: ReadonlyMap<string, LabRecord>, now: number) {
+export function examSummary(exam: ExamRecord, candidates: readonly CandidateRecord[], labs: ReadonlyMap<string, LabRecord>, now: number, language?: Language) {
   const byPhase = Object.fromEntries(CANDIDATE_PHASES.map((p) => [p, candidates.filter((c) => c.phase === p).length]));
   const labStates: Record<string, number> = {};
   for (const c of candidates) {
@@ -40,7 +41,9 @@ export function examSummary(exam: ExamRecord, candidates: readonly CandidateReco
   return {
     id: exam.id,
     title: exam.title,
-    scenario: { id: exam.scenarioId, file: exam.scenarioFile },
+    scenario: { id: exam.scenarioId, file: exam.scenarioFile, language },
+    /** Dates for people are shown in this time zone, in the scenario's language. */
+    timeZone: exam.timeZone,
     mode: exam.mode,
     status: exam.status,
     durationMs: exam.durationMs,

@@ -48,9 +48,11 @@ export function createHttpApp(deps: ServerDeps): Express {
     });
     next();
   });
+  const routes = allRoutes(deps);
   app.use(express.json({ limit: BODY_LIMIT }));
-  app.use(express.text({ type: 'text/csv', limit: BODY_LIMIT }));
-  mountRoutes(app, allRoutes(deps), deps.auth);
+  // Files (rosters) stay bytes: their encoding is found from their content, not assumed.
+  app.use(express.raw({ type: [...new Set(routes.flatMap((r) => r.rawBody?.contentTypes ?? []))], limit: BODY_LIMIT }));
+  mountRoutes(app, routes, deps.auth);
   if (deps.publicDir) app.use(express.static(deps.publicDir, { index: 'index.html' }));
   app.use((req, _res, next) => next(new NotFoundError(`no endpoint ${req.method} ${req.path}; see /api/openapi.json`)));
   app.use(errorHandler(deps.log, deps.metrics));

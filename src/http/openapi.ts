@@ -36,7 +36,7 @@ export function openApiDocument(routes: readonly Route[], info: { version: strin
     const path = r.path.replace(/:([A-Za-z]+)/g, '{$1}');
     const content: Record<string, object> = {};
     if (r.body) content['application/json'] = { schema: toSchema(r.body) };
-    if (r.rawBody) content[r.rawBody.contentType] = { schema: { type: 'string', description: r.rawBody.description } };
+    for (const type of r.rawBody?.contentTypes ?? []) content[type] = { schema: { type: 'string', format: 'binary', description: r.rawBody?.description } };
     const errors = [...new Set([...(r.access === 'public' ? [] : [401, 403]), ...(r.params || r.query || r.body ? [400] : []), ...(r.errors ?? []), 500])].sort();
     (paths[path] ??= {})[r.method] = {
       operationId: `${r.method}${r.path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,

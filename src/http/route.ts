@@ -9,11 +9,11 @@ export class RequestError extends ExamlabError {}
 
 export type Caller = StaffRole | 'candidate';
 
-/** A non-JSON answer (CSV, HTML). */
+/** A non-JSON answer (CSV, HTML, a workbook). */
 export class RawReply {
   constructor(
     readonly contentType: string,
-    readonly body: string,
+    readonly body: string | Buffer,
     readonly filename?: string,
   ) {}
 }
@@ -25,8 +25,8 @@ export interface RouteContext<P, Q, B> {
   params: Out<P>;
   query: Out<Q>;
   body: Out<B>;
-  /** The body as text, for endpoints that also take a raw content type (CSV). */
-  raw?: { contentType: string; text: string };
+  /** The body as sent, for endpoints that also take files (a CSV or XLSX roster). */
+  raw?: { contentType: string; bytes: Buffer };
   principal: Principal;
   req: Request;
   res: Response;
@@ -50,8 +50,8 @@ export interface Route<P extends Schema | undefined = Schema | undefined, Q exte
   body?: B;
   /** Whether the body may be left out (its schema then sees undefined). */
   bodyOptional?: boolean;
-  /** Another content type the body may come as, passed to the handler as text. */
-  rawBody?: { contentType: string; description: string };
+  /** Other content types the body may come as (files), passed to the handler as bytes. */
+  rawBody?: { contentTypes: readonly string[]; description: string };
   success: { status: number; description: string; contentType?: string };
   /** Error statuses worth documenting besides 400/401/403/500. */
   errors?: number[];

@@ -12,13 +12,14 @@ export function mountRoutes(app: Express, routes: readonly Route[], auth: Authen
       const params = r.params ? parsePart(r.params, req.params, 'path') : undefined;
       const query = r.query ? parsePart(r.query, req.query, 'query') : undefined;
       let body: unknown;
-      let raw: { contentType: string; text: string } | undefined;
+      let raw: { contentType: string; bytes: Buffer } | undefined;
       const sent = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
-      if (r.rawBody && req.is(r.rawBody.contentType)) {
-        raw = { contentType: r.rawBody.contentType, text: typeof req.body === 'string' ? req.body : '' };
+      const rawType = r.rawBody ? req.is([...r.rawBody.contentTypes]) : false;
+      if (rawType) {
+        raw = { contentType: rawType, bytes: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0) };
       } else if (r.body) {
         if (sent && !req.is('application/json')) {
-          throw new RequestError(`send the body as application/json${r.rawBody ? ` or ${r.rawBody.contentType}` : ''} (got ${req.headers['content-type'] ?? 'no Content-Type'})`);
+          throw new RequestError(`send the body as application/json${r.rawBody ? ` or ${r.rawBody.contentTypes.join(', ')}` : ''} (got ${req.headers['content-type'] ?? 'no Content-Type'})`);
         }
         if (!sent && !r.bodyOptional) throw new RequestError('this request needs a JSON body', [{ where: 'body', message: 'required' }]);
         body = parsePart(r.body, sent ? req.body : undefined, 'body');

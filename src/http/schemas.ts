@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { CANDIDATE_ID, MAX_CANDIDATES, rosterEntrySchema } from '../exams/index.js';
+import { CANDIDATE_ID, CSV_DIALECTS, MAX_CANDIDATES, XLSX_CONTENT_TYPE, rosterEntrySchema } from '../exams/index.js';
+import { isTimeZone } from '../util/dates.js';
 import { durationSchema } from '../util/units.js';
 
 /** Request shapes, checked at the edge; the services only see what they produce. */
@@ -14,8 +15,17 @@ export const createExamBody = z
     title: z.string().trim().min(1).max(200).optional(),
     scenario: z.string().min(1).max(100).optional().describe('A scenario of the scenarios folder, by name (e.g. "broken-workstation")'),
     scenarioYaml: z.string().min(1).max(512 * 1024).optional().describe('Or the scenario itself, as YAML text'),
-    candidates: z.array(rosterEntrySchema).max(MAX_CANDIDATES).optional().describe('The roster; or rosterCsv'),
-    rosterCsv: z.string().min(1).optional().describe('The roster as CSV text: a header row (id,name[,email]) then one candidate per line'),
+    candidates: z.array(rosterEntrySchema).max(MAX_CANDIDATES).optional().describe('The roster; or rosterCsv, or rosterFile'),
+    rosterCsv: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Or the roster as CSV text: a header row (identifier; last and first name, or full name; optionally email; in French or English), then one candidate per line'),
+    rosterFile: z
+      .base64()
+      .min(1)
+      .optional()
+      .describe("Or the roster file as the centre's system exported it, base64-encoded: CSV (UTF-8, Windows-1252; \";\", \",\" or tab) or XLSX"),
     duration: durationText('duration').optional().describe("Default: the scenario's duration"),
     start: z
       .union([z.literal('now'), z.literal('manual'), z.strictObject({ at: z.iso.datetime({ offset: true }) })])
@@ -28,13 +38,30 @@ export const createExamBody = z
       })
       .prefault({}),
     mode: z.enum(['exam', 'practice']).default('exam').describe('practice: candidates may grade their own lab and see their score'),
+    timeZone: z
+      .string()
+      .refine(isTimeZone, { message: 'not a time zone: use an IANA name such as "Europe/Paris" or "America/Cayenne"' })
+      .optional()
+      .describe("The time zone of the dates people read (pages, reports, exports); default: the server's"),
   })
   .superRefine((b, ctx) => {
     if ((b.scenario === undefined) === (b.scenarioYaml === undefined)) ctx.addIssue({ code: 'custom', path: ['scenario'], message: 'give exactly one of scenario (a name) or scenarioYaml' });
-    if ((b.candidates === undefined) === (b.rosterCsv === undefined)) ctx.addIssue({ code: 'custom', path: ['candidates'], message: 'give exactly one of candidates or rosterCsv' });
+    if ([b.candidates, b.rosterCsv, b.rosterFile].filter((r) => r !== undefined).length !== 1) {
+      ctx.addIssue({ code: 'custom', path: ['candidates'], message: 'give exactly one of candidates, rosterCsv or rosterFile' });
+    }
   });
 
 export const rosterBody = z.array(rosterEntrySchema).max(MAX_CANDIDATES);
+
+/** Roster files, as uploaded: their content decides how they are read. */
+export const ROSTER_FILE_TYPES = ['text/csv', 'text/plain', 'text/tab-separated-values', 'application/vnd.ms-excel', XLSX_CONTENT_TYPE, 'application/octet-stream'] as const;
+
+export const resultsCsvQuery = z.strictObject({
+  dialect: z
+    .enum(CSV_DIALECTS)
+    .default('plain')
+    .describe('plain: "," and decimal points, for programs; excel-fr: ";", decimal commas and a UTF-8 BOM, as Excel on French Windows opens it'),
+});
 
 export const extendBody = z.strictObject({ duration: durationText('duration').describe('Time to add, e.g. "15m"') });
 

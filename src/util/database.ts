@@ -149,6 +149,8 @@ const MIGRATIONS: string[] = [
      key TEXT PRIMARY KEY,
      value TEXT NOT NULL
    );`,
+  // The time zone an exam's dates are shown in (IANA name); older exams use the host's.
+  `ALTER TABLE exams ADD COLUMN time_zone TEXT;`,
 ];
 
 /** Opens (creating if needed) the store, private to its owner, and brings its schema up to date. */

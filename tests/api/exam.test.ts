@@ -1,5 +1,7 @@
 import Dockerode from 'dockerode';
 import { parse } from 'csv-parse/sync';
+import ExcelJS from 'exceljs';
+import type { Response } from 'superagent';
 import { api, examObjects, JURY, OPERATOR, sshExec, startTestDaemon, waitFor, type TestDaemon } from './helpers.js';
 
 interface Line {
@@ -186,7 +188,44 @@ describe('a three-candidate exam from creation to exported results', () => {
     expect(html.text).toContain('Alice Martin');
     expect(html.text).toContain("Compte rendu d'intervention du candidat");
     expect(html.text).toContain('CUPS arrêté et désactivé');
-    expect(html.text).toMatch(/dont automatique [\d.]+ \/ [\d.]+ et jury 7 \/ 7/);
+    expect(html.text).toMatch(/dont automatique [\d,]+ \/ [\d,]+ et jury 7 \/ 7/);
+    expect(html.text).toMatch(/notée le \d\d\/\d\d\/\d{4} \d\d:\d\d</);
+  });
+
+  test('exports for Excel on French Windows: the same numbers in a ";" CSV with decimal commas, and in a workbook', async () => {
+    const json = (await jury.get(path('/results'))).body.candidates as {
+      candidate: { id: string; name: string };
+      total: { points: number; maxPoints: number; percent: number };
+      checks: Line[];
+      manualCriteria: { id: string; points: number; comment?: string }[];
+    }[];
+    const bytes = (res: { body: unknown }) => res.body as Buffer;
+    const csv = await jury.get(path('/results.csv?dialect=excel-fr')).buffer(true).parse(binary);
+    expect(csv.status).toBe(200);
+    const rows = parse(bytes(csv), { bom: true, delimiter: ';', columns: true }) as Record<string, string>[];
+    const comma = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(2).replace('.', ','));
+    expect(rows.map((r) => [r.candidate_id, r.name, r.total_points, r.percent])).toEqual(json.map((c) => [c.candidate.id, c.candidate.name, comma(c.total.points), comma(c.total.percent)]));
+
+    const xlsx = await jury.get(path('/results.xlsx')).buffer(true).parse(binary);
+    expect(xlsx.status).toBe(200);
+    const workbook = new ExcelJS.Workbook();
+    await workbook.xlsx.load(xlsx.body);
+    const candidates = workbook.getWorksheet('Candidats');
+    expect(json.map((_, i) => [2, 4, 5, 6].map((col) => candidates?.getRow(i + 2).getCell(col).value))).toEqual(json.map((c) => [c.candidate.name, c.total.points, c.total.maxPoints, c.total.percent]));
+    // row.values counts from 1, as columns do.
+    const gradedAt = (candidates?.getRow(1).values as ExcelJS.CellValue[]).indexOf('Notée le');
+    expect(gradedAt).toBeGreaterThan(6);
+    expect(candidates?.getRow(2).getCell(gradedAt).value).toBeInstanceOf(Date);
+    const checks = workbook.getWorksheet('Vérifications');
+    const bruno = json.find((c) => c.candidate.id === 'bruno');
+    const cups = bruno?.checks.find((l) => l.id === 'cups-service');
+    const cupsRow = checks?.getRows(2, checks.rowCount - 1)?.find((row) => row.getCell(1).value === 'bruno' && row.getCell(3).value === 'cups-service');
+    expect([cupsRow?.getCell(7).value, cupsRow?.getCell(8).value, cupsRow?.getCell(10).text, cupsRow?.getCell(11).text]).toEqual(['échoué', 0, cups?.expected, cups?.actual]);
+    const marks = workbook.getWorksheet('Notes du jury');
+    const aliceReport = marks?.getRows(2, marks.rowCount - 1)?.find((row) => row.getCell(1).value === 'alice' && row.getCell(3).value === 'compte-rendu');
+    const aliceMark = json.find((c) => c.candidate.id === 'alice')?.manualCriteria.find((m) => m.id === 'compte-rendu');
+    expect(aliceMark?.comment).toBe('noté complet');
+    expect([aliceReport?.getCell(7).value, aliceReport?.getCell(9).value]).toEqual([aliceMark?.points, aliceMark?.comment]);
   });
 
   test('a regrade of a frozen lab gives the same result and lets the candidate in nowhere', async () => {
@@ -220,3 +259,10 @@ describe('a three-candidate exam from creation to exported results', () => {
     expect((await jury.get(path('/results'))).body.candidates[0].auto.points).toBeGreaterThan(0);
   }, 60_000);
 });
+
+/** Reads a response body as bytes (a workbook, a CSV with its BOM). */
+function binary(res: Response, done: (err: Error | null, body: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  res.on('data', (chunk: Buffer) => chunks.push(chunk));
+  res.on('end', () => done(null, Buffer.concat(chunks)));
+}

@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { App } from '../../daemon/index.js';
 import type { LabRecord } from '../../labs/index.js';
+import { parseScenario } from '../../scenario/index.js';
+import { formatDateTime, hostTimeZone, type Language } from '../../util/dates.js';
 import { appFor, Exit, EXIT } from '../context.js';
 import { connectionInfo, scoreReport, table } from '../output.js';
 
@@ -26,6 +28,15 @@ function publicView(lab: LabRecord) {
     createdAt: lab.createdAt,
     machines: (lab.topology?.machines ?? []).map((m) => ({ name: m.name, provider: m.provider, hostname: m.hostname, address: m.address, loginUser: m.loginUser })),
   };
+}
+
+/** The language of the lab's scenario, for the dates printed about it. */
+function languageOf(lab: LabRecord): Language {
+  try {
+    return parseScenario(lab.scenarioText, lab.scenarioFile).language;
+  } catch {
+    return 'fr';
+  }
 }
 
 export function registerLabCommands(program: Command): void {
@@ -66,7 +77,7 @@ export function registerLabCommands(program: Command): void {
         const labs = app.labs.list({ includeDestroyed: opts.all });
         if (opts.json) process.stdout.write(`${JSON.stringify(labs.map(publicView), null, 2)}\n`);
         else if (!labs.length) process.stdout.write('no labs\n');
-        else process.stdout.write(`${table([['ID', 'SCENARIO', 'CANDIDATE', 'STATE', 'CREATED'], ...labs.map((l) => [l.id, l.scenarioId, l.candidateId ?? '-', l.state, l.createdAt])])}\n`);
+        else process.stdout.write(`${table([['ID', 'SCENARIO', 'CANDIDATE', 'STATE', 'CREATED'], ...labs.map((l) => [l.id, l.scenarioId, l.candidateId ?? '-', l.state, formatDateTime(l.createdAt, { language: languageOf(l), timeZone: hostTimeZone() })])])}\n`);
       } finally {
         app.close();
       }

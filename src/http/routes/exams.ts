@@ -1,9 +1,9 @@
 import { actorOf } from '../../access/index.js';
-import { parseRosterCsv, checkRosterJson } from '../../exams/index.js';
+import { checkRosterJson, importReport, parseRosterText, readRosterFile } from '../../exams/index.js';
 import type { StartPolicy } from '../../exams/index.js';
 import type { ServerDeps } from '../deps.js';
 import { route, type Route } from '../route.js';
-import { createExamBody, examParams, rosterBody } from '../schemas.js';
+import { createExamBody, examParams, ROSTER_FILE_TYPES, rosterBody } from '../schemas.js';
 
 /** Exams as a whole: create, list, read with progress, roster, start, end, release the kept labs. */
 export function examRoutes(deps: ServerDeps): Route[] {
@@ -25,7 +25,13 @@ export function examRoutes(deps: ServerDeps): Route[] {
       success: { status: 201, description: 'The exam, and the candidates\' tokens (shown once)' },
       errors: [413, 422],
       async handle({ body, principal }) {
-        const roster = body.rosterCsv !== undefined ? parseRosterCsv(body.rosterCsv, 'rosterCsv') : checkRosterJson(body.candidates ?? []);
+        const file =
+          body.rosterFile !== undefined
+            ? await readRosterFile(Buffer.from(body.rosterFile, 'base64'), 'rosterFile')
+            : body.rosterCsv !== undefined
+              ? parseRosterText(body.rosterCsv, 'rosterCsv')
+              : undefined;
+        const roster = file ? file.entries : checkRosterJson(body.candidates ?? []);
         const start: StartPolicy = typeof body.start === 'string' ? { policy: body.start } : { policy: 'at', at: body.start.at };
         const { exam, tokens } = await service.create(
           {
@@ -37,10 +43,11 @@ export function examRoutes(deps: ServerDeps): Route[] {
             autoFreeze: body.end.autoFreeze,
             keepLabs: body.end.keepLabs,
             mode: body.mode,
+            timeZone: body.timeZone,
           },
           actorOf(principal),
         );
-        return { exam: summary(exam.id), candidates: withAccess(tokens) };
+        return { exam: summary(exam.id), candidates: withAccess(tokens), ...(file ? { roster: importReport(file) } : {}) };
       },
     }),
     route({
@@ -68,16 +75,21 @@ export function examRoutes(deps: ServerDeps): Route[] {
       path: '/api/exams/:examId/candidates',
       tag: 'exams',
       summary: 'Replace the roster of an exam that has not started',
-      description: 'JSON (a list of {id, name, email?}) or CSV (Content-Type: text/csv, header id,name[,email]). Every candidate gets a new token.',
+      description:
+        "JSON (a list of {id, name, email?}), or the roster file as the centre's system exported it: CSV (UTF-8 or Windows-1252; \";\", \",\" or tab) or XLSX. A file's rows that cannot be used are left out and listed in `roster.rejected`. Every candidate gets a new token.",
       access: ['operator'],
       params: examParams,
       body: rosterBody,
-      rawBody: { contentType: 'text/csv', description: 'A header row (id,name[,email]), then one candidate per line' },
-      success: { status: 200, description: "The candidates' tokens (shown once)" },
+      rawBody: {
+        contentTypes: ROSTER_FILE_TYPES,
+        description: 'A header row (identifier; last and first name, or full name; optionally email; in French or English; title rows above it are skipped), then one candidate per row',
+      },
+      success: { status: 200, description: "The candidates' tokens (shown once), and for a file what was read from it" },
       errors: [404, 409, 413, 422],
-      handle({ params, body, raw, principal }) {
-        const roster = raw ? parseRosterCsv(raw.text, 'roster.csv') : checkRosterJson(body ?? []);
-        return { candidates: withAccess(service.setRoster(params.examId, roster, actorOf(principal))) };
+      async handle({ params, body, raw, principal }) {
+        const file = raw ? await readRosterFile(raw.bytes, 'roster') : undefined;
+        const roster = file ? file.entries : checkRosterJson(body ?? []);
+        return { candidates: withAccess(service.setRoster(params.examId, roster, actorOf(principal))), ...(file ? { roster: importReport(file) } : {}) };
       },
     }),
     route({

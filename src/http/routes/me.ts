@@ -38,7 +38,7 @@ export function meRoutes(deps: ServerDeps): Route[] {
         const { examId, candidateId } = me(principal);
         const { exam, candidate: c, lab, active, report } = reader.candidateHome(examId, candidateId);
         return {
-          exam: { id: exam.id, title: exam.title, mode: exam.mode },
+          exam: { id: exam.id, title: exam.title, mode: exam.mode, language: service.scenarioOf(exam).scenario.language, timeZone: exam.timeZone },
           candidate: { id: c.id, name: c.name },
           phase: c.phase,
           // Not the operator's detail: it may quote setup output or check ids.

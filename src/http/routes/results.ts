@@ -1,9 +1,9 @@
-import { candidateReportHtml, resultsCsv } from '../../exams/index.js';
+import { candidateReportHtml, resultsCsv, resultsXlsx, XLSX_CONTENT_TYPE } from '../../exams/index.js';
 import type { ServerDeps } from '../deps.js';
 import { RawReply, route, type Route } from '../route.js';
-import { candidateParams, examParams } from '../schemas.js';
+import { candidateParams, examParams, resultsCsvQuery } from '../schemas.js';
 
-/** Results for the jury: JSON, CSV, and a printable page per candidate. */
+/** Results for the jury: JSON, CSV, an XLSX workbook, and a printable page per candidate. */
 export function resultRoutes(deps: ServerDeps): Route[] {
   const { service, reader } = deps;
   const scenarioOf = (examId: string) => service.scenarioOf(reader.exam(examId)).scenario;
@@ -39,13 +39,30 @@ export function resultRoutes(deps: ServerDeps): Route[] {
       path: '/api/exams/:examId/results.csv',
       tag: 'results',
       summary: 'Results as CSV: one row per candidate, one column per check, manual criterion and competency',
+      description: 'dialect=excel-fr gives the same table as Excel on French Windows opens it: ";" separators, decimal commas, a UTF-8 BOM.',
       access: ['operator', 'jury'],
       params: examParams,
+      query: resultsCsvQuery,
       success: { status: 200, description: 'CSV', contentType: 'text/csv' },
       errors: [404],
-      handle({ params }) {
+      handle({ params, query }) {
         const scenario = scenarioOf(params.examId);
-        return new RawReply('text/csv; charset=utf-8', resultsCsv(scenario, service.results(params.examId)), `results-${params.examId}.csv`);
+        return new RawReply('text/csv; charset=utf-8', resultsCsv(scenario, service.results(params.examId), query.dialect), `results-${params.examId}.csv`);
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/exams/:examId/results.xlsx',
+      tag: 'results',
+      summary: "Results as an Excel workbook in the exam's language: candidates (points, percent, verdict, per competency), checks with expected and actual, the jury's marks and comments",
+      access: ['operator', 'jury'],
+      params: examParams,
+      success: { status: 200, description: 'XLSX', contentType: XLSX_CONTENT_TYPE },
+      errors: [404],
+      async handle({ params }) {
+        const exam = reader.exam(params.examId);
+        const xlsx = await resultsXlsx(exam, scenarioOf(exam.id), service.results(exam.id));
+        return new RawReply(XLSX_CONTENT_TYPE, xlsx, `results-${exam.id}.xlsx`);
       },
     }),
     route({
