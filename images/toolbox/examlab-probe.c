@@ -4,12 +4,15 @@
  * The candidate is root on the machine being graded and may have replaced
  * systemctl, ss, ps or the resolver tools with liars. This program is
  * statically linked, reaches the machine from a read-only volume (or fresh
- * over SSH) and asks the kernel and systemd (PID 1) directly, so what it
+ * over SSH) and asks the kernel directly (never systemd, whose socket a
+ * candidate can answer for), so what it
  * reports does not depend on any binary or library the candidate controls.
  *
  *   examlab-probe serve                   the grader's work list on stdin, one record per request on stdout
  *
- * serve (protocol 1). stdin holds a header line `examlab-probe 1 DEADLINE_MS`
+ * serve (protocol 1) first makes itself non-dumpable, so that a root of the
+ * machine without CAP_SYS_PTRACE can neither trace it nor reach its fds.
+ * stdin holds a header line `examlab-probe 1 DEADLINE_MS`
  * then requests `ID<TAB>VERB<TAB>ARG...`, each line ending with LF (ids
  * 1..999999999, unique; at most 16 args of any bytes but TAB, LF and NUL; a
  * line at most 64 KiB, the input at most 1 MiB). The whole input is read and
@@ -25,12 +28,13 @@
  * and by that deadline; an operation the deadline (rather than its own MS)
  * cut short, and every request after it, is err `deadline`. Should a system
  * call hang regardless (a stuck FUSE or NFS mount), a watchdog thread writes
- * the remaining records as err `deadline` at the deadline and exits.
+ * the remaining records as err `deadline` just after the deadline and exits.
  *
  *   lstat PATH                 type, mode, owner, size (and symlink target)
  *   read PATH MAXBYTES         the first bytes of a regular file
  *   list DIR                   entries, sorted: type, name, symlink target
  *   statfs PATH                file system block and inode counts
+ *   xattr PATH NAME            one extended attribute of PATH, raw (an access ACL)
  *   procs                      every process: pid, ppid, uid, comm, exe, cgroup, cmdline
  *   cgroup RELPATH             the processes of one cgroup
  *   connect ADDR PORT MS       TCP connect to a numeric address
@@ -41,15 +45,7 @@
  *   run MS SHELL COMMAND [USER]  SHELL -c COMMAND (through /bin/su for USER): exit, output
  *
  * Payloads of KEY=VALUE lines never hold a TAB or LF inside a value (they
- * become spaces). The earlier one-shot subcommands remain:
- *
- *   examlab-probe unit NAME               systemd unit state over PID 1's private D-Bus socket
- *   examlab-probe connect ADDR PORT MS    TCP connect with a timeout (exit 0 = connected)
- *   examlab-probe procs                   pid, uid and command line of every process
- *   examlab-probe dns TYPE NAME MS [SERVER]  DNS query (servers from /etc/resolv.conf if none given)
- *
- * Their output is KEY=VALUE lines. Exit codes: 0 answered, 1 negative answer
- * (connect refused), 3 could not decide.
+ * become spaces).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -78,13 +74,9 @@
 #include <sys/un.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
-
-static int fail(const char *what) {
-    printf("error=%s%s%s\n", what, errno ? ": " : "", errno ? strerror(errno) : "");
-    return 3;
-}
 
 static long now_ms(void) {
     struct timespec ts;
@@ -92,264 +84,7 @@ static long now_ms(void) {
     return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-/* ---------- D-Bus (just enough for Properties.Get on a systemd unit) ---------- */
-
-struct buf {
-    unsigned char data[4096];
-    size_t len;
-};
-
-static void put_align(struct buf *b, size_t n) {
-    while (b->len % n) b->data[b->len++] = 0;
-}
-static void put_u8(struct buf *b, uint8_t v) { b->data[b->len++] = v; }
-static void put_u32(struct buf *b, uint32_t v) {
-    put_align(b, 4);
-    memcpy(b->data + b->len, &v, 4); /* little endian host, message says 'l' */
-    b->len += 4;
-}
-static void put_str(struct buf *b, const char *s) {
-    uint32_t n = (uint32_t)strlen(s);
-    put_u32(b, n);
-    memcpy(b->data + b->len, s, n + 1);
-    b->len += n + 1;
-}
-static void put_sig(struct buf *b, const char *s) {
-    uint8_t n = (uint8_t)strlen(s);
-    put_u8(b, n);
-    memcpy(b->data + b->len, s, n + 1);
-    b->len += n + 1;
-}
-/* header field: code, variant of the given basic type */
-static void put_field(struct buf *b, uint8_t code, const char *type, const char *value) {
-    put_align(b, 8);
-    put_u8(b, code);
-    put_sig(b, type);
-    if (type[0] == 'g')
-        put_sig(b, value);
-    else
-        put_str(b, value);
-}
-
-static int write_all(int fd, const void *p, size_t n) {
-    const char *c = p;
-    while (n) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        c += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static int read_full(int fd, void *p, size_t n, long deadline) {
-    char *c = p;
-    while (n) {
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        long left = deadline - now_ms();
-        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
-            errno = ETIMEDOUT;
-            return -1;
-        }
-        ssize_t r = read(fd, c, n);
-        if (r <= 0) {
-            if (r < 0 && errno == EINTR) continue;
-            if (r == 0) errno = ECONNRESET;
-            return -1;
-        }
-        c += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
-/* Reads one line of the SASL handshake. */
-static int read_line(int fd, char *out, size_t cap, long deadline) {
-    size_t i = 0;
-    while (i + 1 < cap) {
-        if (read_full(fd, out + i, 1, deadline) < 0) return -1;
-        if (out[i] == '\n') break;
-        i++;
-    }
-    out[i] = 0;
-    return 0;
-}
-
-static uint32_t serial = 0;
-
-/*
- * Sends one method call whose arguments are all strings and reads the reply,
- * which must carry a single string, object path or variant of one. The value
- * is copied to `out`. Returns 0, -ETIMEDOUT on silence, or 3 with an error= line printed.
- */
-static int call(int fd, const char *path, const char *iface, const char *member, const char *args[], int nargs,
-                char *out, size_t cap, long deadline) {
-    struct buf body = {.len = 0};
-    char sig[8] = "";
-    for (int i = 0; i < nargs; i++) {
-        put_str(&body, args[i]);
-        sig[i] = 's';
-    }
-
-    struct buf msg = {.len = 0};
-    put_u8(&msg, 'l');
-    put_u8(&msg, 1); /* METHOD_CALL */
-    put_u8(&msg, 0);
-    put_u8(&msg, 1); /* protocol version */
-    put_u32(&msg, (uint32_t)body.len);
-    uint32_t my_serial = ++serial;
-    put_u32(&msg, my_serial);
-    size_t fields_len_at = msg.len;
-    put_u32(&msg, 0);
-    size_t fields_start = msg.len;
-    put_field(&msg, 1, "o", path);
-    put_field(&msg, 2, "s", iface);
-    put_field(&msg, 3, "s", member);
-    put_field(&msg, 6, "s", "org.freedesktop.systemd1");
-    put_field(&msg, 8, "g", sig);
-    uint32_t fields_len = (uint32_t)(msg.len - fields_start);
-    memcpy(msg.data + fields_len_at, &fields_len, 4);
-    put_align(&msg, 8);
-    memcpy(msg.data + msg.len, body.data, body.len);
-    msg.len += body.len;
-    if (write_all(fd, msg.data, msg.len) < 0) return fail("dbus write");
-
-    for (;;) {
-        unsigned char head[16];
-        if (read_full(fd, head, 16, deadline) < 0) {
-            if (errno == ETIMEDOUT) return -ETIMEDOUT;
-            return fail("dbus read");
-        }
-        if (head[0] != 'l') {
-            errno = 0;
-            return fail("dbus reply is not little endian");
-        }
-        uint32_t body_len, hf_len;
-        memcpy(&body_len, head + 4, 4);
-        memcpy(&hf_len, head + 12, 4);
-        size_t hdr_rest = hf_len + ((8 - ((16 + hf_len) % 8)) % 8);
-        if (hdr_rest + body_len > 65536) {
-            errno = 0;
-            return fail("dbus reply too large");
-        }
-        unsigned char *rest = malloc(hdr_rest + body_len + 1);
-        if (!rest) return fail("out of memory");
-        if (read_full(fd, rest, hdr_rest + body_len, deadline) < 0) {
-            free(rest);
-            return fail("dbus read");
-        }
-        unsigned char type = head[1];
-        const unsigned char *b = rest + hdr_rest;
-        if (type != 2 && type != 3) { /* a signal: not ours */
-            free(rest);
-            continue;
-        }
-        /* The value is a string (ERROR, or a reply of type s/o) or a variant holding one. */
-        size_t at = 0;
-        if (type == 2 && body_len >= 4 && b[0] == 1 && (b[1] == 's' || b[1] == 'o')) at = 4;
-        uint32_t n = 0;
-        if (body_len >= at + 4) memcpy(&n, b + at, 4);
-        if (at + 4 + n > body_len) n = 0;
-        if (type == 3) {
-            printf("error=systemd: %.*s\n", (int)n, (const char *)b + at + 4);
-            free(rest);
-            return 3;
-        }
-        snprintf(out, cap, "%.*s", (int)n, (const char *)b + at + 4);
-        free(rest);
-        return 0;
-    }
-}
-
-/* Opens an authenticated connection to PID 1's private bus socket; -1 with an error= line on failure. */
-static int open_systemd(long deadline) {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return fail("socket");
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof sa.sun_path, "/run/systemd/private");
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        fail("systemd is not reachable at /run/systemd/private");
-        return -1;
-    }
-    /* The peer must be PID 1: a socket planted by the candidate is not systemd. */
-    struct ucred cred;
-    socklen_t len = sizeof cred;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-        fail("SO_PEERCRED");
-        return -1;
-    }
-    if (cred.pid != 1) {
-        printf("error=the systemd socket is served by pid %d, not PID 1\n", (int)cred.pid);
-        return -1;
-    }
-    char uid[16], auth[64], line[256];
-    size_t a = (size_t)snprintf(auth, sizeof auth, "AUTH EXTERNAL ");
-    snprintf(uid, sizeof uid, "%u", (unsigned)getuid()); /* EXTERNAL wants the uid as hex-encoded decimal */
-    for (char *c = uid; *c; c++) a += (size_t)snprintf(auth + a, sizeof auth - a, "%02x", (unsigned char)*c);
-    snprintf(auth + a, sizeof auth - a, "\r\n");
-    if (write_all(fd, "", 1) < 0 || write_all(fd, auth, strlen(auth)) < 0 || read_line(fd, line, sizeof line, deadline) < 0) {
-        fail("dbus authentication");
-        return -1;
-    }
-    if (strncmp(line, "OK", 2) != 0) {
-        printf("error=dbus authentication refused: %s\n", line);
-        return -1;
-    }
-    if (write_all(fd, "BEGIN\r\n", 7) < 0) {
-        fail("dbus begin");
-        return -1;
-    }
-    /*
-     * systemd 252 may drop a call that arrives right behind BEGIN (seen with
-     * busctl too): give it a moment, and the caller retries on silence.
-     */
-    usleep(20000);
-    return fd;
-}
-
-static int cmd_unit(const char *name) {
-    char unit[256];
-    if (strchr(name, '.'))
-        snprintf(unit, sizeof unit, "%s", name);
-    else
-        snprintf(unit, sizeof unit, "%s.service", name);
-    const char *props[] = {"LoadState", "ActiveState", "SubState", "UnitFileState"};
-    char values[4][256];
-
-    for (int attempt = 1;; attempt++) {
-        long deadline = now_ms() + 1500;
-        int fd = open_systemd(deadline);
-        if (fd < 0) return 3;
-        /* Ask PID 1 for the unit's object path, loading it if needed (as systemctl does). */
-        char path[512];
-        const char *load_args[] = {unit};
-        int rc = call(fd, "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", "LoadUnit", load_args, 1, path,
-                      sizeof path, deadline);
-        for (size_t i = 0; rc == 0 && i < 4; i++) {
-            const char *get_args[] = {"org.freedesktop.systemd1.Unit", props[i]};
-            rc = call(fd, path, "org.freedesktop.DBus.Properties", "Get", get_args, 2, values[i], sizeof values[i], deadline);
-        }
-        close(fd);
-        if (rc == 0) break;
-        if (rc != -ETIMEDOUT) return rc;
-        if (attempt == 3) {
-            printf("error=systemd did not answer within %d attempts\n", attempt);
-            return 3;
-        }
-    }
-    printf("unit=%s\n", unit);
-    for (size_t i = 0; i < 4; i++) {
-        for (char *c = values[i]; *c; c++)
-            if (*c == '\n') *c = ' ';
-        printf("%s=%s\n", props[i], values[i]);
-    }
-    return 0;
-}
-
-/* ---------- TCP connect ---------- */
+/* ---------- addresses ---------- */
 
 static int parse_addr(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len) {
     memset(ss, 0, sizeof *ss);
@@ -370,105 +105,6 @@ static int parse_addr(const char *host, int port, struct sockaddr_storage *ss, s
     return -1;
 }
 
-static int cmd_connect(const char *host, const char *port_s, const char *ms_s) {
-    int port = atoi(port_s), ms = atoi(ms_s);
-    struct sockaddr_storage ss;
-    socklen_t len;
-    if (parse_addr(host, port, &ss, &len) < 0) {
-        errno = 0;
-        printf("error=not a numeric address: %s\n", host);
-        return 3;
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return fail("socket");
-    long start = now_ms();
-    int rc = connect(fd, (struct sockaddr *)&ss, len);
-    if (rc < 0 && errno == EINPROGRESS) {
-        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-        int p = poll(&pfd, 1, ms);
-        if (p == 0) {
-            printf("connected=0\nreason=no answer within %d ms\n", ms);
-            return 1;
-        }
-        int err = 0;
-        socklen_t el = sizeof err;
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
-        rc = err ? -1 : 0;
-        errno = err;
-    }
-    if (rc < 0) {
-        printf("connected=0\nreason=%s\n", strerror(errno));
-        return 1;
-    }
-    printf("connected=1\nms=%ld\n", now_ms() - start);
-    close(fd);
-    return 0;
-}
-
-/* ---------- processes ---------- */
-
-static pid_t parent_of(pid_t pid) {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return 0;
-    buf[n] = 0;
-    char *end = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
-    int ppid = 0;
-    if (!end || sscanf(end + 1, " %*c %d", &ppid) != 1) return 0;
-    return ppid;
-}
-
-/*
- * Lists every process but the grader's own: the probe's ancestry up to, not
- * including, the service it came through (sshd's listener, a child of PID 1).
- */
-static int cmd_procs(void) {
-    pid_t ancestry[64];
-    int depth = 0;
-    for (pid_t p = getpid(); p > 1 && parent_of(p) > 1 && depth < 64; p = parent_of(p)) ancestry[depth++] = p;
-    DIR *d = opendir("/proc");
-    if (!d) return fail("opendir /proc");
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!isdigit((unsigned char)e->d_name[0])) continue;
-        pid_t pid = atoi(e->d_name);
-        int ours = 0;
-        for (int i = 0; i < depth; i++) ours |= ancestry[i] == pid;
-        if (ours) continue;
-        char path[64], comm[64] = "", cmd[4096];
-        snprintf(path, sizeof path, "/proc/%s/status", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        char line[256];
-        long uid = -1;
-        while (fgets(line, sizeof line, f)) {
-            if (!strncmp(line, "Name:", 5)) sscanf(line + 5, " %63[^\n]", comm);
-            if (!strncmp(line, "Uid:", 4)) sscanf(line + 4, " %ld", &uid);
-        }
-        fclose(f);
-        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
-        size_t n = 0;
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            ssize_t r = read(fd, cmd, sizeof cmd - 1);
-            n = r > 0 ? (size_t)r : 0;
-            close(fd);
-        }
-        while (n && cmd[n - 1] == 0) n--;
-        for (size_t i = 0; i < n; i++)
-            if (cmd[i] == 0 || cmd[i] == '\n' || cmd[i] == '\t') cmd[i] = ' ';
-        cmd[n] = 0;
-        for (char *c = comm; *c; c++)
-            if (*c == '\t') *c = ' ';
-        printf("%d\t%ld\t%s\t%s\n", (int)pid, uid, comm, cmd);
-    }
-    closedir(d);
-    return 0;
-}
 
 /* ---------- answers built in memory, time bounds, careful file reads ---------- */
 
@@ -495,7 +131,7 @@ static void sb_clear(struct sbuf *b) {
 
 /* Appends what fits of data; returns 0 when all of it did. */
 static int sb_add(struct sbuf *b, const void *data, size_t n) {
-    size_t take = n < b->limit - b->len ? n : b->limit - b->len;
+    size_t room = b->len < b->limit ? b->limit - b->len : 0, take = n < room ? n : room;
     if (b->len + take > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + take) cap *= 2;
@@ -947,13 +583,6 @@ static int dns_lookup(struct sbuf *out, const char *type, const char *name, long
     return dns_ask_machine(out, qtype, name, ms, t, &res);
 }
 
-static int cmd_dns(const char *type, const char *name, const char *ms_s, const char *server) {
-    struct sbuf out;
-    sb_init(&out, 1 << 20);
-    int rc = dns_lookup(&out, type, name, atoi(ms_s), server);
-    fwrite(out.p, 1, out.len, stdout);
-    return rc == ST_OK ? 0 : rc == ST_NEG ? 1 : 3;
-}
 
 /* ---------- serve: files ---------- */
 
@@ -1003,14 +632,6 @@ static int by_name(const void *x, const void *y) {
     return strcmp(((const struct entry *)x)->name, ((const struct entry *)y)->name);
 }
 
-static const char *dtype_name(unsigned char t) {
-    static const struct { unsigned char d; mode_t m; } MAP[] = {{DT_REG, S_IFREG}, {DT_DIR, S_IFDIR}, {DT_LNK, S_IFLNK},
-        {DT_FIFO, S_IFIFO}, {DT_SOCK, S_IFSOCK}, {DT_BLK, S_IFBLK}, {DT_CHR, S_IFCHR}};
-    for (size_t i = 0; i < sizeof MAP / sizeof MAP[0]; i++)
-        if (MAP[i].d == t) return type_name(MAP[i].m);
-    return "unknown";
-}
-
 /*
  * list DIR: the directory's entries as the kernel returns them. The first
  * LIST_MAX entries read (in the directory's own order) are sorted and
@@ -1057,7 +678,7 @@ static int verb_list(int n, char **a, struct sbuf *out) {
     out->limit = LISTING_MAX;
     for (size_t i = 0; i < count && rc == ST_OK; i++) {
         struct stat st;
-        const char *type = dtype_name(entries[i].d_type);
+        const char *type = type_name(DTTOIF(entries[i].d_type));
         char target[PATH_MAX + 1] = "";
         if (fstatat(dirfd(d), entries[i].name, &st, AT_SYMLINK_NOFOLLOW) == 0)
             type = type_name(st.st_mode);
@@ -1090,6 +711,24 @@ static int verb_statfs(int n, char **a, struct sbuf *out) {
     sb_printf(out, "bsize=%llu\nblocks=%llu\nbfree=%llu\nbavail=%llu\nfiles=%llu\nffree=%llu\n", (unsigned long long)s.f_frsize,
               (unsigned long long)s.f_blocks, (unsigned long long)s.f_bfree, (unsigned long long)s.f_bavail,
               (unsigned long long)s.f_files, (unsigned long long)s.f_ffree);
+    return ST_OK;
+}
+
+/*
+ * xattr PATH NAME: one extended attribute of PATH itself (not of a link's
+ * target), raw: e.g. system.posix_acl_access, the kernel's own encoding of an
+ * access ACL. Nothing is opened. neg `none` when PATH has no such attribute.
+ */
+static int verb_xattr(int n, char **a, struct sbuf *out) {
+    (void)n;
+    char value[65536];
+    ssize_t len = lgetxattr(a[0], a[1], value, sizeof value);
+    if (len < 0) {
+        if (errno == ENODATA || errno == ENOTSUP) return reply(out, ST_NEG, "none");
+        if (errno == ERANGE) return reply(out, ST_ERR, "attribute larger than %zu bytes", sizeof value);
+        return missing_or_err(out, errno);
+    }
+    sb_add(out, value, (size_t)len);
     return ST_OK;
 }
 
@@ -1411,7 +1050,11 @@ done:
     return rc;
 }
 
-/* dns TYPE NAME MS [SERVER]: what a DNS server tells this machine (see dns_query). */
+/*
+ * dns TYPE NAME MS [SERVER]: what a DNS server tells this machine (see
+ * dns_query). The answer is the server's word, and the server the machine's
+ * configuration names: that configuration is what such a check is about.
+ */
 static int verb_dns(int n, char **a, struct sbuf *out) {
     unsigned long ms;
     if (parse_num(a[2], MS_MAX, &ms) < 0) return reply(out, ST_ERR, "bad MS: %s", a[2]);
@@ -1465,7 +1108,11 @@ static int resolve4(const char *name, long ms, struct bound t, struct in_addr *a
     return ST_NEG;
 }
 
-/* resolve NAME MS: which address a program on this machine would reach for NAME (see resolve4). */
+/*
+ * resolve NAME MS: which address a program on this machine would reach for
+ * NAME (see resolve4): the machine's /etc/hosts and resolver are trusted, as
+ * its programs trust them; only the files' contents are read, never a FIFO.
+ */
 static int verb_resolve(int n, char **a, struct sbuf *out) {
     (void)n;
     unsigned long ms;
@@ -1564,7 +1211,8 @@ static int http_response(int fd, unsigned long maxbody, unsigned long ms, struct
  * http HOST PORT HOSTHEADER PATH MS MAXBODY: what a client on this machine
  * gets from a web server, byte for byte. HOST is found as `resolve` finds it
  * (a literal IPv6 address is taken too). The response is not interpreted
- * beyond the end of its headers and its Content-Length.
+ * beyond the end of its headers and its Content-Length; a body still coming
+ * when time runs out is part.
  */
 static int verb_http(int n, char **a, struct sbuf *out) {
     (void)n;
@@ -1669,8 +1317,8 @@ static void capture_read(struct capture *c) {
  * Runs argv in its own process group with a fixed environment, stdin at
  * EOF and stdout and stderr captured, until it exits or `t` ends. Then the
  * whole group is killed (nothing the grader started outlives its request)
- * and the command reaped. Returns 0 with *status, or an errno (exec_err set
- * when the program could not be run at all).
+ * and the command reaped. Returns 0 with *status (exec_err set when the
+ * program could not be run at all), or an errno.
  */
 static int run_command(char *const argv[], struct bound t, struct capture cap[2], int *status, int *timed_out, int *exec_err) {
     static char *const ENV[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "HOME=/root", NULL};
@@ -1715,6 +1363,7 @@ static int run_command(char *const argv[], struct bound t, struct capture cap[2]
     running_group = pid;
 
     *timed_out = 0;
+    int failed = 0;
     for (;;) {
         siginfo_t si = {0};
         if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid) break;
@@ -1724,7 +1373,11 @@ static int run_command(char *const argv[], struct bound t, struct capture cap[2]
             break;
         }
         struct pollfd p[3] = {{sigchld_pipe[0], POLLIN, 0}, {cap[0].fd, POLLIN, 0}, {cap[1].fd, POLLIN, 0}};
-        if (poll(p, 3, left > INT_MAX ? INT_MAX : (int)left) < 0 && errno != EINTR) break;
+        if (sigchld_pipe[0] < 0 && left > 50) left = 50; /* no wake-up on exit: look again soon */
+        if (poll(p, 3, left > INT_MAX ? INT_MAX : (int)left) < 0 && errno != EINTR) {
+            failed = errno;
+            break;
+        }
         drain_wakeups();
         capture_read(&cap[0]);
         capture_read(&cap[1]);
@@ -1741,7 +1394,7 @@ static int run_command(char *const argv[], struct bound t, struct capture cap[2]
     *exec_err = 0;
     if (read(report[0], exec_err, sizeof *exec_err) != sizeof *exec_err) *exec_err = 0;
     close(report[0]);
-    return 0;
+    return failed;
 }
 
 /*
@@ -1763,10 +1416,8 @@ static int verb_run(int n, char **a, struct sbuf *out) {
     struct bound t = bound_ms((long)ms);
     int e = run_command(argv, t, cap, &status, &timed_out, &exec_err);
     int rc = ST_OK;
-    if (e)
-        rc = reply(out, ST_ERR, "cannot start %s: %s", argv[0], strerror(e));
-    else if (exec_err)
-        rc = reply(out, ST_ERR, "cannot run %s: %s", argv[0], strerror(exec_err));
+    if (e || exec_err)
+        rc = reply(out, ST_ERR, "cannot run %s: %s", argv[0], strerror(e ? e : exec_err));
     else if (timed_out && t.by_deadline)
         rc = ST_DEADLINE;
     if (rc == ST_OK) {
@@ -1798,7 +1449,8 @@ static const struct verb {
     verb_fn *fn;
 } VERBS[] = {
     {"lstat", 1, 1, verb_lstat},     {"read", 2, 2, verb_read},       {"list", 1, 1, verb_list},
-    {"statfs", 1, 1, verb_statfs},   {"procs", 0, 0, verb_procs},     {"cgroup", 1, 1, verb_cgroup},
+    {"statfs", 1, 1, verb_statfs},   {"xattr", 2, 2, verb_xattr},     {"procs", 0, 0, verb_procs},
+    {"cgroup", 1, 1, verb_cgroup},
     {"connect", 3, 3, verb_connect}, {"ping", 2, 2, verb_ping},       {"dns", 3, 4, verb_dns},
     {"resolve", 2, 2, verb_resolve}, {"http", 6, 6, verb_http},       {"run", 3, 4, verb_run},
 };
@@ -1866,6 +1518,8 @@ static size_t read_input(char *buf, long start) {
             if (!ms) reject(1, "not a header `examlab-probe 1 DEADLINE_MS`");
             g_deadline = end = start + (long)ms;
             have_header = 1;
+        } else if (!have_header && len > LINE_BYTES_MAX) {
+            reject(1, "the line is longer than %lu bytes", LINE_BYTES_MAX);
         }
         if (len > INPUT_MAX) reject(line_at(buf, INPUT_MAX), "the input is larger than %lu bytes", INPUT_MAX);
         int w = wait_fd(0, POLLIN, end);
@@ -2014,13 +1668,6 @@ int main(int argc, char **argv) {
         if (argc != 2) reject(0, "serve takes no arguments");
         return serve(start);
     }
-    setvbuf(stdout, NULL, _IOFBF, 1 << 16);
-    errno = 0;
-    if (argc == 3 && !strcmp(argv[1], "unit")) return cmd_unit(argv[2]);
-    if (argc == 5 && !strcmp(argv[1], "connect")) return cmd_connect(argv[2], argv[3], argv[4]);
-    if (argc == 2 && !strcmp(argv[1], "procs")) return cmd_procs();
-    if ((argc == 5 || argc == 6) && !strcmp(argv[1], "dns")) return cmd_dns(argv[2], argv[3], argv[4], argc == 6 ? argv[5] : NULL);
-    fprintf(stderr,
-            "usage: examlab-probe serve | unit NAME | connect ADDR PORT MS | procs | dns TYPE NAME MS [SERVER]\n");
+    fprintf(stderr, "usage: examlab-probe serve (the work on stdin; see the head of examlab-probe.c)\n");
     return 2;
 }

@@ -30,16 +30,23 @@ export function answered(facts: ProbeFacts, key: string, what: string): ProbeRec
   return record;
 }
 
-/** The text of an answer that must be positive (ok or part); a negative one is an error naming `what`. */
+/**
+ * The whole text of an answer that must be positive; a negative one is an
+ * error naming `what`, and so is one cut at its limit: a table or database
+ * read in part could hide exactly what the check looks for (a candidate can
+ * pad /etc/passwd past the limit to hide an account).
+ */
 export function textOf(facts: ProbeFacts, key: string, what: string): string {
   const record = answered(facts, key, what);
   if (record.status === 'neg') throw new ProbeError(`cannot ${what}: ${record.data.toString('utf8').trim()}`);
+  if (record.status === 'part') throw new ProbeError(`cannot ${what} whole: larger than the grader reads (${record.data.length} bytes)`);
   return record.data.toString('utf8');
 }
 
-/** A file's content as the probe read it, or undefined when it does not exist. */
+/** A whole file's content as the probe read it, or undefined when it does not exist; a file cut at the limit is an error. */
 export function fileText(facts: ProbeFacts, key: string, path: string): string | undefined {
   const record = answered(facts, key, `read ${path}`);
+  if (record.status === 'part') throw new ProbeError(`cannot read ${path} whole: larger than the grader reads (${record.data.length} bytes)`);
   return record.status === 'neg' ? undefined : record.data.toString('utf8');
 }
 

@@ -43,7 +43,7 @@ export interface Assertion {
 }
 
 /** What the probe can be asked on a machine (see images/toolbox/examlab-probe.c, `serve`). */
-export const PROBE_VERBS = ['lstat', 'read', 'list', 'statfs', 'procs', 'cgroup', 'connect', 'ping', 'dns', 'resolve', 'http', 'run'] as const;
+export const PROBE_VERBS = ['lstat', 'read', 'list', 'statfs', 'xattr', 'procs', 'cgroup', 'connect', 'ping', 'dns', 'resolve', 'http', 'run'] as const;
 export type ProbeVerb = (typeof PROBE_VERBS)[number];
 
 /** One observation on a machine. */

@@ -12,6 +12,7 @@ import { dnsKind } from './kinds/dns.js';
 import { reachableKind } from './kinds/reachable.js';
 import { mountKind } from './kinds/mount.js';
 import { sysctlKind } from './kinds/sysctl.js';
+import { accessKind } from './kinds/access.js';
 
 export type { CheckKind, CheckCommon, Assertion, Evaluation, Observation, ProbeContext, ProbeFacts, ProbePlan, ProbeRecord, ProbeVerb, ScriptOutput } from './check-kind.js';
 export { ProbeError, PROBE_VERBS } from './check-kind.js';
@@ -31,6 +32,7 @@ export const CHECK_KINDS: readonly CheckKind[] = [
   reachableKind,
   mountKind,
   sysctlKind,
+  accessKind,
 ];
 
 const byName = new Map(CHECK_KINDS.map((k) => [k.kind, k]));

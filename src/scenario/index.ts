@@ -1,4 +1,4 @@
-export { loadScenarioFile, parseScenario, type LoadOptions, type LoadedScenario } from './load.js';
+export { loadScenarioFile, parseScenario, scenarioWarnings, type LoadOptions, type LoadedScenario } from './load.js';
 export { scenarioSchema, scenarioJsonSchema, SCENARIO_API_VERSION } from './schema.js';
 export type { Scenario, Machine, Step, Check, Variable, ManualCriterion } from './schema.js';
 export { renderDeep, renderText, findPlaceholders } from '../util/template.js';

@@ -16,6 +16,20 @@ export interface LoadedScenario {
   text: string;
 }
 
+/**
+ * What a trainer should know about a valid scenario: each `command` check
+ * trusts the machine's own tools (its shell, its binaries), which the
+ * candidate, root on the machine, can change.
+ */
+export function scenarioWarnings(loaded: LoadedScenario): ErrorDetail[] {
+  const source = new SourceFile(loaded.file, loaded.text, (t, lineCounter) => parseDocument(t, { lineCounter }));
+  return loaded.scenario.checks.flatMap((check, i) =>
+    check.kind === 'command'
+      ? [source.detail(['checks', i, 'kind'], 'trusts the machine\'s tools: a candidate who is root there can change what it reports; prefer a kind the grader observes itself (file, service, access, ...) where one fits')]
+      : [],
+  );
+}
+
 /** Reads and validates a scenario file; throws InputError listing every problem. */
 export async function loadScenarioFile(file: string, options: LoadOptions = {}): Promise<LoadedScenario> {
   let text: string;

@@ -26,6 +26,10 @@ setup:
       echo 'UUID=1234 /mnt/data ext4 defaults 0 2' >> /etc/fstab
       head -c 6M /dev/zero > /mnt/data/fill
       nohup sleep 10000 >/dev/null 2>&1 &
+      mkdir -p /srv/team /srv/acl /srv/closed/inner
+      chown root:team /srv/team && chmod 2770 /srv/team
+      chmod 0750 /srv/acl && setfacl -m u:bob:rwx /srv/acl
+      chmod 0700 /srv/closed && chmod 0777 /srv/closed/inner
   - machine: srv
     run: |
       printf 'no-resolv\\naddress=/www.kinds.lab/{{ machines.srv.ip }}\\n' > /etc/dnsmasq.d/kinds.conf
@@ -56,6 +60,11 @@ checks:
   - { id: fail-user-missing, title: t, machine: ws, kind: user, name: nobody-here }
   - { id: pass-group, title: t, machine: ws, kind: group, name: team, members: { equals: [alice] } }
   - { id: fail-group, title: t, machine: ws, kind: group, name: team, members: { contains: bob } }
+  - { id: pass-access-group, title: t, machine: ws, kind: access, path: /srv/team, user: alice, read: true, write: true }
+  - { id: fail-access-other, title: t, machine: ws, kind: access, path: /srv/team, user: bob, write: true }
+  - { id: pass-access-acl, title: t, machine: ws, kind: access, path: /srv/acl, user: bob, write: true, execute: true }
+  - { id: pass-access-denied, title: t, machine: ws, kind: access, path: /srv/acl, user: alice, read: false }
+  - { id: fail-access-parent, title: t, machine: ws, kind: access, path: /srv/closed/inner, user: bob, read: true }
   - { id: pass-process, title: t, machine: ws, kind: process, name: sleep, user: { contains: root } }
   - { id: fail-process, title: t, machine: ws, kind: process, name: httpd }
   - { id: pass-http, title: t, machine: ws, kind: http, url: "http://{{ machines.srv.ip }}/", body: { contains: kinds } }
@@ -115,7 +124,7 @@ describe('check kinds on a real lab', () => {
 
   test('every kind was exercised both ways', () => {
     const kinds = new Set(results.map((r) => r.kind));
-    expect([...kinds].sort()).toEqual(['command', 'dns', 'file', 'group', 'http', 'mount', 'package', 'port', 'process', 'reachable', 'service', 'sysctl', 'user']);
+    expect([...kinds].sort()).toEqual(['access', 'command', 'dns', 'file', 'group', 'http', 'mount', 'package', 'port', 'process', 'reachable', 'service', 'sysctl', 'user']);
     for (const kind of kinds) {
       const statuses = new Set(results.filter((r) => r.kind === kind).map((r) => r.status));
       expect([kind, statuses.has('pass') && statuses.has('fail')]).toEqual([kind, true]);

@@ -58,7 +58,7 @@ describe('the examlab command', () => {
   test('usage errors exit 2', async () => {
     expect((await examlab(['frobnicate'], data)).code).toBe(2);
     expect((await examlab(['lab', 'grade'], data)).code).toBe(2);
-  });
+  }, 30_000);
 
   test('validate: 0 when valid, 1 with every located problem when not', async () => {
     const ok = await examlab(['scenario', 'validate', scenario], data);
@@ -71,13 +71,13 @@ describe('the examlab command', () => {
     expect(lines.length).toBeGreaterThanOrEqual(5);
     const json = JSON.parse((await examlab(['scenario', 'validate', '--json', invalid, scenario], data)).stdout);
     expect(json.map((r: { ok: boolean }) => r.ok)).toEqual([false, true]);
-  });
+  }, 60_000);
 
   test('an unknown lab is a usage error that says so', async () => {
     const result = await examlab(['lab', 'grade', 'nope'], data);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('no lab nope');
-  });
+  }, 30_000);
 
   test('lab up, ls, grade, down', async () => {
     const up = await examlab(['lab', 'up', scenario, '--candidate', 'alice', '--json'], data);

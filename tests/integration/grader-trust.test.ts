@@ -1,13 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { createTestApp, inlineScenario, scenarioHead } from './helpers.js';
-import { withSession } from '../../src/remote/ssh-client.js';
-import { requireTarget } from '../../src/labs/access.js';
+import type { RunRecord } from '../../src/labs/index.js';
+import { createTestApp, inlineScenario, rootShell, scenarioHead } from './helpers.js';
 
 /**
- * The candidate is root: they may replace the tools a naive grader would
- * ask. Here systemctl, ss, ps, nslookup and friends are replaced by liars
- * that print the passing answer, and a library is preloaded into every
- * dynamic program; the grade of the still-broken lab must not move.
+ * The candidate is root in their lab, knows examlab's source and wants a
+ * better grade, the hidden checks, or a stalled grading. Each test plays one
+ * attack on a lab still in its broken state (as a candidate would, through
+ * a root shell) and shows the grade does not move and nothing leaks.
  */
 const SCENARIO = `${scenarioHead('trust')}machines:
   - name: pc
@@ -15,17 +14,196 @@ const SCENARIO = `${scenarioHead('trust')}machines:
 setup:
   - machine: pc
     run: systemctl enable --now cups.service
+  # SSH hardening is exam content: root may no longer log in over SSH, and the steps after it still run.
+  - machine: pc
+    run: |
+      sed -i 's/^#\\?PermitRootLogin.*/PermitRootLogin no/' /etc/ssh/sshd_config
+      systemctl reload ssh
+  - machine: pc
+    run: touch /etc/after-hardening
 faults:
   - machine: pc
     run: |
       systemctl disable --now cups.service cups.socket cups.path
-      printf 'nameserver 10.255.255.1\\n' > /etc/resolv.conf
+      printf 'nameserver {{ networks.lan.prefix }}.250\\n' > /etc/resolv.conf
+      useradd -M -s /usr/sbin/nologin intrus
 checks:
-  - { id: cups-active, title: t, machine: pc, kind: service, name: cups, active: true, enabled: true }
-  - { id: cups-port, title: t, machine: pc, kind: port, port: 631 }
-  - { id: cupsd-process, title: t, machine: pc, kind: process, name: cupsd }
-  - { id: dns, title: t, machine: pc, kind: dns, name: www.example.lab, timeout: 4s }
+  - { id: cups-active, title: t, machine: pc, kind: service, name: cups, active: true, enabled: true, timeout: 3s }
+  - { id: cups-port, title: t, machine: pc, kind: port, port: 631, timeout: 3s }
+  - { id: cupsd-process, title: t, machine: pc, kind: process, executable: /usr/sbin/cupsd, timeout: 3s }
+  - { id: dns, title: t, machine: pc, kind: dns, name: www.example.lab, timeout: 3s }
+  - { id: intruder-gone, title: t, machine: pc, kind: user, name: intrus, exists: false, timeout: 3s }
+  - { id: hidden-marker, title: t, machine: pc, kind: file, path: /etc/examlab-hidden-7f3a, hidden: true, timeout: 3s }
 `;
+
+const BROKEN = [
+  ['cups-active', 'fail'],
+  ['cups-port', 'fail'],
+  ['cupsd-process', 'fail'],
+  ['dns', 'fail'],
+  ['intruder-gone', 'fail'],
+  ['hidden-marker', 'fail'],
+];
+
+const statuses = (run: RunRecord) => run.results.map((r) => [r.checkId, r.status]);
+
+describe('the grader does not take a hostile machine\'s word for it', () => {
+  let app: Awaited<ReturnType<typeof createTestApp>>;
+  let labId: string;
+  const shell = (script: string, timeoutMs?: number) => rootShell(app, labId, 'pc', script, timeoutMs);
+
+  beforeAll(async () => {
+    app = await createTestApp();
+    labId = (await app.labs.up(inlineScenario(SCENARIO, 'trust'))).id;
+  }, 300_000);
+
+  afterAll(async () => {
+    if (labId) await app.labs.destroy(labId);
+    app?.cleanup();
+  }, 120_000);
+
+  test('a lab whose setup refuses root over SSH is provisioned and graded all the same', async () => {
+    expect((await shell('grep -c "^PermitRootLogin no" /etc/ssh/sshd_config; test -e /etc/after-hardening && echo after')).stdout).toBe('1\nafter\n');
+    const run = await app.labs.grade(labId);
+    expect(statuses(run)).toEqual(BROKEN);
+    expect(run.score?.points).toBe(0);
+  }, 120_000);
+
+  test('an SFTP server that never answers, and sshd stopped, neither stall nor move the grade', async () => {
+    const sftp = `sed -i 's|^Subsystem.*sftp.*|Subsystem sftp /bin/sleep 86400|' /etc/ssh/sshd_config
+grep -q '^Subsystem sftp /bin/sleep' /etc/ssh/sshd_config && systemctl stop ssh.service ssh.socket 2>/dev/null; true`;
+    expect((await shell(sftp)).exitCode).toBe(0);
+    const started = Date.now();
+    expect(statuses(await app.labs.grade(labId))).toEqual(BROKEN);
+    expect(Date.now() - started).toBeLessThan(30_000);
+  }, 120_000);
+
+  test("a socket planted on systemd's private bus, answering in its name, is not asked", async () => {
+    const socket = `rm -f /run/systemd/private
+cat > /etc/systemd/system/liar.socket <<'EOF'
+[Socket]
+ListenStream=/run/systemd/private
+Accept=yes
+EOF
+cat > /etc/systemd/system/liar@.service <<'EOF'
+[Service]
+ExecStart=/bin/sh -c 'printf "OK 0123456789abcdef\\\\r\\\\n"; cat >/dev/null'
+StandardInput=socket
+EOF
+systemctl daemon-reload && systemctl start liar.socket && test -S /run/systemd/private`;
+    expect((await shell(socket)).exitCode).toBe(0);
+    expect(statuses(await app.labs.grade(labId))).toEqual(BROKEN);
+  }, 120_000);
+
+  test("a process named like the service, even moved into the service's cgroup, is not the service", async () => {
+    const fake = `cp /bin/sleep /usr/local/sbin/cupsd
+mkdir -p /sys/fs/cgroup/systemd/system.slice/cups.service
+setsid sh -c 'echo $$ > /sys/fs/cgroup/systemd/system.slice/cups.service/cgroup.procs; exec -a cupsd /usr/local/sbin/cupsd 100000' </dev/null >/dev/null 2>&1 &
+sleep 0.5
+cat /sys/fs/cgroup/systemd/system.slice/cups.service/cgroup.procs | wc -l; cat /proc/$(cat /sys/fs/cgroup/systemd/system.slice/cups.service/cgroup.procs | head -1)/comm`;
+    const planted = await shell(fake);
+    expect(planted.stdout).toBe('1\ncupsd\n');
+    const run = await app.labs.grade(labId);
+    expect(statuses(run)).toEqual(BROKEN);
+    expect(run.results[0]?.actual).toMatch(/not running its program \(\/usr\/local\/sbin\/cupsd\)/);
+  }, 120_000);
+
+  test("a watcher racing the grader finds no file to change and cannot read the probe's work", async () => {
+    const watcher = `cat > /usr/local/bin/watch-grader <<'EOF'
+#!/bin/sh
+# Anything new of the grader's in the writable places, and the stdin of any probe, as fast as it can.
+while :; do
+  for d in /root /tmp /var/tmp /dev/shm /run; do ls -a "$d" 2>/dev/null | grep -i examlab >> /var/tmp/seen; done
+  for p in /proc/[0-9]*; do
+    case "$(cat $p/cmdline 2>/dev/null | tr '\\0' ' ')" in
+      *examlab-probe*) cat $p/cmdline >> /var/tmp/cmdlines 2>/dev/null; echo >> /var/tmp/cmdlines; cat $p/fd/0 >> /var/tmp/stolen 2>/dev/null; cat $p/environ >> /var/tmp/stolen 2>/dev/null ;;
+    esac
+  done
+done
+EOF
+chmod 755 /usr/local/bin/watch-grader
+: > /var/tmp/seen; : > /var/tmp/stolen; : > /var/tmp/cmdlines
+setsid /usr/local/bin/watch-grader </dev/null >/dev/null 2>&1 &
+echo started`;
+    expect((await shell(watcher)).stdout).toBe('started\n');
+    for (let i = 0; i < 3; i++) expect(statuses(await app.labs.grade(labId))).toEqual(BROKEN);
+    const found = await shell('pkill -f watch-grader; echo seen:$(wc -c < /var/tmp/seen) stolen:$(wc -c < /var/tmp/stolen); grep -c examlab-hidden /var/tmp/stolen; sort -u /var/tmp/cmdlines | tr "\\0" " "');
+    const [counts, hidden, ...cmdlines] = found.stdout.trim().split('\n');
+    expect(counts).toBe('seen:0 stolen:0');
+    expect(hidden).toBe('0');
+    // The probe's command line says nothing of the checks.
+    expect(cmdlines.map((l) => l.trim()).filter(Boolean).every((l) => l === '/.examlab-grader/examlab-probe serve')).toBe(true);
+  }, 180_000);
+
+  test('liars on PATH and a preloaded library do not move the grade', async () => {
+    const planted = await shell(LIARS);
+    expect(planted.exitCode).toBe(0);
+    // The liars are in place: the machine's own tools now claim everything works.
+    const lie = await shell('LD_PRELOAD= /usr/bin/systemctl is-active cups; /usr/bin/ss -ltn');
+    expect(lie.stdout).toContain('active');
+    expect(lie.stdout).toContain('0.0.0.0:631');
+    expect(statuses(await app.labs.grade(labId))).toEqual(BROKEN);
+  }, 120_000);
+
+  test("root's login shell and profiles replaced: the grader never runs them", async () => {
+    const wrap = `cat > /usr/local/bin/wrap <<'EOF'
+#!/bin/sh
+echo "$(date +%s) $*" >> /var/tmp/wrapper-ran
+exec /bin/bash "$@"
+EOF
+chmod 755 /usr/local/bin/wrap
+usermod -s /usr/local/bin/wrap root
+for f in /root/.bashrc /root/.profile /etc/profile /etc/bash.bashrc; do echo 'echo "$(date +%s) profile" >> /var/tmp/wrapper-ran' >> "$f"; done
+: > /var/tmp/wrapper-ran`;
+    expect((await shell(wrap)).exitCode).toBe(0);
+    expect(statuses(await app.labs.grade(labId))).toEqual(BROKEN);
+    expect((await shell('wc -c < /var/tmp/wrapper-ran')).stdout.trim()).toBe('0');
+  }, 120_000);
+
+  test('the probe cannot be changed or covered: its volume is read-only and root cannot mount', async () => {
+    const tamper = await shell(`echo x > /.examlab-grader/examlab-probe 2>&1; rm -f /.examlab-grader/examlab-probe 2>&1; mv /.examlab-grader /x 2>&1; mount -t tmpfs none /.examlab-grader 2>&1; true`);
+    expect(tamper.stdout).toMatch(/Read-only file system/);
+    expect(tamper.stdout).toMatch(/(busy|Read-only)/);
+    expect(tamper.stdout).toMatch(/mount: .*(permission denied|must be superuser)/i);
+    expect(statuses(await app.labs.grade(labId))).toEqual(BROKEN);
+  }, 120_000);
+
+  test('an account database padded past what the grader reads hides nothing: the check is an error, never a pass', async () => {
+    const pad = `cp /etc/passwd /var/tmp/passwd.orig
+grep -v '^intrus:' /var/tmp/passwd.orig > /etc/passwd
+i=0; while [ $i -lt 24000 ]; do echo "pad$i:x:$((20000+i)):100::/nonexistent:/usr/sbin/nologin"; i=$((i+1)); done >> /etc/passwd
+grep '^intrus:' /var/tmp/passwd.orig >> /etc/passwd
+wc -c < /etc/passwd`;
+    expect(Number((await shell(pad, 120_000)).stdout.trim())).toBeGreaterThan(1 << 20);
+    const run = await app.labs.grade(labId);
+    const intruder = run.results.find((r) => r.checkId === 'intruder-gone');
+    expect(intruder).toMatchObject({ status: 'error', points: 0 });
+    expect(intruder?.message).toMatch(/whole/);
+    expect(run.score?.complete).toBe(false);
+    await shell('cp /var/tmp/passwd.orig /etc/passwd');
+    expect(statuses(await app.labs.grade(labId))).toEqual(BROKEN);
+  }, 180_000);
+
+  test('a probe stopped by the candidate ends the run within its bound: errors, never a hung grading', async () => {
+    const stall = `cat > /usr/local/bin/stall-grader <<'EOF'
+#!/bin/sh
+while :; do pkill -STOP -f examlab-probe; done
+EOF
+chmod 755 /usr/local/bin/stall-grader
+setsid /usr/local/bin/stall-grader </dev/null >/dev/null 2>&1 &
+echo started`;
+    expect((await shell(stall)).stdout).toBe('started\n');
+    const started = Date.now();
+    const run = await app.labs.grade(labId);
+    const seconds = (Date.now() - started) / 1000;
+    // Six checks of 3 s each: an 18 s run, and 5 s for the engine.
+    expect(seconds).toBeLessThan(30);
+    expect(run.results.every((r) => r.status === 'error' && r.points === 0)).toBe(true);
+    expect(run.results[0]?.message).toMatch(/did not finish within/);
+    await shell('pkill -f stall-grader; pkill -CONT -f examlab-probe; pkill -KILL -f examlab-probe; true');
+    expect(statuses(await app.labs.grade(labId))).toEqual(BROKEN);
+  }, 180_000);
+});
 
 /** Liars: each prints what a grader that trusted it would take as a pass. */
 const LIARS = `
@@ -52,41 +230,3 @@ done
 printf '/usr/lib/examlab-liar.so\\n' > /etc/ld.so.preload
 head -c 64 /dev/urandom > /usr/lib/examlab-liar.so
 `;
-
-describe('the grader does not take a hostile machine\'s word for it', () => {
-  let app: Awaited<ReturnType<typeof createTestApp>>;
-  let labId: string;
-
-  beforeAll(async () => {
-    app = await createTestApp();
-    labId = (await app.labs.up(inlineScenario(SCENARIO, 'trust'))).id;
-  }, 300_000);
-
-  afterAll(async () => {
-    if (labId) await app.labs.destroy(labId);
-    app?.cleanup();
-  }, 120_000);
-
-  test('replacing systemctl, ss, ps and the resolver tools does not move the grade of a broken lab', async () => {
-    const before = await app.labs.grade(labId);
-    expect(before.results.map((r) => [r.checkId, r.status])).toEqual([
-      ['cups-active', 'fail'],
-      ['cups-port', 'fail'],
-      ['cupsd-process', 'fail'],
-      ['dns', 'fail'],
-    ]);
-
-    const lab = app.stores.labs.get(labId);
-    const planted = await withSession(requireTarget(lab, 'pc'), 10_000, (s) => s.exec('/bin/sh -s', { stdin: LIARS, timeoutMs: 30_000 }));
-    expect(planted.exitCode).toBe(0);
-    // The liars are in place: the machine's own tools now claim everything works.
-    const lie = await withSession(requireTarget(lab, 'pc'), 10_000, (s) => s.exec('LD_PRELOAD= /usr/bin/systemctl is-active cups; /usr/bin/ss -ltn', { timeoutMs: 10_000 }));
-    expect(lie.stdout).toContain('active');
-    expect(lie.stdout).toContain('0.0.0.0:631');
-
-    const after = await app.labs.grade(labId);
-    expect(after.results.map((r) => [r.checkId, r.status])).toEqual(before.results.map((r) => [r.checkId, r.status]));
-    expect(after.score?.points).toBe(before.score?.points);
-    expect(after.score?.points).toBe(0);
-  }, 120_000);
-});

@@ -56,3 +56,14 @@ export async function leftovers(app: App, labId: string): Promise<{ containers: 
   ]);
   return { containers: containers.length, networks: networks.length, volumes: volumes.Volumes?.length ?? 0 };
 }
+
+/**
+ * A root shell on a container of the lab, as the candidate (root there)
+ * would have one: through the engine, running the machine's own /bin/sh.
+ */
+export async function rootShell(app: App, labId: string, machine: string, script: string, timeoutMs = 30_000): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const provider = await app.providers.get('docker');
+  if (!provider.exec) throw new Error('the docker provider has no exec');
+  const run = await provider.exec({ labId }, machine, { argv: ['/bin/sh', '-s'], stdin: script, timeoutMs, maxOutputBytes: 1 << 20 });
+  return { exitCode: run.exitCode, stdout: run.stdout.toString('utf8'), stderr: run.stderr.toString('utf8') };
+}

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { pattern } from '../fields.js';
-import { defineKind, ProbeError, type Assertion } from '../check-kind.js';
-import { answered, assertFlag, assertMatch, obs } from '../assertions.js';
+import { defineKind, type Assertion } from '../check-kind.js';
+import { assertFlag, assertMatch, obs, textOf } from '../assertions.js';
 import { matcherSchema } from '../matchers.js';
 
 /** Reads dpkg's own database (/var/lib/dpkg/status), not what dpkg-query prints. */
@@ -17,9 +17,7 @@ export const packageKind = defineKind(
       return { machine: check.machine, probe: { status: obs('read', '/var/lib/dpkg/status', 1 << 20) } };
     },
     evaluate(check, facts) {
-      const record = answered(facts, 'status', 'read /var/lib/dpkg/status');
-      if (record.status !== 'ok') throw new ProbeError(`cannot read /var/lib/dpkg/status whole (${record.status === 'part' ? 'larger than 1 MiB' : record.data.toString('utf8').trim()})`);
-      const database = record.data.toString('utf8');
+      const database = textOf(facts, 'status', 'read /var/lib/dpkg/status');
       const paragraphs = database.split(/\n\n+/).filter((p) => p.split('\n').includes(`Package: ${check.name}`));
       const installed = paragraphs.map(parseParagraph).find((p) => /\binstalled$/.test(p.status ?? '') && !/config-files$/.test(p.status ?? ''));
       const states = paragraphs.map((p) => parseParagraph(p).status).filter(Boolean);

@@ -59,6 +59,7 @@ export const serviceKind = defineKind(
     evaluate(check, facts, ctx) {
       const unit = unitName(check.name);
       const cgroup = answered(facts, 'cgroup', `read the cgroup of ${unit}`);
+      if (cgroup.status === 'part') throw new ProbeError(`cannot read the cgroup of ${unit} whole`);
       const processes = cgroup.status === 'neg' ? [] : parseProcessLines(cgroup.data.toString('utf8'), ['pid', 'exe', 'cmdline']);
       const unitFile = UNIT_DIRS.map((_, i) => fileText(facts, `file${i}`, `${UNIT_DIRS[i]}/${unit}`)).find((t) => t !== undefined);
       const maskedLink = answered(facts, 'masked', `inspect /etc/systemd/system/${unit}`);

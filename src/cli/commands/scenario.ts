@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { InputError } from '../../util/errors.js';
 import { testScenario } from '../../labs/index.js';
-import { scenarioJsonSchema } from '../../scenario/index.js';
+import { scenarioJsonSchema, scenarioWarnings } from '../../scenario/index.js';
 import { appFor, Exit, EXIT, printError } from '../context.js';
 import { formatPoints } from '../output.js';
 
@@ -16,21 +16,24 @@ export function registerScenarioCommands(program: Command): void {
     .action(async (files: string[], opts: { json?: boolean }) => {
       const app = appFor(program);
       try {
-        const results: { file: string; ok: boolean; problems: { where?: string; message: string }[] }[] = [];
+        type Line = { where?: string; message: string };
+        const results: { file: string; ok: boolean; problems: Line[]; warnings: Line[] }[] = [];
         for (const file of files) {
           try {
-            await app.loadScenario(file);
-            results.push({ file, ok: true, problems: [] });
+            const loaded = await app.loadScenario(file);
+            results.push({ file, ok: true, problems: [], warnings: scenarioWarnings(loaded) });
           } catch (err) {
             if (!(err instanceof InputError)) throw err;
-            results.push({ file, ok: false, problems: err.details.length ? err.details : [{ message: err.message }] });
+            results.push({ file, ok: false, problems: err.details.length ? err.details : [{ message: err.message }], warnings: [] });
           }
         }
         if (opts.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
         else {
+          const say = (p: Line, file: string, prefix = '') => process.stdout.write(`${p.where ? `${p.where}: ` : `${file}: `}${prefix}${p.message}\n`);
           for (const r of results) {
-            if (r.ok) process.stdout.write(`${r.file}: ok\n`);
-            else for (const p of r.problems) process.stdout.write(`${p.where ? `${p.where}: ` : `${r.file}: `}${p.message}\n`);
+            for (const w of r.warnings) say(w, r.file, 'warning: ');
+            if (r.ok) process.stdout.write(`${r.file}: ok${r.warnings.length ? ` (${r.warnings.length} warning${r.warnings.length > 1 ? 's' : ''})` : ''}\n`);
+            else for (const p of r.problems) say(p, r.file);
           }
         }
         if (results.some((r) => !r.ok)) throw new Exit(EXIT.failed);
