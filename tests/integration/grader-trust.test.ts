@@ -98,7 +98,7 @@ systemctl daemon-reload && systemctl start liar.socket && test -S /run/systemd/p
   test("a process named like the service, even moved into the service's cgroup, is not the service", async () => {
     const fake = `cp /bin/sleep /usr/local/sbin/cupsd
 mkdir -p /sys/fs/cgroup/systemd/system.slice/cups.service
-setsid sh -c 'echo $$ > /sys/fs/cgroup/systemd/system.slice/cups.service/cgroup.procs; exec -a cupsd /usr/local/sbin/cupsd 100000' </dev/null >/dev/null 2>&1 &
+setsid bash -c 'echo $$ > /sys/fs/cgroup/systemd/system.slice/cups.service/cgroup.procs; exec -a cupsd /usr/local/sbin/cupsd 100000' </dev/null >/dev/null 2>&1 &
 sleep 0.5
 cat /sys/fs/cgroup/systemd/system.slice/cups.service/cgroup.procs | wc -l; cat /proc/$(cat /sys/fs/cgroup/systemd/system.slice/cups.service/cgroup.procs | head -1)/comm`;
     const planted = await shell(fake);
@@ -187,7 +187,7 @@ wc -c < /etc/passwd`;
   test('a probe stopped by the candidate ends the run within its bound: errors, never a hung grading', async () => {
     const stall = `cat > /usr/local/bin/stall-grader <<'EOF'
 #!/bin/sh
-while :; do pkill -STOP -f examlab-probe; done
+while :; do pkill -STOP -x examlab-probe; done
 EOF
 chmod 755 /usr/local/bin/stall-grader
 setsid /usr/local/bin/stall-grader </dev/null >/dev/null 2>&1 &
@@ -200,7 +200,7 @@ echo started`;
     expect(seconds).toBeLessThan(30);
     expect(run.results.every((r) => r.status === 'error' && r.points === 0)).toBe(true);
     expect(run.results[0]?.message).toMatch(/did not finish within/);
-    await shell('pkill -f stall-grader; pkill -CONT -f examlab-probe; pkill -KILL -f examlab-probe; true');
+    await shell('pkill -KILL -f stall-grader; sleep 0.2; pkill -KILL -x examlab-probe; true');
     expect(statuses(await app.labs.grade(labId))).toEqual(BROKEN);
   }, 180_000);
 });
