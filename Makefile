@@ -4,7 +4,7 @@ NODE_BIN := node_modules/.bin
 EXAMLAB := node dist/cli/bin.js
 TOOLBOX := build/toolbox
 
-.PHONY: run test deps system-deps engines build toolbox images schema check-schema typecheck imports unit integration api bench clean
+.PHONY: run test deps system-deps engines build toolbox images schema check-schema typecheck imports unit integration api bench bench-deps clean
 
 # The daemon in the foreground (Ctrl-C stops it; labs keep running): API address, operator token, each candidate's SSH command.
 run: deps build toolbox engines images
@@ -14,8 +14,13 @@ test: deps build toolbox engines images typecheck imports check-schema
 	NODE_OPTIONS=--experimental-vm-modules $(NODE_BIN)/jest --ci --selectProjects unit integration api
 
 # Speed figures, measured side by side in one run; results in build/bench/, summarised in BENCHMARKS.md.
-bench: deps build toolbox engines images
+bench: deps build toolbox engines images bench-deps
 	NODE_OPTIONS=--experimental-vm-modules $(NODE_BIN)/jest --ci --selectProjects bench --runInBand --testTimeout 1800000
+
+# The reference tool the grading benchmark runs side by side (Debian's testinfra, paramiko backend).
+bench-deps:
+	@dpkg-query -W -f='$${Status}' python3-testinfra 2>/dev/null | grep -q "install ok installed" \
+	  || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-testinfra python3-paramiko
 
 unit: deps
 	NODE_OPTIONS=--experimental-vm-modules $(NODE_BIN)/jest --ci --selectProjects unit

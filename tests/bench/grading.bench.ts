@@ -33,7 +33,7 @@ const CHECKS: [string, string][] = [
   ['group', 'kind: group, name: sudo'],
   ['group', 'kind: group, name: adm'],
   ['process', 'kind: process, name: sshd'],
-  ['process', 'kind: process, name: systemd-journal'],
+  ['process', 'kind: process, name: systemd-journald'],
   ['command', 'kind: command, run: hostname, stdout: box'],
   ['command', 'kind: command, run: test -d /root'],
 ];
