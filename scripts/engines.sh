@@ -17,6 +17,19 @@ wait_for() { # what, seconds, command...
   done
 }
 
+# Kernel limits a room of systemd containers needs. Each one's systemd, dbus
+# and logind hold 6 to 8 inotify instances, all as root (one user): a stock
+# host's 128 stop new containers' units from starting past about 20 of them.
+# Only raised, never lowered.
+raise() { # key minimum
+  current=$(sysctl -n "$1" 2>/dev/null || echo 0)
+  if [ "$current" -lt "$2" ]; then
+    sysctl -qw "$1=$2" >/dev/null && echo "raised $1 from $current to $2"
+  fi
+}
+raise fs.inotify.max_user_instances 8192
+raise fs.inotify.max_user_watches 524288
+
 if ! docker info >/dev/null 2>&1; then
   echo "starting dockerd (log: $log_dir/dockerd.log)"
   nohup dockerd >"$log_dir/dockerd.log" 2>&1 &
