@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { MAX_PROBE_OUTPUT, sessionRunner, type GradingAccess, type MachineRunner, type Toolbox } from '../grading/index.js';
-import { GRADER_TOOLS_DIR, type EngineCommand, type LabRef, type Provider, type ProviderRegistry } from '../providers/index.js';
+import { GRADER_TOOLS_DIR, type EngineCommand, type LabRef, type ProviderRegistry } from '../providers/index.js';
 import { openMachineSession, SshSession, type ExecOptions, type ExecResult, type MachineSession, type SshTarget } from '../remote/index.js';
 import { EnvironmentError, errorMessage } from '../util/errors.js';
 import { retryUntil } from '../util/retry.js';
@@ -88,10 +88,11 @@ export class LabMachineAccess implements MachineAccess {
   private async engine(lab: LabRecord, machine: string): Promise<EngineTarget | undefined> {
     const placed = lab.topology?.machines.find((m) => m.name === machine);
     if (!placed) throw new EnvironmentError(`lab ${lab.id} has no machine ${machine}`);
-    const provider: Provider = await this.providers.get(placed.provider);
-    if (!provider.exec) return undefined;
+    const provider = await this.providers.get(placed.provider);
+    const exec = provider.exec?.bind(provider);
+    if (!exec) return undefined;
     const ref: LabRef = { labId: lab.id, examId: lab.examId, candidateId: lab.candidateId };
-    return { name: machine, exec: (command) => (provider.exec as NonNullable<Provider['exec']>).call(provider, ref, machine, command) };
+    return { name: machine, exec: (command) => exec(ref, machine, command) };
   }
 }
 
