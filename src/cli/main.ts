@@ -5,6 +5,7 @@ import { registerImageCommands } from './commands/images.js';
 import { registerLabCommands } from './commands/lab.js';
 import { registerConsoleCommand } from './commands/console.js';
 import { registerVmCommands } from './commands/vm.js';
+import { registerDoctorCommand } from './commands/doctor.js';
 import { registerScenarioCommands } from './commands/scenario.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerServeCommand } from './commands/serve.js';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerLabCommands(program);
   registerConsoleCommand(program);
   registerVmCommands(program);
+  registerDoctorCommand(program);
   registerImageCommands(program);
   registerDemoCommand(program);
   registerServeCommand(program);

@@ -90,6 +90,7 @@ export class ExamService implements CandidateDirectory {
     if (input.start.policy === 'at' && Date.parse(input.start.at) <= this.deps.clock.now()) {
       throw new InputError('the start time is in the past', [{ where: 'start.at', message: `${input.start.at} is before now (${this.now()})` }]);
     }
+    await this.refuseBeyondCapacity(loaded, roster.length);
     const tokens = roster.map((c) => ({ id: c.id, name: c.name, token: newCandidateToken() }));
     const exam = exams.atomically(() => {
       const created = exams.createExam(
@@ -180,6 +181,20 @@ export class ExamService implements CandidateDirectory {
       audit.append({ actor, action: 'exam.roster', examId, detail: { candidates: roster.length } });
     });
     return tokens;
+  }
+
+  /** Refuses to start an exam whose room the host can no longer hold (what else runs there may have grown since it was created). */
+  async checkRoom(examId: string): Promise<void> {
+    const exam = this.deps.exams.exam(examId);
+    if (exam.status === 'scheduled') await this.refuseBeyondCapacity(this.scenarioOf(exam), this.deps.exams.candidates(examId).length);
+  }
+
+  /** A room larger than the host can hold is refused now, never discovered at the eleventh candidate. */
+  private async refuseBeyondCapacity(loaded: LoadedScenario, candidates: number): Promise<void> {
+    const room = await this.deps.labs.capacity(loaded);
+    if (room && candidates > room.labs) {
+      throw new ConflictError(`this host can take ${room.labs} more labs of ${loaded.scenario.id} and the exam has ${candidates} candidates (limited by ${room.limitedBy}); see examlab doctor`);
+    }
   }
 
   /** Starts the exam: one lab per candidate, built in the background. */

@@ -71,6 +71,12 @@ export class ImageService {
     return (await this.builder(catalog.get(name).definition.provider)).ensure(name, { force });
   }
 
+  /** Whether the image runs systemd as PID 1 (what a room of them needs of the host differs). */
+  async runsSystemd(name: string): Promise<boolean> {
+    const catalog = await this.catalog();
+    return catalog.names().includes(name) && catalog.get(name).runtime.systemd;
+  }
+
   /** What scenario validation needs: every image name and the provider it runs on. */
   async providersByImage(): Promise<Record<string, string>> {
     const catalog = await this.catalog();

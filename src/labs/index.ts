@@ -6,3 +6,4 @@ export * from './states.js';
 export * from './topology.js';
 export { LabMachineAccess, gradingAccess } from './access.js';
 export type { MachineAccess, PlacedMachine } from './machine-access.js';
+export * from './capacity.js';

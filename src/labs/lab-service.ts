@@ -16,13 +16,14 @@ import { consoleTail } from './console.js';
 import { GRADABLE_STATES } from './states.js';
 import { runSteps, type StepSection } from './steps.js';
 import { planTopology, valuesFor } from './topology.js';
+import { fitLabs, labNeeds, type CapacityReport } from './capacity.js';
 import { shq } from '../util/shell.js';
 
 export interface LabServiceDeps {
   store: LabStore;
   providers: ProviderRegistry;
-  /** Each machine's image, built when missing. */
-  images: Pick<ImageService, 'ensure'>;
+  /** Each machine's image, built when missing, and what it runs. */
+  images: Pick<ImageService, 'ensure' | 'runsSystemd'>;
   /** How the lab logic reaches its machines as root. */
   machines: MachineAccess;
   log: Logger;
@@ -70,6 +71,20 @@ export class LabService {
   /** The lab's lifecycle, one event per state change. */
   events(labId: string) {
     return this.deps.store.events(labId);
+  }
+
+  /**
+   * How many more labs of this scenario the host can take, and which
+   * resource says so; undefined when the engine cannot tell.
+   */
+  async capacity(loaded: LoadedScenario): Promise<CapacityReport | undefined> {
+    const provider = await this.deps.providers.get(this.deps.providers.networksOn);
+    if (!provider.capacity) return undefined;
+    const images = [...new Set(loaded.scenario.machines.map((m) => m.image))];
+    const systemd = new Set((await Promise.all(images.map(async (i) => ((await this.deps.images.runsSystemd(i)) ? [i] : [])))).flat());
+    const needs = labNeeds(loaded.scenario, (image) => systemd.has(image));
+    const live = this.deps.store.list().filter((l) => GRADABLE_STATES.includes(l.state) || l.state === 'provisioning').length;
+    return fitLabs(needs, await provider.capacity(), live);
   }
 
   /** Records a new lab (state requested). Nothing is created on an engine yet. */

@@ -23,16 +23,27 @@ function overlaps(a: string, b: string): boolean {
   return ((x.base & mask) >>> 0) === ((y.base & mask) >>> 0);
 }
 
-/** The first /24 of `pool` that overlaps none of `taken`, or undefined when the pool is full. */
-export function freeSubnet(pool: string, taken: readonly string[]): string | undefined {
+/** The /24s of `pool` that overlap none of `taken`, in order. */
+function* freeSubnets(pool: string, taken: readonly string[]): Generator<string> {
   const { base, bits } = parseCidr(pool);
   if (bits > 24) throw new Error(`subnet pool ${pool} is smaller than a /24`);
   const count = 2 ** (24 - bits);
   for (let i = 0; i < count; i++) {
     const candidate = `${intToIp((base + i * 256) >>> 0)}/24`;
-    if (!taken.some((t) => overlaps(candidate, t))) return candidate;
+    if (!taken.some((t) => overlaps(candidate, t))) yield candidate;
   }
-  return undefined;
+}
+
+/** The first /24 of `pool` that overlaps none of `taken`, or undefined when the pool is full. */
+export function freeSubnet(pool: string, taken: readonly string[]): string | undefined {
+  return freeSubnets(pool, taken).next().value ?? undefined;
+}
+
+/** How many /24s of `pool` are still free. */
+export function freeSubnetCount(pool: string, taken: readonly string[]): number {
+  let count = 0;
+  for (const _ of freeSubnets(pool, taken)) count++;
+  return count;
 }
 
 /** Address of host number `host` in a /24 (e.g. 10 in 10.231.4.0/24 is 10.231.4.10). */

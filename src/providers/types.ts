@@ -121,6 +121,22 @@ export interface Provider {
    * a timeout or an output flood is thrown.
    */
   exec?(lab: LabRef, machine: string, command: EngineCommand): Promise<EngineCommandResult>;
+  /** What the host can still give labs (for `examlab doctor` and refusing an exam too large for it). */
+  capacity?(): Promise<HostCapacity>;
+}
+
+/** What a host offers labs, as its engine and kernel report it. */
+export interface HostCapacity {
+  /** The provider that reported it. */
+  provider: string;
+  memoryBytes: number;
+  cpus: number;
+  /** /24 networks left in the lab subnet pool (the provider that makes networks). */
+  freeSubnets?: number;
+  /** Free space where the engine keeps machines. */
+  diskFreeBytes?: number;
+  /** inotify instances root may still open (each systemd container holds several); unknown on a remote engine. */
+  inotifyInstancesFree?: number;
 }
 
 /** Creates the isolated networks of labs (one bridge and subnet each). */

@@ -16,7 +16,7 @@ import { FakeProvider, type EngineCall } from './fake-provider.js';
 import { ManualClock } from './manual-clock.js';
 
 /** The images the fake catalog knows; any other name is refused as the real catalog refuses it. */
-export class FakeImages implements Pick<ImageService, 'ensure'> {
+export class FakeImages implements Pick<ImageService, 'ensure' | 'runsSystemd'> {
   readonly ensured: string[] = [];
   constructor(private readonly known: readonly string[] = ['base', 'vm']) {}
 
@@ -24,6 +24,10 @@ export class FakeImages implements Pick<ImageService, 'ensure'> {
     this.ensured.push(name);
     if (!this.known.includes(name)) throw new InputError(`unknown image "${name}"; known: ${this.known.join(', ')}`);
     return { ref: `fake/${name}`, systemd: true, capabilities: ['CHOWN'], bootable: false };
+  }
+
+  async runsSystemd(name: string): Promise<boolean> {
+    return this.known.includes(name);
   }
 }
 

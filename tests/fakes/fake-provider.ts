@@ -1,4 +1,4 @@
-import type { LabNetwork, LabRef, MachineInstance, MachineRunState, MachineSpec, NetworkProvider, Provider, ProviderName } from '../../src/providers/types.js';
+import type { HostCapacity, LabNetwork, LabRef, MachineInstance, MachineRunState, MachineSpec, NetworkProvider, Provider, ProviderName } from '../../src/providers/types.js';
 import { EnvironmentError } from '../../src/util/errors.js';
 
 /** One thing done to the fake engines or machines, in the order it happened (shared by every fake). */
@@ -59,6 +59,8 @@ export class FakeProvider implements Provider, NetworkProvider {
   readonly networks = new Map<string, LabNetwork[]>();
   /** The engine does not answer at all. */
   down = false;
+  /** What the host can hold, when a test says so (the real engines always can). */
+  capacity?: () => Promise<HostCapacity>;
   private readonly failures = new ScriptedFailures<FailingOp>();
   private subnets = 0;
 

@@ -101,7 +101,8 @@ export function examRoutes(deps: ServerDeps): Route[] {
       params: examParams,
       success: { status: 202, description: 'Started; follow the progress with GET /api/exams/{examId}' },
       errors: [404, 409],
-      handle({ params, principal }) {
+      async handle({ params, principal }) {
+        await service.checkRoom(params.examId);
         service.start(params.examId, actorOf(principal));
         return summary(params.examId);
       },

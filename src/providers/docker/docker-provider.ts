@@ -3,8 +3,9 @@ import type { Logger } from 'pino';
 import { EnvironmentError, errorMessage } from '../../util/errors.js';
 import { Mutex } from '../../util/concurrency.js';
 import { sha256 } from '../../util/ids.js';
-import { GRADER_TOOLS_DIR, type EngineCommand, type EngineCommandResult, type LabNetwork, type LabRef, type MachineInstance, type MachineRunState, type MachineSpec, type NetworkProvider, type Provider } from '../index.js';
+import { GRADER_TOOLS_DIR, type EngineCommand, type EngineCommandResult, type HostCapacity, type LabNetwork, type LabRef, type MachineInstance, type MachineRunState, type MachineSpec, type NetworkProvider, type Provider } from '../index.js';
 import { CgroupIsolation } from './cgroups.js';
+import { dockerCapacity } from './capacity.js';
 import { execInContainer } from './exec.js';
 import { GraderVolume, type GraderTools } from './grader-volume.js';
 import { ensureHostIsolation } from './host-firewall.js';
@@ -34,6 +35,8 @@ export class DockerProvider implements Provider, NetworkProvider {
   private readonly graderVolume: GraderVolume;
   /** Whether systemd containers get only their own cgroup (a local cgroup v1 host). */
   private readonly isolateCgroups = CgroupIsolation.available();
+  /** The engine runs on this host (a Unix socket), so its kernel's limits can be read here. */
+  private readonly local = true;
 
   private constructor(
     readonly docker: Dockerode,
@@ -206,6 +209,10 @@ export class DockerProvider implements Provider, NetworkProvider {
 
   async exec(lab: LabRef, machine: string, command: EngineCommand): Promise<EngineCommandResult> {
     return execInContainer(this.docker.getContainer(objectName(lab, machine)), command);
+  }
+
+  async capacity(): Promise<HostCapacity> {
+    return dockerCapacity(this.docker, this.options.subnetPool, await this.subnetsInUse(), this.local);
   }
 
   async listLabIds(): Promise<string[]> {

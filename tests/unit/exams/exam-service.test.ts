@@ -168,6 +168,15 @@ describe('an exam', () => {
     expect(h.actions({ examId: exam.id, candidateId: 'alice' })).toEqual(['lab.create', 'lab.offer', 'candidate.reset', 'lab.offer']);
   });
 
+  test('an exam larger than the host can hold is refused when it is created, with the number and the limit', async () => {
+    h.docker.capacity = async () => ({ provider: 'docker', memoryBytes: 24 * 1024 ** 3, cpus: 2, freeSubnets: 2, inotifyInstancesFree: 8000 });
+    await expect(h.createExam(flagScenario(), ['alice', 'bruno', 'chloe'])).rejects.toThrow(/this host can take 2 more labs of flags and the exam has 3 candidates \(limited by lab networks: 1 a lab, 2 free \/24 in the pool\)/);
+    expect(h.exams.exams()).toEqual([]);
+    const { exam } = await h.createExam(flagScenario(), ['alice', 'bruno'], { start: { policy: 'manual' } });
+    h.docker.capacity = async () => ({ provider: 'docker', memoryBytes: 24 * 1024 ** 3, cpus: 2, freeSubnets: 1, inotifyInstancesFree: 8000 });
+    await expect(h.service.checkRoom(exam.id)).rejects.toThrow(/can take 1 more labs/);
+  });
+
   test('reset is refused once the candidate is done', async () => {
     const { exam } = await h.runningExam(flagScenario(), ['alice', 'bruno']);
     h.service.endCandidate(exam.id, 'alice', 'operator', 'left');
