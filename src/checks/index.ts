@@ -1,3 +1,3 @@
 export * from './registry.js';
-export { unitName } from './kinds/service.js';
+export { unitCgroup, unitName } from './kinds/service.js';
 export { parseProcessLines, type ProbeProcess } from './kinds/processes.js';

@@ -2,7 +2,7 @@ import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { ConflictError, EnvironmentError, InputError, TimeoutError, errorMessage } from '../util/errors.js';
 import { computeScore, gradeChecks, runMachine, type CheckResult } from '../grading/index.js';
-import { parseProcessLines, unitName } from '../checks/index.js';
+import { parseProcessLines, unitCgroup, unitName } from '../checks/index.js';
 import type { BuiltImage, ImageService } from '../images/index.js';
 import type { LabNetwork, LabRef, MachineBoot, MachineRunState, MachineSpec, Provider, ProviderRegistry } from '../providers/index.js';
 import { parseScenario, renderDeep, renderText, resolveVariables, type LoadedScenario, type Machine, type Scenario } from '../scenario/index.js';
@@ -361,7 +361,7 @@ export class LabService {
     await Promise.all(
       [...byMachine].map(async ([machine, units]) => {
         const list = [...units];
-        const answers = await runMachine(list.map((unit) => ({ probe: { cgroup: { verb: 'cgroup', args: [`system.slice/${unit}`] } }, timeoutMs: 10_000 })), this.deps.machines.runner(lab, machine));
+        const answers = await runMachine(list.map((unit) => ({ probe: { cgroup: { verb: 'cgroup', args: [unitCgroup(unit)] } }, timeoutMs: 10_000 })), this.deps.machines.runner(lab, machine));
         const placed = topology.machines.find((m) => m.name === machine);
         if (!placed) return;
         placed.servicePrograms = {};

@@ -26,10 +26,26 @@ export function execStartPrograms(unitFile: string): string[] {
   return programs;
 }
 
+/**
+ * Where systemd puts a unit's processes: system.slice/NAME, or for an instance
+ * of a template (openvpn-server@site.service) the template's own slice,
+ * whose name escapes "-" (system-openvpn\x2dserver.slice).
+ */
+export function unitCgroup(unit: string): string {
+  const template = /^([^@]+)@[^@]*\.service$/.exec(unit)?.[1];
+  return template ? `system.slice/system-${template.replace(/-/g, '\\x2d')}.slice/${unit}` : `system.slice/${unit}`;
+}
+
+/** The files a unit may be defined in: its own, or for an instance its template's. */
+function unitFileNames(unit: string): string[] {
+  const template = /^([^@]+@)[^@]*(\.service)$/.exec(unit);
+  return template ? [unit, `${template[1]}${template[2]}`] : [unit];
+}
+
 /** What the probe reads for one unit: its cgroup, its unit files and its enablement links. */
 export function unitObservations(unit: string): Record<string, Observation> {
-  const probe: Record<string, Observation> = { cgroup: obs('cgroup', `system.slice/${unit}`) };
-  UNIT_DIRS.forEach((dir, i) => (probe[`file${i}`] = obs('read', `${dir}/${unit}`, 65536)));
+  const probe: Record<string, Observation> = { cgroup: obs('cgroup', unitCgroup(unit)) };
+  unitFileNames(unit).forEach((name, j) => UNIT_DIRS.forEach((dir, i) => (probe[`file${j * UNIT_DIRS.length + i}`] = obs('read', `${dir}/${name}`, 65536))));
   probe.masked = obs('lstat', `/etc/systemd/system/${unit}`);
   TARGETS.forEach((t) => {
     probe[`wants-${t}`] = obs('lstat', `/etc/systemd/system/${t}.target.wants/${unit}`);
@@ -61,7 +77,8 @@ export const serviceKind = defineKind(
       const cgroup = answered(facts, 'cgroup', `read the cgroup of ${unit}`);
       if (cgroup.status === 'part') throw new ProbeError(`cannot read the cgroup of ${unit} whole`);
       const processes = cgroup.status === 'neg' ? [] : parseProcessLines(cgroup.data.toString('utf8'), ['pid', 'exe', 'cmdline']);
-      const unitFile = UNIT_DIRS.map((_, i) => fileText(facts, `file${i}`, `${UNIT_DIRS[i]}/${unit}`)).find((t) => t !== undefined);
+      const files = unitFileNames(unit).flatMap((name) => UNIT_DIRS.map((dir) => `${dir}/${name}`));
+      const unitFile = files.map((path, i) => fileText(facts, `file${i}`, path)).find((t) => t !== undefined);
       const maskedLink = answered(facts, 'masked', `inspect /etc/systemd/system/${unit}`);
       const masked = maskedLink.status === 'ok' && /target=\/dev\/null/.test(maskedLink.data.toString('utf8'));
       const links = TARGETS.flatMap((t) => [`wants-${t}`, `runtime-${t}`].filter((k) => answered(facts, k, `inspect the links of ${unit}`).status === 'ok').map((k) => `${k.replace(/-.*/, '')} ${t}.target`));

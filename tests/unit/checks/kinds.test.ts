@@ -89,6 +89,17 @@ describe('check kinds read what the probe saw', () => {
     expect(() => evaluate(noExec, { ...base, file2: '[Unit]\n', ...none, cgroup: missing })).toThrow(/program of odd.service is unknown/);
   });
 
+  test('service: an instance of a template unit is looked for in the template\'s slice and file', () => {
+    const c = check({ kind: 'service', name: 'openvpn-server@siege' });
+    const plan = checkKind('service').plan(c, context);
+    expect(plan.probe?.cgroup).toEqual({ verb: 'cgroup', args: ['system.slice/system-openvpn\\x2dserver.slice/openvpn-server@siege.service'] });
+    expect(plan.probe?.file6).toEqual({ verb: 'read', args: ['/lib/systemd/system/openvpn-server@.service', 65536] });
+    const files = Object.fromEntries([0, 1, 2, 3, 4, 5, 7].map((i) => [`file${i}`, missing]));
+    const none = Object.fromEntries(['multi-user', 'graphical', 'default', 'sockets', 'timers', 'sysinit', 'basic', 'network-online', 'remote-fs', 'printer', 'getty'].flatMap((t) => [[`wants-${t}`, missing], [`runtime-${t}`, missing]]));
+    const r = evaluate(c, { ...files, file6: '[Service]\nExecStart=/usr/sbin/openvpn --config %i.conf\n', masked: missing, ...none, cgroup: '88\t/usr/sbin/openvpn\t/usr/sbin/openvpn --config siege.conf\n' });
+    expect(passes(r)).toBe(true);
+  });
+
   test('port: parses the kernel socket tables (IPv4 and IPv6)', () => {
     const v4 = `  sl  local_address rem_address   st\n   0: 0100007F:0277 00000000:0000 0A 00000000:00000000\n   1: 00000000:0016 00000000:0000 0A 0\n   2: 0500E70A:0016 1400E70A:C350 01 0\n`;
     const v6 = `  sl  local_address\n   0: 00000000000000000000000000000000:0016 00000000000000000000000000000000:0000 0A 0\n`;
