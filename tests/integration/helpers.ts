@@ -67,3 +67,26 @@ export async function rootShell(app: App, labId: string, machine: string, script
   const run = await provider.exec({ labId }, machine, { argv: ['/bin/sh', '-s'], stdin: script, timeoutMs, maxOutputBytes: 1 << 20 });
   return { exitCode: run.exitCode, stdout: run.stdout.toString('utf8'), stderr: run.stderr.toString('utf8') };
 }
+
+/**
+ * A shipped scenario proves itself on the real engine: the faults fail every
+ * check that must fail, the solution passes them all, nothing is left behind.
+ */
+export async function expectScenarioProves(name: string): Promise<void> {
+  const { testScenario } = await import('../../src/labs/scenario-test.js');
+  const { PACKAGE_ROOT } = await import('../../src/daemon/config.js');
+  const { expect } = await import('@jest/globals');
+  const app = await createTestApp();
+  try {
+    const loaded = await app.loadScenario(join(PACKAGE_ROOT, 'scenarios', `${name}.yaml`));
+    const report = await testScenario(app.labs, loaded);
+    expect(report.problems).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.broken?.score.percent).toBeLessThan(10);
+    expect(report.solved?.score.percent).toBe(100);
+    expect(report.broken?.checks.filter((c) => c.baseline === 'fail').every((c) => c.status !== 'pass')).toBe(true);
+    expect(await leftovers(app, report.labId as string)).toEqual({ containers: 0, networks: 0, volumes: 0 });
+  } finally {
+    app.cleanup();
+  }
+}
