@@ -2,7 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp, type App } from '../../src/daemon/app.js';
-import { loadConfig } from '../../src/daemon/config.js';
+import { expect } from '@jest/globals';
+import { PACKAGE_ROOT, loadConfig } from '../../src/daemon/config.js';
+import { testScenario } from '../../src/labs/scenario-test.js';
 import { createLogger } from '../../src/util/log.js';
 import { parseScenario, type LoadedScenario } from '../../src/scenario/index.js';
 
@@ -73,9 +75,6 @@ export async function rootShell(app: App, labId: string, machine: string, script
  * check that must fail, the solution passes them all, nothing is left behind.
  */
 export async function expectScenarioProves(name: string): Promise<void> {
-  const { testScenario } = await import('../../src/labs/scenario-test.js');
-  const { PACKAGE_ROOT } = await import('../../src/daemon/config.js');
-  const { expect } = await import('@jest/globals');
   const app = await createTestApp();
   try {
     const loaded = await app.loadScenario(join(PACKAGE_ROOT, 'scenarios', `${name}.yaml`));
