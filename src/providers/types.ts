@@ -92,6 +92,14 @@ export interface Provider {
   listLabIds(): Promise<string[]>;
   /** How long a machine may take from creation to answering SSH (VMs boot a kernel; containers do not). */
   readonly bootTimeoutMs?: number;
+  /**
+   * Machines whose boot can fail (VMs): removes the machine and creates it
+   * again from its image, a fresh first boot. Called once for a machine the
+   * grader could not log in to.
+   */
+  recreateMachine?(lab: LabRef, spec: MachineSpec): Promise<MachineInstance>;
+  /** Why a machine the grader could not log in to did not come up, in the machine's own words (the journal of what failed). */
+  bootFailureReport?(console: MachineConsole): Promise<string>;
 }
 
 /** Creates the isolated networks of labs (one bridge and subnet each). */

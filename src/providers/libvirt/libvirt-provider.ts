@@ -7,8 +7,9 @@ import { generateKeyPair } from '../../remote/index.js';
 import { sha256 } from '../../util/ids.js';
 import { objectName } from '../index.js';
 import { parseCidr } from '../index.js';
-import type { LabRef, MachineInstance, MachineRunState, MachineSpec, Provider } from '../index.js';
+import type { LabRef, MachineConsole, MachineInstance, MachineRunState, MachineSpec, Provider } from '../index.js';
 import { rememberedAcceleration, type Acceleration } from './accel.js';
+import { bootFailureReport } from './boot-report.js';
 import { createBlankDisk, createOverlay, virtualSize } from './disks.js';
 import { domainOwner, domainXml, type DomainPlan } from './domain-xml.js';
 import { writeSeedIso } from './seed.js';
@@ -140,6 +141,19 @@ export class LibvirtProvider implements Provider {
       await Promise.all([...plan.disks.map((d) => d.path), plan.seed].map((f) => rm(f, { force: true })));
       throw new EnvironmentError(`cannot create machine ${spec.name}: ${errorMessage(err)}`, [], { cause: err });
     }
+  }
+
+  /** A fresh first boot: the machine's domain and files are removed, then made again from its image. */
+  async recreateMachine(lab: LabRef, spec: MachineSpec): Promise<MachineInstance> {
+    const domain = await this.domain(lab, spec.name);
+    if (domain) await this.removeDomain(domain);
+    const plan = this.plan(lab, spec);
+    await Promise.all([...plan.disks.map((d) => d.path), plan.seed, plan.console.socket, plan.agentSocket].map((f) => rm(f, { force: true })));
+    return this.createMachine(lab, spec);
+  }
+
+  bootFailureReport(console: MachineConsole): Promise<string> {
+    return bootFailureReport(console);
   }
 
   /** The lab's domains, found by the owner in their metadata (names alone could be anyone's). */
