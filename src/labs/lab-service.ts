@@ -136,7 +136,7 @@ export class LabService {
       });
       store.setTopology(lab.id, topology);
       labLog.info({ machines: specs.length }, 'machines created');
-      await Promise.all(topology.machines.map(async (m) => (m.hostKey = await this.waitForSsh(lab, m))));
+      await Promise.all(topology.machines.map(async (m) => (m.hostKey = await this.waitUntilReady(lab, m, specs.find((s) => s.spec.name === m.name)?.spec))));
       store.setTopology(lab.id, topology);
       lab = store.get(lab.id);
 
@@ -315,23 +315,62 @@ export class LabService {
     return { machine, spec };
   }
 
-  private async waitForSsh(lab: LabRecord, machine: LabTopology['machines'][number]): Promise<string> {
+  /**
+   * Waits until the grader can log in to the machine. A machine that never
+   * lets it in is created again once, where its provider can (a VM's boot can
+   * fail); then the error quotes what the machine says about why.
+   */
+  private async waitUntilReady(lab: LabRecord, machine: LabTopology['machines'][number], spec: MachineSpec | undefined): Promise<string> {
     const provider = await this.deps.providers.get(machine.provider);
-    let session: SshSession;
     try {
-      session = await retryUntil(
-        () => SshSession.connect({ host: machine.address, username: 'root', privateKey: lab.secrets.graderPrivateKey }, 5000),
-        () => true,
-        { what: `SSH on machine ${machine.name} (${machine.address})`, timeoutMs: this.deps.sshReadyTimeoutMs ?? provider.bootTimeoutMs ?? 90_000, intervalMs: 300 },
-      );
-    } catch (err) {
-      // A VM that does not come up says why on its console.
-      const tail = machine.console ? await consoleTail(machine.console.log) : '';
-      if (!tail || !(err instanceof Error)) throw err;
-      throw new TimeoutError(`${err.message}\nits console (${machine.console?.log}) ends with:\n${tail}`);
+      return await this.waitForLogin(lab, machine, provider);
+    } catch (first) {
+      if (!spec || !provider.recreateMachine) throw await this.notReady(first, machine, provider);
+      const why = machine.console ? await provider.bootFailureReport?.(machine.console) : undefined;
+      this.deps.log.warn({ lab: lab.id, machine: machine.name, err: errorMessage(first), why }, 'the grader cannot log in to the machine; creating it again, once');
+      const instance = await provider.recreateMachine(labRef(lab), spec);
+      if (instance.console) machine.console = instance.console;
+      try {
+        return await this.waitForLogin(lab, machine, provider);
+      } catch (second) {
+        throw await this.notReady(second, machine, provider, 'on its second boot (it was created again after the first timed out)');
+      }
     }
+  }
+
+  /** Until the grader logs in with its key and runs a command: sshd listening is not enough. */
+  private async waitForLogin(lab: LabRecord, machine: LabTopology['machines'][number], provider: Provider): Promise<string> {
+    const timeoutMs = this.deps.sshReadyTimeoutMs ?? provider.bootTimeoutMs ?? 90_000;
+    const deadline = Date.now() + timeoutMs;
+    const session = await retryUntil(
+      async () => {
+        // Long enough for a handshake with a machine slowed by a busy host; a refused connection still fails at once.
+        const attemptMs = Math.max(1000, Math.min(LOGIN_ATTEMPT_MS, deadline - Date.now()));
+        const s = await SshSession.connect({ host: machine.address, username: 'root', privateKey: lab.secrets.graderPrivateKey }, attemptMs);
+        try {
+          const login = await s.exec('true', { timeoutMs: attemptMs });
+          if (login.exitCode !== 0) throw new EnvironmentError(`a command as root exits ${login.exitCode}: ${login.stderr.trim()}`);
+          return s;
+        } catch (err) {
+          s.close();
+          throw err;
+        }
+      },
+      () => true,
+      { what: `the grader to log in to machine ${machine.name} (${machine.address}) over SSH`, timeoutMs, intervalMs: 300 },
+    );
     session.close();
     return session.hostKey;
+  }
+
+  /** The error for a machine the grader could not log in to: what its provider and its console say about why. */
+  private async notReady(err: unknown, machine: LabTopology['machines'][number], provider: Provider, when = ''): Promise<unknown> {
+    if (!machine.console || !(err instanceof Error)) return err;
+    const why = (await provider.bootFailureReport?.(machine.console)) ?? '';
+    const tail = await consoleTail(machine.console.log);
+    return new TimeoutError(
+      [`${err.message}${when ? ` ${when}` : ''}`, why, tail ? `its console (${machine.console.log}) ends with:\n${tail}` : ''].filter(Boolean).join('\n'),
+    );
   }
 
   /** The candidate's account on each machine they may log in to: per-lab password and key. */
@@ -363,6 +402,9 @@ export class LabService {
     await (await this.deps.networks()).destroyNetworks(ref);
   }
 }
+
+/** One SSH login attempt while waiting for a machine. */
+const LOGIN_ATTEMPT_MS = 30_000;
 
 /** Runs a shell script as root on a machine of the lab; a non-zero exit is an EnvironmentError starting with `failure`. */
 async function runRootScript(lab: LabRecord, machine: string, shell: string, script: string, timeoutMs: number, failure: string): Promise<void> {
