@@ -138,7 +138,7 @@ export class LibvirtProvider implements Provider {
       };
     } catch (err) {
       if (domain) await this.removeDomain(domain).catch(() => undefined);
-      await Promise.all([...plan.disks.map((d) => d.path), plan.seed].map((f) => rm(f, { force: true })));
+      await removeMachineFiles(plan);
       throw new EnvironmentError(`cannot create machine ${spec.name}: ${errorMessage(err)}`, [], { cause: err });
     }
   }
@@ -147,8 +147,7 @@ export class LibvirtProvider implements Provider {
   async recreateMachine(lab: LabRef, spec: MachineSpec): Promise<MachineInstance> {
     const domain = await this.domain(lab, spec.name);
     if (domain) await this.removeDomain(domain);
-    const plan = this.plan(lab, spec);
-    await Promise.all([...plan.disks.map((d) => d.path), plan.seed, plan.console.socket, plan.agentSocket].map((f) => rm(f, { force: true })));
+    await removeMachineFiles(this.plan(lab, spec));
     return this.createMachine(lab, spec);
   }
 
@@ -218,6 +217,11 @@ export class LibvirtProvider implements Provider {
     const fromFiles = await readdir(this.options.labsDir).catch(() => [] as string[]);
     return [...new Set([...fromDomains, ...fromFiles])];
   }
+}
+
+/** The files of one machine in its lab's folder (the console log, kept with the lab record, stays). */
+async function removeMachineFiles(plan: DomainPlan): Promise<void> {
+  await Promise.all([...plan.disks.map((d) => d.path), plan.seed, plan.console.socket, plan.agentSocket].map((f) => rm(f, { force: true })));
 }
 
 /** A stable, locally administered MAC per lab, machine and network (52:54:00 is QEMU's prefix). */
