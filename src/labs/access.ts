@@ -27,15 +27,7 @@ export class LabMachineAccess implements MachineAccess {
 
   async waitReady(lab: LabRecord, machine: PlacedMachine, timeoutMs: number): Promise<string | undefined> {
     const engine = await this.engine(lab, machine.name);
-    if (!engine) {
-      const session = await retryUntil(
-        () => SshSession.connect({ host: machine.address, username: 'root', privateKey: lab.secrets.graderPrivateKey }, 5000),
-        () => true,
-        { what: `SSH on machine ${machine.name} (${machine.address})`, timeoutMs, intervalMs: 300 },
-      );
-      session.close();
-      return session.hostKey;
-    }
+    if (!engine) return waitForLogin(lab, machine, timeoutMs);
     const deadline = Date.now() + timeoutMs;
     const session = engineSession(engine);
     await retryUntil(() => session.exec('true', { timeoutMs: 5000 }), (r) => r.exitCode === 0, { what: `machine ${machine.name} to run commands`, timeoutMs, intervalMs: 200 });
@@ -94,6 +86,33 @@ export class LabMachineAccess implements MachineAccess {
     const ref: LabRef = { labId: lab.id, examId: lab.examId, candidateId: lab.candidateId };
     return { name: machine, exec: (command) => exec(ref, machine, command) };
   }
+}
+
+/** One SSH login attempt while waiting for a machine: long enough for a handshake with a machine slowed by a busy host. */
+const LOGIN_ATTEMPT_MS = 30_000;
+
+/** Until the grader logs in over SSH with its key and runs a command: sshd listening is not enough. */
+async function waitForLogin(lab: LabRecord, machine: { name: string; address: string }, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  const session = await retryUntil(
+    async () => {
+      // A refused connection still fails at once; only a slow handshake uses the long attempt.
+      const attemptMs = Math.max(1000, Math.min(LOGIN_ATTEMPT_MS, deadline - Date.now()));
+      const s = await SshSession.connect({ host: machine.address, username: 'root', privateKey: lab.secrets.graderPrivateKey }, attemptMs);
+      try {
+        const login = await s.exec('true', { timeoutMs: attemptMs });
+        if (login.exitCode !== 0) throw new EnvironmentError(`a command as root exits ${login.exitCode}: ${login.stderr.trim()}`);
+        return s;
+      } catch (err) {
+        s.close();
+        throw err;
+      }
+    },
+    () => true,
+    { what: `the grader to log in to machine ${machine.name} (${machine.address}) over SSH`, timeoutMs, intervalMs: 300 },
+  );
+  session.close();
+  return session.hostKey;
 }
 
 interface EngineTarget {

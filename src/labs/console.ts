@@ -1,4 +1,5 @@
 import { open } from 'node:fs/promises';
+import { plainText } from '../util/terminal.js';
 
 /**
  * The last lines a VM printed on its serial console (kept in a log by
@@ -17,14 +18,7 @@ export async function consoleTail(path: string, lines = 25): Promise<string> {
     const length = Math.min(size, 16 * 1024);
     const buffer = Buffer.alloc(length);
     await file.read(buffer, 0, length, size - length);
-    const text = buffer
-      .toString('utf8')
-      // eslint-disable-next-line no-control-regex
-      .replace(/\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>78]/g, '')
-      .replace(/\r/g, '')
-      // eslint-disable-next-line no-control-regex
-      .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '');
-    return text
+    return plainText(buffer.toString('utf8'))
       .split('\n')
       .map((l) => l.trimEnd())
       .filter(Boolean)

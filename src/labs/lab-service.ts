@@ -153,7 +153,7 @@ export class LabService {
       });
       store.setTopology(lab.id, topology);
       labLog.info({ machines: specs.length }, 'machines created');
-      await Promise.all(topology.machines.map(async (m) => (m.hostKey = await this.waitReady(lab, m))));
+      await Promise.all(topology.machines.map(async (m) => (m.hostKey = await this.waitUntilReady(lab, m, specs.find((s) => s.spec.name === m.name)?.spec))));
       store.setTopology(lab.id, topology);
       lab = store.get(lab.id);
 
@@ -332,15 +332,26 @@ export class LabService {
     return { machine, spec };
   }
 
-  private async waitReady(lab: LabRecord, machine: PlacedMachine): Promise<string | undefined> {
+  /**
+   * Waits until the grader can log in to the machine. A machine that never
+   * lets it in is created again once, where its provider can (a VM's boot can
+   * fail); then the error quotes what the machine says about why.
+   */
+  private async waitUntilReady(lab: LabRecord, machine: PlacedMachine, spec: MachineSpec | undefined): Promise<string | undefined> {
     const provider = await this.deps.providers.get(machine.provider);
     try {
       return await this.deps.machines.waitReady(lab, machine, this.deps.sshReadyTimeoutMs ?? provider.bootTimeoutMs ?? 90_000);
-    } catch (err) {
-      // A VM that does not come up says why on its console.
-      const tail = machine.console ? await consoleTail(machine.console.log) : '';
-      if (!tail || !(err instanceof Error)) throw err;
-      throw new TimeoutError(`${err.message}\nits console (${machine.console?.log}) ends with:\n${tail}`);
+    } catch (first) {
+      if (!spec || !provider.recreateMachine) throw await this.notReady(first, machine, provider);
+      const why = machine.console ? await provider.bootFailureReport?.(machine.console) : undefined;
+      this.deps.log.warn({ lab: lab.id, machine: machine.name, err: errorMessage(first), why }, 'the grader cannot log in to the machine; creating it again, once');
+      const instance = await provider.recreateMachine(labRef(lab), spec);
+      if (instance.console) machine.console = instance.console;
+      try {
+        return await this.deps.machines.waitReady(lab, machine, this.deps.sshReadyTimeoutMs ?? provider.bootTimeoutMs ?? 90_000);
+      } catch (second) {
+        throw await this.notReady(second, machine, provider, 'on its second boot (it was created again after the first timed out)');
+      }
     }
   }
 
@@ -374,6 +385,16 @@ export class LabService {
     );
     this.deps.store.setTopology(lab.id, topology);
     return this.deps.store.get(lab.id);
+  }
+
+  /** The error for a machine the grader could not log in to: what its provider and its console say about why. */
+  private async notReady(err: unknown, machine: PlacedMachine, provider: Provider, when = ''): Promise<unknown> {
+    if (!machine.console || !(err instanceof Error)) return err;
+    const why = (await provider.bootFailureReport?.(machine.console)) ?? '';
+    const tail = await consoleTail(machine.console.log);
+    return new TimeoutError(
+      [`${err.message}${when ? ` ${when}` : ''}`, why, tail ? `its console (${machine.console.log}) ends with:\n${tail}` : ''].filter(Boolean).join('\n'),
+    );
   }
 
   /** The candidate's account on each machine they may log in to: per-lab password and key. */

@@ -121,6 +121,14 @@ export interface Provider {
    * a timeout or an output flood is thrown.
    */
   exec?(lab: LabRef, machine: string, command: EngineCommand): Promise<EngineCommandResult>;
+  /**
+   * Machines whose boot can fail (VMs): removes the machine and creates it
+   * again from its image, a fresh first boot. Called once for a machine the
+   * grader could not log in to.
+   */
+  recreateMachine?(lab: LabRef, spec: MachineSpec): Promise<MachineInstance>;
+  /** Why a machine the grader could not log in to did not come up, in the machine's own words (the journal of what failed). */
+  bootFailureReport?(console: MachineConsole): Promise<string>;
   /** What the host can still give labs (for `examlab doctor` and refusing an exam too large for it). */
   capacity?(): Promise<HostCapacity>;
 }

@@ -1,3 +1,4 @@
+export * from './guest-agent.js';
 export * from './machine-session.js';
 export * from './powershell.js';
 export * from './ssh-client.js';

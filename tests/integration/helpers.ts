@@ -1,11 +1,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp, type App } from '../../src/daemon/app.js';
 import { expect } from '@jest/globals';
 import { PACKAGE_ROOT, loadConfig } from '../../src/daemon/config.js';
 import { testScenario } from '../../src/labs/scenario-test.js';
 import { createLogger } from '../../src/util/log.js';
+import type { DockerProvider } from '../../src/providers/docker/docker-provider.js';
 import { parseScenario, type LoadedScenario } from '../../src/scenario/index.js';
 
 /**
@@ -88,4 +89,42 @@ export async function expectScenarioProves(name: string): Promise<void> {
   } finally {
     app.cleanup();
   }
+}
+
+/** What a CPU hog took while it ran: `cpuSeconds` of the `cores` × `seconds` the host had. */
+export interface CpuHogReport {
+  cores: number;
+  seconds: number;
+  cpuSeconds: number;
+}
+
+/**
+ * Keeps every core of this host busy: one busy loop per core in a container
+ * of the base image, without network. The container is gone after
+ * `lifetimeSeconds` even if this process dies first (its PID 1 is `timeout`).
+ */
+export async function startCpuHog(app: App, lifetimeSeconds: number): Promise<{ stop(): Promise<CpuHogReport> }> {
+  const { docker } = (await app.providers.get('docker')) as DockerProvider;
+  const image = { tag: (await app.images.ensure('base')).ref };
+  const cores = availableParallelism();
+  const container = await docker.createContainer({
+    Image: image.tag,
+    Entrypoint: ['timeout', String(lifetimeSeconds), 'sh', '-c', `for i in $(seq ${cores}); do (while :; do :; done) & done; wait`],
+    Cmd: [],
+    Labels: { 'examlab.test': 'cpu-hog' },
+    HostConfig: { AutoRemove: true, NetworkMode: 'none' },
+  });
+  await container.start();
+  const started = Date.now();
+  let stopped: Promise<CpuHogReport> | undefined;
+  return {
+    stop() {
+      stopped ??= (async () => {
+        const stats = (await container.stats({ stream: false })) as { cpu_stats: { cpu_usage: { total_usage: number } } };
+        await container.remove({ force: true }).catch(() => undefined);
+        return { cores, seconds: (Date.now() - started) / 1000, cpuSeconds: stats.cpu_stats.cpu_usage.total_usage / 1e9 };
+      })();
+      return stopped;
+    },
+  };
 }

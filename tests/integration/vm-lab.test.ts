@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { createTestApp, inlineScenario, leftovers, scenarioHead } from './helpers.js';
+import { createTestApp, inlineScenario, leftovers, scenarioHead, startCpuHog, type CpuHogReport } from './helpers.js';
 import { requireTarget } from '../../src/labs/access.js';
 import { testScenario, type ScenarioTestReport } from '../../src/labs/scenario-test.js';
 import type { LibvirtProvider } from '../../src/providers/libvirt/libvirt-provider.js';
@@ -52,6 +52,16 @@ checks:
   - { id: vm-pings-box, title: t, machine: vm, kind: reachable, from: vm, to: box, ping: true }
 `;
 
+const busyVm = `${header('vm-busy')}
+machines:
+  - name: vm
+    provider: libvirt
+    image: debian-vm
+    resources: { cpus: 1, memory: 384M }
+checks:
+  - { id: hostname, title: t, machine: vm, kind: file, path: /etc/hostname, content: { contains: vm } }
+`;
+
 const statuses = (run: RunRecord) => Object.fromEntries(run.results.map((r) => [r.checkId, `${r.status}${r.status === 'pass' ? '' : ` ${r.message ?? r.actual}`}`]));
 
 /** Domains and files of a lab still on the libvirt host. */
@@ -79,6 +89,37 @@ function consoleAnswer(socket: string, ms = 8000): Promise<string> {
       resolve(seen);
     }, ms);
   });
+}
+
+interface BusyFlow {
+  hog: CpuHogReport;
+  run: RunRecord;
+  ssh: Record<string, string>;
+  consoleFailures: string[];
+  leftovers: ReturnType<typeof vmLeftovers>;
+}
+
+/** A one-VM lab brought up while a CPU hog keeps every core busy for its whole boot. */
+async function busyFlow(app: App): Promise<BusyFlow> {
+  const hog = await startCpuHog(app, 1200);
+  try {
+    const lab = await app.labs.up(inlineScenario(busyVm, 'vm-busy'));
+    const busy = await hog.stop();
+    try {
+      const run = await app.labs.grade(lab.id);
+      const shown = (await onMachine(app, lab.id, 'vm', 'systemctl show ssh.service -p ActiveState -p NRestarts')).stdout;
+      const ssh = Object.fromEntries(shown.trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
+      const vm = app.stores.labs.get(lab.id).topology?.machines.find((m) => m.name === 'vm');
+      const consoleFailures = readFileSync(vm?.console?.log as string, 'utf8').split('\n').filter((l) => /Failed to start|failed; its journal/.test(l));
+      await app.labs.destroy(lab.id);
+      return { hog: busy, run, ssh, consoleFailures, leftovers: vmLeftovers(app, lab.id) };
+    } catch (err) {
+      await app.labs.destroy(lab.id).catch(() => undefined);
+      throw err;
+    }
+  } finally {
+    await hog.stop();
+  }
 }
 
 interface SingleFlow {
@@ -139,6 +180,7 @@ describe('VM labs (real libvirtd and QEMU)', () => {
   let single: Promise<SingleFlow>;
   let mixedRun: ReturnType<typeof mixedFlow>;
   let scenario: Promise<ScenarioTestReport>;
+  let busy: Promise<BusyFlow>;
 
   beforeAll(async () => {
     app = await createTestApp();
@@ -148,8 +190,9 @@ describe('VM labs (real libvirtd and QEMU)', () => {
     single = singleFlow(app);
     mixedRun = mixedFlow(app);
     scenario = app.loadScenario('scenarios/unbootable-workstation.yaml').then((loaded) => testScenario(app.labs, loaded));
+    busy = busyFlow(app);
     // Settle each so that a failure is reported by its own test.
-    for (const p of [single, mixedRun, scenario]) p.catch(() => undefined);
+    for (const p of [single, mixedRun, scenario, busy]) p.catch(() => undefined);
   }, 1_800_000);
 
   afterAll(() => app?.cleanup());
@@ -190,6 +233,16 @@ describe('VM labs (real libvirtd and QEMU)', () => {
     expect(report.problems).toEqual([]);
     expect(report.ok).toBe(true);
     expect(vmLeftovers(app, report.labId as string)).toEqual({ domains: [], files: false });
+  }, 1_800_000);
+
+  test('on a busy host (every core kept busy for the whole boot) a VM boots into a state the grader logs in to, sshd started at the first try', async () => {
+    const flow = await busy;
+    // The hog really held the host: at least a quarter of all its CPU time during the boot.
+    expect(flow.hog.cpuSeconds).toBeGreaterThan(0.25 * flow.hog.cores * flow.hog.seconds);
+    expect(statuses(flow.run)).toEqual({ hostname: 'pass' });
+    expect(flow.ssh).toEqual({ ActiveState: 'active', NRestarts: '0' });
+    expect(flow.consoleFailures).toEqual([]);
+    expect(flow.leftovers).toEqual({ domains: [], files: false });
   }, 1_800_000);
 
   test('a VM whose start fails leaves no domain and no file behind', async () => {

@@ -7,8 +7,9 @@ import { generateKeyPair } from '../../remote/index.js';
 import { sha256 } from '../../util/ids.js';
 import { objectName } from '../index.js';
 import { parseCidr } from '../index.js';
-import type { LabRef, MachineInstance, MachineRunState, MachineSpec, Provider } from '../index.js';
+import type { LabRef, MachineConsole, MachineInstance, MachineRunState, MachineSpec, Provider } from '../index.js';
 import { rememberedAcceleration, type Acceleration } from './accel.js';
+import { bootFailureReport } from './boot-report.js';
 import { createBlankDisk, createOverlay, virtualSize } from './disks.js';
 import { domainOwner, domainXml, type DomainPlan } from './domain-xml.js';
 import { writeSeedIso } from './seed.js';
@@ -137,9 +138,21 @@ export class LibvirtProvider implements Provider {
       };
     } catch (err) {
       if (domain) await this.removeDomain(domain).catch(() => undefined);
-      await Promise.all([...plan.disks.map((d) => d.path), plan.seed].map((f) => rm(f, { force: true })));
+      await removeMachineFiles(plan);
       throw new EnvironmentError(`cannot create machine ${spec.name}: ${errorMessage(err)}`, [], { cause: err });
     }
+  }
+
+  /** A fresh first boot: the machine's domain and files are removed, then made again from its image. */
+  async recreateMachine(lab: LabRef, spec: MachineSpec): Promise<MachineInstance> {
+    const domain = await this.domain(lab, spec.name);
+    if (domain) await this.removeDomain(domain);
+    await removeMachineFiles(this.plan(lab, spec));
+    return this.createMachine(lab, spec);
+  }
+
+  bootFailureReport(console: MachineConsole): Promise<string> {
+    return bootFailureReport(console);
   }
 
   /** The lab's domains, found by the owner in their metadata (names alone could be anyone's). */
@@ -204,6 +217,11 @@ export class LibvirtProvider implements Provider {
     const fromFiles = await readdir(this.options.labsDir).catch(() => [] as string[]);
     return [...new Set([...fromDomains, ...fromFiles])];
   }
+}
+
+/** The files of one machine in its lab's folder (the console log, kept with the lab record, stays). */
+async function removeMachineFiles(plan: DomainPlan): Promise<void> {
+  await Promise.all([...plan.disks.map((d) => d.path), plan.seed, plan.console.socket, plan.agentSocket].map((f) => rm(f, { force: true })));
 }
 
 /** A stable, locally administered MAC per lab, machine and network (52:54:00 is QEMU's prefix). */

@@ -1,5 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { probeKernel } from '../../../src/providers/libvirt/accel.js';
+import { failedUnitJournals } from '../../../src/providers/libvirt/boot-report.js';
 import { AGENT_PORT, domainOwner, domainXml, type DomainPlan } from '../../../src/providers/libvirt/domain-xml.js';
 import { macAddress } from '../../../src/providers/libvirt/libvirt-provider.js';
 import { seedFiles } from '../../../src/providers/libvirt/seed.js';
@@ -88,5 +89,35 @@ describe('KVM probe kernel', () => {
     expect((words.reduce((a, b) => a + b, 0) >>> 0) & 0xffffffff).toBe(0);
     expect(k.readUInt32LE(28)).toBe(0x100020);
     expect(k.subarray(32, 42)).toEqual(Buffer.from([0x66, 0xba, 0xf4, 0x00, 0xb0, 0x10, 0xee, 0xf4, 0xeb, 0xfd]));
+  });
+});
+
+describe('boot failure report', () => {
+  const journal = (unit: string, line: string) => `\r\nexamlab: ${unit} failed; its journal:\r\n[   12.000000] vm0 ${line}\r\nexamlab: end of the journal of ${unit}\r\n`;
+
+  test('finds the journals the image printed for failed units in the last boot only, even after a prompt without a newline', () => {
+    const log = [
+      '[    0.000000] Linux version 6.1.0-40-amd64\r\n',
+      journal('examlab-seed.service', 'examlab-seed[201]: examlab-seed: no CD labelled cidata after 10 minutes'),
+      '[    0.000000] Linux version 6.1.0-40-amd64\r\n\x1b[0;1;31mFAILED\x1b[0m] Failed to start ssh.service\r\nvm0 login: ',
+      journal('ssh.service', 'sshd[293]: sshd: no hostkeys available -- exiting.').slice(2),
+      journal('systemd-networkd.service', 'systemd-networkd[180]: could not load configuration files'),
+    ].join('');
+    expect(failedUnitJournals(log)).toEqual([
+      { unit: 'ssh.service', journal: '[   12.000000] vm0 sshd[293]: sshd: no hostkeys available -- exiting.' },
+      { unit: 'systemd-networkd.service', journal: '[   12.000000] vm0 systemd-networkd[180]: could not load configuration files' },
+    ]);
+  });
+
+  test('keeps the end of a long journal (the last attempts of a restarted unit)', () => {
+    const lines = Array.from({ length: 40 }, (_, i) => `line ${i}`).join('\n');
+    const [found] = failedUnitJournals(`examlab: ssh.service failed; its journal:\n${lines}\nexamlab: end of the journal of ssh.service\n`);
+    expect(found?.journal.split('\n')).toHaveLength(20);
+    expect(found?.journal.endsWith('line 39')).toBe(true);
+  });
+
+  test('a console without failures, or a block cut off by the end of the log, quotes nothing', () => {
+    expect(failedUnitJournals('[    0.000000] Linux version 6.1.0\nvm0 login: ')).toEqual([]);
+    expect(failedUnitJournals('examlab: ssh.service failed; its journal:\n[ 1.0 ] half')).toEqual([]);
   });
 });
