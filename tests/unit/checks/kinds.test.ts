@@ -149,6 +149,13 @@ describe('check kinds read what the probe saw', () => {
     expect(evaluate(c, { dns: 'server=10.0.0.5\nrcode=NXDOMAIN\n' }).assertions[0]?.actual).toBe('NXDOMAIN');
   });
 
+  test('dns: SRV answers read "priority weight port target"', () => {
+    const c = check({ kind: 'dns', type: 'SRV', name: '_ldap._tcp.entreprise.lan', addresses: { matches: ' 389 dc01\\.entreprise\\.lan$' } });
+    expect(passes(evaluate(c, { dns: 'server=10.0.0.5\nrcode=NOERROR\nanswer=SRV 0 100 389 dc01.entreprise.lan\n' }))).toBe(true);
+    expect(passes(evaluate(c, { dns: 'server=10.0.0.5\nrcode=NOERROR\nanswer=SRV 0 100 389 old-dc.entreprise.lan\n' }))).toBe(false);
+    expect(evaluate(c, { dns: 'server=10.0.0.5\nrcode=NOERROR\nanswer=A 10.0.0.5\n' }).assertions[0]?.actual).toBe('no SRV record');
+  });
+
   test('http: status and body from the raw response; a refused connection fails with the reason', () => {
     const response = 'HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<h1>Intranet</h1>';
     expect(passes(evaluate(check({ kind: 'http', url: 'http://x/', body: { contains: 'Intranet' } }), { http: response }))).toBe(true);
