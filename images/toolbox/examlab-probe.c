@@ -359,7 +359,7 @@ struct qtype {
     const char *name;
     int code;
 };
-static const struct qtype QTYPES[] = {{"A", 1}, {"NS", 2}, {"CNAME", 5}, {"PTR", 12}, {"MX", 15}, {"TXT", 16}, {"AAAA", 28}, {0, 0}};
+static const struct qtype QTYPES[] = {{"A", 1}, {"NS", 2}, {"CNAME", 5}, {"PTR", 12}, {"MX", 15}, {"TXT", 16}, {"AAAA", 28}, {"SRV", 33}, {0, 0}};
 static const char *RCODES[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"};
 
 /* What one query found out, besides the lines it wrote. */
@@ -463,6 +463,11 @@ static int dns_answer(struct sbuf *out, const char *server, const unsigned char 
             sub = off + 2;
             char host[900];
             if (read_name(r, rl, &sub, host, sizeof host) == 0) snprintf(val, sizeof val, "%d %s", (rd[0] << 8) | rd[1], host);
+        } else if (type == 33 && rdlen > 6) { /* priority weight port target */
+            sub = off + 6;
+            char host[900];
+            if (read_name(r, rl, &sub, host, sizeof host) == 0)
+                snprintf(val, sizeof val, "%d %d %d %s", (rd[0] << 8) | rd[1], (rd[2] << 8) | rd[3], (rd[4] << 8) | rd[5], host);
         } else if (type == 16) {
             size_t p = 0, o = 0;
             while (p < rdlen && o < sizeof val - 1) {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createApp, type App } from '../../src/daemon/app.js';
 import { expect } from '@jest/globals';
 import { PACKAGE_ROOT, loadConfig } from '../../src/daemon/config.js';
-import { testScenario } from '../../src/labs/scenario-test.js';
+import { testScenario, type ScenarioTestReport } from '../../src/labs/scenario-test.js';
 import { createLogger } from '../../src/util/log.js';
 import type { DockerProvider } from '../../src/providers/docker/docker-provider.js';
 import { parseScenario, type LoadedScenario } from '../../src/scenario/index.js';
@@ -75,7 +75,7 @@ export async function rootShell(app: App, labId: string, machine: string, script
  * A shipped scenario proves itself on the real engine: the faults fail every
  * check that must fail, the solution passes them all, nothing is left behind.
  */
-export async function expectScenarioProves(name: string): Promise<void> {
+export async function expectScenarioProves(name: string): Promise<ScenarioTestReport> {
   const app = await createTestApp();
   try {
     const loaded = await app.loadScenario(join(PACKAGE_ROOT, 'scenarios', `${name}.yaml`));
@@ -86,6 +86,7 @@ export async function expectScenarioProves(name: string): Promise<void> {
     expect(report.solved?.score.percent).toBe(100);
     expect(report.broken?.checks.filter((c) => c.baseline === 'fail').every((c) => c.status !== 'pass')).toBe(true);
     expect(await leftovers(app, report.labId as string)).toEqual({ containers: 0, networks: 0, volumes: 0 });
+    return report;
   } finally {
     app.cleanup();
   }

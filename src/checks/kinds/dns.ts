@@ -6,7 +6,7 @@ import { defineKind, ProbeError, type Assertion } from '../check-kind.js';
 import { answered, assertFlag, assertMatch, obs } from '../assertions.js';
 import { matcherSchema } from '../matchers.js';
 
-const RECORD_TYPES = ['A', 'AAAA', 'CNAME', 'MX', 'TXT', 'NS', 'PTR'] as const;
+const RECORD_TYPES = ['A', 'AAAA', 'CNAME', 'MX', 'TXT', 'NS', 'PTR', 'SRV'] as const;
 
 interface DnsFacts {
   server?: string;
@@ -28,7 +28,7 @@ export const dnsKind = defineKind(
     server: z.string().optional().describe('Machine name or address of the server to ask; the machine\'s resolv.conf otherwise'),
     from: z.string().optional().describe('Machine asking, or "grader"; defaults to the check\'s machine'),
     resolves: z.boolean().default(true),
-    addresses: matcherSchema.optional().describe('Values of the answers of the asked type, e.g. { contains: "10.0.0.5" }'),
+    addresses: matcherSchema.optional().describe('Values of the answers of the asked type, e.g. { contains: "10.0.0.5" }; SRV answers read "priority weight port target"'),
   },
   {
     machinesReferenced: (check) => [check.from, check.server].filter((m): m is string => Boolean(m && m !== 'grader' && !isIP(m))),
@@ -102,5 +102,8 @@ function formatRecord(record: unknown): string {
   if (Array.isArray(record)) return record.join('');
   const mx = record as { priority?: number; exchange?: string };
   if (mx.exchange !== undefined) return `${mx.priority} ${mx.exchange}`;
+  // SRV: "priority weight port target", as the probe writes it.
+  const srv = record as { priority?: number; weight?: number; port?: number; name?: string };
+  if (srv.name !== undefined && srv.port !== undefined) return `${srv.priority} ${srv.weight} ${srv.port} ${srv.name}`;
   return JSON.stringify(record);
 }

@@ -137,6 +137,22 @@ describe('check kinds read what the probe saw', () => {
     expect(passes(evaluate(c, facts, { ok: false, detail: 'refused' }))).toBe(false);
   });
 
+  test('user: a directory account is known by its login, and no local account may stand in for it', () => {
+    const c = check({ kind: 'user', name: 'jdupont', directory: true, login: { password: 'pw' } });
+    const facts = { passwd, shadow: 'alice:$y$h:1::::::\n', group };
+    const ok = evaluate(c, facts, { ok: true, detail: 'jdupont logged in' });
+    expect(ok.assertions.map((a) => [a.name, a.pass])).toEqual([['local account', true], ['login works', true]]);
+    expect(passes(evaluate(c, facts, { ok: false, detail: 'refused' }))).toBe(false);
+    const impostor = evaluate(c, { ...facts, passwd: `${passwd}jdupont:x:1002:1002::/home/jdupont:/bin/bash\n` }, { ok: true, detail: 'jdupont logged in' });
+    expect(impostor.assertions[0]).toMatchObject({ pass: false, gate: true, actual: 'a local account jdupont (uid 1002) in /etc/passwd' });
+    const kind = checkKind('user');
+    expect(kind.validate(check({ kind: 'user', name: 'jdupont', directory: true }))).toEqual(['a directory account is checked by its `login`']);
+    expect(kind.validate(check({ kind: 'user', name: 'jdupont', directory: true, login: { password: 'pw' }, shell: '/bin/bash', exists: false }))).toEqual([
+      '`shell`: read from the local account files, not for a directory account',
+      '`exists: false` is for local accounts',
+    ]);
+  });
+
   test('group: members include users whose primary group it is', () => {
     const facts = { group: 'compta:x:1002:bob\n', passwd: 'carol:x:1003:1002::/home/carol:/bin/sh\n' };
     expect(passes(evaluate(check({ kind: 'group', name: 'compta', members: { equals: ['bob', 'carol'] } }), facts))).toBe(true);
@@ -158,6 +174,13 @@ describe('check kinds read what the probe saw', () => {
     expect(passes(silent)).toBe(false);
     expect(silent.assertions[0]?.actual).toMatch(/no answer within 2000 ms/);
     expect(evaluate(c, { dns: 'server=10.0.0.5\nrcode=NXDOMAIN\n' }).assertions[0]?.actual).toBe('NXDOMAIN');
+  });
+
+  test('dns: SRV answers read "priority weight port target"', () => {
+    const c = check({ kind: 'dns', type: 'SRV', name: '_ldap._tcp.entreprise.lan', addresses: { matches: ' 389 dc01\\.entreprise\\.lan$' } });
+    expect(passes(evaluate(c, { dns: 'server=10.0.0.5\nrcode=NOERROR\nanswer=SRV 0 100 389 dc01.entreprise.lan\n' }))).toBe(true);
+    expect(passes(evaluate(c, { dns: 'server=10.0.0.5\nrcode=NOERROR\nanswer=SRV 0 100 389 old-dc.entreprise.lan\n' }))).toBe(false);
+    expect(evaluate(c, { dns: 'server=10.0.0.5\nrcode=NOERROR\nanswer=A 10.0.0.5\n' }).assertions[0]?.actual).toBe('no SRV record');
   });
 
   test('http: status and body from the raw response; a refused connection fails with the reason', () => {

@@ -226,6 +226,7 @@ function dnsReplies(query: Buffer): Buffer[] {
       record(5, dnsName('alias', 'test')),
       record(16, Buffer.from('\x05hello\x03you')),
       record(28, Buffer.from('00000000000000000000000000000001', 'hex')),
+      record(33, Buffer.concat([Buffer.from([0, 1, 0, 2, 0, 3]), dnsName('srv', 'test')])),
     );
   const fuzz = /^(fuzz|mutate)-(\d+)$/.exec(labels[0] ?? '');
   if (fuzz) {
@@ -247,6 +248,8 @@ function dnsReplies(query: Buffer): Buffer[] {
       return [answer(record(1, Buffer.from([127, 0, 0, 7])), record(1, Buffer.from([127, 0, 0, 8])))];
     case 'web.test':
       return [answer(record(5, dnsName('www', 'test')), record(1, Buffer.from([127, 0, 0, 1])))];
+    case 'srv.test': // an SRV answer whose target is compressed: a pointer to the question's name
+      return [answer(record(33, Buffer.from([0, 0, 0, 100, 1, 133, 0xc0, 12])), record(33, Buffer.concat([Buffer.from([0, 5, 0, 0, 0, 88]), dnsName('kdc', 'test')])))];
     case 'mx-only.test':
       return [answer(record(15, Buffer.concat([Buffer.from([0, 10]), dnsName('mail', 'test')])))];
     case 'mixed.test':
@@ -680,16 +683,18 @@ describe('dns and resolve', () => {
         ['dns', 'TXT', 'odd.test', 2000, '127.0.0.1'],
         ['dns', 'A', 'nx.test', 2000, '127.0.0.1'],
         ['dns', 'A', 'wrongid.test', 2000, '127.0.0.1'],
+        ['dns', 'SRV', 'srv.test', 2000, '127.0.0.1'],
       ),
     ).toEqual([
       { status: 'ok', text: 'server=127.0.0.1\nrcode=NOERROR\nanswer=A 127.0.0.7\nanswer=A 127.0.0.8\n' },
       {
         status: 'ok',
-        text: 'server=127.0.0.1\nrcode=NOERROR\nanswer=A 127.0.0.7\nanswer=MX 10 mail.test\nanswer=CNAME alias.test\nanswer=TXT helloyou\nanswer=AAAA ::1\n',
+        text: 'server=127.0.0.1\nrcode=NOERROR\nanswer=A 127.0.0.7\nanswer=MX 10 mail.test\nanswer=CNAME alias.test\nanswer=TXT helloyou\nanswer=AAAA ::1\nanswer=SRV 1 2 3 srv.test\n',
       },
       { status: 'ok', text: 'server=127.0.0.1\nrcode=NOERROR\nanswer=TXT hello world\nanswer=CNAME we ird.test\n' },
       { status: 'ok', text: 'server=127.0.0.1\nrcode=NXDOMAIN\n' },
       { status: 'ok', text: 'server=127.0.0.1\nrcode=NOERROR\nanswer=A 127.0.0.9\n' },
+      { status: 'ok', text: 'server=127.0.0.1\nrcode=NOERROR\nanswer=SRV 0 100 389 srv.test\nanswer=SRV 5 0 88 kdc.test\n' },
     ]);
   });
 
@@ -700,7 +705,7 @@ describe('dns and resolve', () => {
         ['dns', 'A', 'silent.test', 300, '127.0.0.1'],
         ['dns', 'A', 'short.test', 2000, '127.0.0.1'],
         ['dns', 'A', 'loop.test', 2000, '127.0.0.1'],
-        ['dns', 'SRV', 'a.test', 2000, '127.0.0.1'],
+        ['dns', 'SOA', 'a.test', 2000, '127.0.0.1'],
         ['dns', 'A', 'a.test', 2000, 'localhost'],
         ['dns', 'A', 'bad..name', 2000, '127.0.0.1'],
       ),
@@ -708,7 +713,7 @@ describe('dns and resolve', () => {
       { status: 'neg', text: 'server=127.0.0.1\nreason=no answer within 300 ms\n' },
       { status: 'err', text: 'server=127.0.0.1\nrcode=NOERROR\nerror=malformed answer\n' },
       { status: 'err', text: 'server=127.0.0.1\nrcode=NOERROR\nerror=malformed answer\n' },
-      { status: 'err', text: 'error=unsupported record type SRV\n' },
+      { status: 'err', text: 'error=unsupported record type SOA\n' },
       { status: 'err', text: 'error=not a numeric server address: localhost\n' },
       { status: 'err', text: 'error=invalid name: bad..name\n' },
     ]);
