@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp, type App } from '../../src/daemon/app.js';
@@ -97,6 +97,16 @@ export interface CpuHogReport {
   cores: number;
   seconds: number;
   cpuSeconds: number;
+  /** Share of the host's CPU time that was busy meanwhile (the hog and everything else), from /proc/stat. */
+  hostBusy: number;
+}
+
+/** The host's CPU time so far, busy and in all, from /proc/stat's first line. */
+function cpuTimes(): { busy: number; total: number } {
+  const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  return { busy: total - idle, total };
 }
 
 /**
@@ -117,13 +127,16 @@ export async function startCpuHog(app: App, lifetimeSeconds: number): Promise<{ 
   });
   await container.start();
   const started = Date.now();
+  const before = cpuTimes();
   let stopped: Promise<CpuHogReport> | undefined;
   return {
     stop() {
       stopped ??= (async () => {
         const stats = (await container.stats({ stream: false })) as { cpu_stats: { cpu_usage: { total_usage: number } } };
+        const after = cpuTimes();
         await container.remove({ force: true }).catch(() => undefined);
-        return { cores, seconds: (Date.now() - started) / 1000, cpuSeconds: stats.cpu_stats.cpu_usage.total_usage / 1e9 };
+        const hostBusy = (after.busy - before.busy) / Math.max(1, after.total - before.total);
+        return { cores, seconds: (Date.now() - started) / 1000, cpuSeconds: stats.cpu_stats.cpu_usage.total_usage / 1e9, hostBusy };
       })();
       return stopped;
     },

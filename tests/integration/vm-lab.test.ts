@@ -237,8 +237,10 @@ describe('VM labs (real libvirtd and QEMU)', () => {
 
   test('on a busy host (every core kept busy for the whole boot) a VM boots into a state the grader logs in to, sshd started at the first try', async () => {
     const flow = await busy;
-    // The hog really held the host: at least a quarter of all its CPU time during the boot.
-    expect(flow.hog.cpuSeconds).toBeGreaterThan(0.25 * flow.hog.cores * flow.hog.seconds);
+    // The host really was busy for the whole boot: the hog, and whatever else ran, kept its cores at work (the hog's own share
+    // depends on what else runs, so it is not asserted).
+    expect(flow.hog.hostBusy).toBeGreaterThan(0.8);
+    expect(flow.hog.cpuSeconds).toBeGreaterThan(0);
     expect(statuses(flow.run)).toEqual({ hostname: 'pass' });
     expect(flow.ssh).toEqual({ ActiveState: 'active', NRestarts: '0' });
     expect(flow.consoleFailures).toEqual([]);
