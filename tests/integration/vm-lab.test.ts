@@ -200,33 +200,33 @@ describe('VM labs (real libvirtd and QEMU)', () => {
   test('one VM: provisioned from a linked clone, resources honoured, graded over SSH', async () => {
     const flow = await single;
     expect(statuses(flow.first)).toEqual({ marker: 'pass', cpus: 'pass', memory: 'pass', 'root-grown': 'pass', 'extra-disk': 'pass' });
-  }, 900_000);
+  }, 1_800_000);
 
   test('its serial console answers through its socket, and everything it printed is in its log', async () => {
     const flow = await single;
     expect(flow.consoleSeen).toMatch(/login:/);
     expect(flow.consoleLog).toMatch(/Linux version/);
     expect(flow.consoleLog).toMatch(/login:/);
-  }, 900_000);
+  }, 1_800_000);
 
   test('with SSH stopped, the grader reaches the VM through its guest agent', async () => {
     const flow = await single;
     expect(flow.sshDown).toBe(true);
     expect(statuses(flow.withoutSsh)).toEqual(statuses(flow.first));
-  }, 900_000);
+  }, 1_800_000);
 
   test('reset gives a fresh overlay: setup redone, the candidate\'s changes gone; teardown leaves no domain and no file', async () => {
     const flow = await single;
     expect(flow.afterReset).toEqual({ marker: 0, candidateFile: 1 });
     expect(flow.leftovers).toEqual({ domains: [], files: false });
-  }, 900_000);
+  }, 1_800_000);
 
   test('a mixed lab: the container and the VM share the lab network and reach each other', async () => {
     const flow = await mixedRun;
     expect(statuses(flow.run)).toEqual({ 'vm-to-box': 'pass', 'box-to-vm': 'pass', 'vm-pings-box': 'pass' });
     expect(flow.leftovers).toEqual({ domains: [], files: false });
     expect(flow.docker).toEqual({ containers: 0, networks: 0, volumes: 0 });
-  }, 900_000);
+  }, 1_800_000);
 
   test('unbootable-workstation: the faults break every check (emergency mode, graded through the agent), the solution fixes them', async () => {
     const report = await scenario;
@@ -268,5 +268,5 @@ describe('VM labs (real libvirtd and QEMU)', () => {
     expect(vmLeftovers(app, lab.labId).domains).toEqual([]);
     await provider.destroyMachines(lab);
     expect(vmLeftovers(app, lab.labId)).toEqual({ domains: [], files: false });
-  }, 120_000);
+  }, 600_000);
 });
