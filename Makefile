@@ -66,6 +66,7 @@ $(TOOLBOX)/examlab-probe: images/toolbox/examlab-probe.c
 # Lab images: only those whose definition changed are rebuilt (tags carry a content hash).
 images: build engines
 	$(EXAMLAB) images build
+	./scripts/engines.sh
 
 schema: build
 	$(EXAMLAB) scenario schema > schema/scenario.schema.json

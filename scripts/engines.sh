@@ -39,16 +39,31 @@ fi
 # libvirt: virtlogd keeps the VMs' console logs, libvirtd runs them. Only when
 # KVM really runs guests may libvirtd see /dev/kvm: while the device exists but
 # hangs guests, libvirtd re-probes QEMU at every domain start (about 52 s), so
-# it then runs in a mount namespace of its own with /dev/kvm masked.
-if ! virsh -c qemu:///system version >/dev/null 2>&1; then
-  pgrep -x virtlogd >/dev/null || virtlogd -d
-  mask_kvm=no
-  if [ -e /dev/kvm ] && ! node "$(dirname "$0")/../dist/cli/bin.js" vm accel >/dev/null 2>&1; then mask_kvm=yes; fi
-  echo "starting libvirtd (log: $log_dir/libvirtd.log; /dev/kvm masked: $mask_kvm)"
-  if [ "$mask_kvm" = yes ]; then
+# it then runs in a mount namespace of its own with /dev/kvm masked. Before
+# any VM image is built only a tiny guest can probe KVM; run again after the
+# images (as `make images` does), this re-decides with a real Linux kernel and
+# restarts libvirtd if the answer changed (running VMs outlive the restart).
+kvm_state=/run/examlab/libvirtd-kvm
+kvm_decision() {
+  if [ -e /dev/kvm ] && ! node "$(dirname "$0")/../dist/cli/bin.js" vm accel >/dev/null 2>&1; then echo masked; else echo visible; fi
+}
+start_libvirtd() { # masked|visible
+  mkdir -p "$(dirname "$kvm_state")"
+  echo "starting libvirtd (log: $log_dir/libvirtd.log; /dev/kvm $1)"
+  if [ "$1" = masked ]; then
     unshare -m sh -c 'mount --bind /dev/null /dev/kvm && exec libvirtd -d' >>"$log_dir/libvirtd.log" 2>&1
   else
     libvirtd -d >>"$log_dir/libvirtd.log" 2>&1
   fi
+  echo "$1" >"$kvm_state"
   wait_for libvirtd 60 virsh -c qemu:///system version
+}
+pgrep -x virtlogd >/dev/null || virtlogd -d
+if ! virsh -c qemu:///system version >/dev/null 2>&1; then
+  start_libvirtd "$(kvm_decision)"
+elif [ -e /dev/kvm ] && [ "$(cat "$kvm_state" 2>/dev/null || echo visible)" = visible ] && [ "$(kvm_decision)" = masked ]; then
+  echo "KVM does not run a Linux guest here: restarting libvirtd with /dev/kvm masked"
+  pkill -x libvirtd || true
+  wait_for "libvirtd's exit" 30 sh -c '! pgrep -x libvirtd'
+  start_libvirtd masked
 fi

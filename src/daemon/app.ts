@@ -45,6 +45,7 @@ export function createApp(config: Config, log: Logger): App {
       uri: config.libvirtUri,
       labsDir: join(config.vmDir, 'labs'),
       accelerationCache: join(config.vmDir, 'acceleration.json'),
+      imagesDir: join(config.vmDir, 'images'),
     }),
   );
   // Docker also makes every lab's networks (VMs join its bridges).

@@ -48,27 +48,10 @@ export interface ReconcileReport {
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const { exams, labStore, labs, audit, pipeline, clock, log } = deps;
   const report: ReconcileReport = { outageSeconds: 0, compensated: 0, interruptedRuns: 0, adopted: 0, rebuilt: 0, provisioningResumed: 0, gradingResumed: 0, cleaned: 0, foreign: 0 };
-  const now = clock.now();
 
-  // 1. Time lost while the daemon was away.
-  const heartbeat = exams.getState(HEARTBEAT_KEY);
-  const gapMs = heartbeat ? now - Date.parse(heartbeat) : 0;
-  if (gapMs > deps.heartbeatGraceMs) {
-    report.outageSeconds = Math.round(gapMs / 1000);
-    exams.atomically(() => {
-      for (const exam of exams.exams({ statuses: ['running'] })) {
-        for (const c of exams.candidates(exam.id)) {
-          // Active candidates, and those whose lab was being rebuilt (a reset keeps the deadline).
-          if ((c.phase !== 'active' && c.phase !== 'provisioning') || !c.deadline) continue;
-          const deadline = new Date(Date.parse(c.deadline) + gapMs).toISOString();
-          exams.updateCandidate(exam.id, c.id, { deadline, extensionMs: c.extensionMs + gapMs });
-          report.compensated++;
-        }
-      }
-      audit.append({ actor: SYSTEM, action: 'daemon.outage', detail: { since: heartbeat, seconds: report.outageSeconds, candidates: report.compensated } });
-    });
-  }
-  exams.setState(HEARTBEAT_KEY, new Date(now).toISOString());
+  // 1. Who was on the clock when the daemon went away (given the time back at the end).
+  const lastSeen = exams.getState(HEARTBEAT_KEY);
+  const owed = candidatesOnTheClock(exams);
 
   // 2. Gradings cut short: recorded as such, redone below where they matter.
   const ours = labStore.list({ includeDestroyed: true }).filter((l) => l.examId && exams.findExam(l.examId));
@@ -141,9 +124,43 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
     pipeline.closeExamIfDone(exam.id);
   }
 
+  // 5. Time lost while the daemon was away, up to now: candidates could not
+  // reach their labs while the daemon was down, nor while it picked them up.
+  giveBackOutage(deps, lastSeen, owed, report);
+
   audit.append({ actor: SYSTEM, action: 'daemon.start', detail: { ...report } });
   log.info(report, 'reconciled with the engines');
   return report;
+}
+
+/** Candidates whose clock ran while the daemon was away: active ones, and those whose lab was being rebuilt (a reset keeps the deadline). */
+function candidatesOnTheClock(exams: ExamStore): Array<{ examId: string; candidateId: string }> {
+  return exams.exams({ statuses: ['running'] }).flatMap((exam) =>
+    exams
+      .candidates(exam.id)
+      .filter((c) => (c.phase === 'active' || c.phase === 'provisioning') && c.deadline)
+      .map((c) => ({ examId: exam.id, candidateId: c.id })),
+  );
+}
+
+/** Moves the deadlines of those candidates by the time since the last heartbeat, when that is an outage. */
+function giveBackOutage(deps: ReconcileDeps, lastSeen: string | undefined, owed: ReturnType<typeof candidatesOnTheClock>, report: ReconcileReport): void {
+  const { exams, audit, clock } = deps;
+  const now = clock.now();
+  const gapMs = lastSeen ? now - Date.parse(lastSeen) : 0;
+  if (gapMs > deps.heartbeatGraceMs) {
+    report.outageSeconds = Math.round(gapMs / 1000);
+    exams.atomically(() => {
+      for (const { examId, candidateId } of owed) {
+        const c = exams.findCandidate(examId, candidateId);
+        if (!c?.deadline) continue;
+        exams.updateCandidate(examId, candidateId, { deadline: new Date(Date.parse(c.deadline) + gapMs).toISOString(), extensionMs: c.extensionMs + gapMs });
+        report.compensated++;
+      }
+      audit.append({ actor: SYSTEM, action: 'daemon.outage', detail: { since: lastSeen, seconds: report.outageSeconds, candidates: report.compensated } });
+    });
+  }
+  exams.setState(HEARTBEAT_KEY, new Date(now).toISOString());
 }
 
 /** Checks that every machine of an active candidate's lab is still there, and running. */

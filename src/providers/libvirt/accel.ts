@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage } from '../../util/errors.js';
@@ -13,18 +13,37 @@ export interface Acceleration {
 }
 
 /**
- * The device existing is not enough: on some hosts /dev/kvm opens but guests
- * hang (no nested virtualisation). So this boots a real guest under KVM: a
- * 42-byte multiboot kernel that writes to QEMU's isa-debug-exit port, which
- * ends QEMU with exit code (0x10 << 1) | 1 = 33. Anything else within the
- * time limit (an error, a hang) means TCG.
+ * The device existing is not enough: on some hosts /dev/kvm opens and even
+ * runs a tiny guest, but a Linux kernel hangs at its first instruction (no
+ * nested virtualisation). So this boots a guest under KVM with the CPU the
+ * VMs get (host-passthrough): given a Linux kernel (a VM image's), that
+ * kernel, up to its panic for want of a root disk; without one yet, a
+ * 42-byte multiboot kernel that writes to QEMU's isa-debug-exit port.
+ * Anything else within the time limit (an error, a hang) means TCG.
  */
-export async function detectAcceleration(options: { qemu?: string; timeoutMs?: number; device?: string } = {}): Promise<Acceleration> {
+export async function detectAcceleration(options: { qemu?: string; timeoutMs?: number; device?: string; kernel?: string } = {}): Promise<Acceleration> {
   const device = options.device ?? '/dev/kvm';
   if (!existsSync(device)) return { domainType: 'qemu', reason: `${device} absent: guests run under TCG (emulation)` };
+  if (options.kernel) {
+    const outcome = await runLinuxProbe(options.kernel, options.qemu, options.timeoutMs ?? 30_000);
+    if (outcome.ok) return { domainType: 'kvm', reason: `a Linux kernel booted under KVM in ${outcome.ms} ms` };
+    return { domainType: 'qemu', reason: `${device} present but a Linux kernel does not run under KVM (${outcome.detail}): guests run under TCG (emulation)` };
+  }
   const outcome = await runProbeGuest('kvm', options.qemu, options.timeoutMs ?? 10_000);
-  if (outcome.ok) return { domainType: 'kvm', reason: `a probe guest ran under KVM in ${outcome.ms} ms` };
+  if (outcome.ok) return { domainType: 'kvm', reason: `a probe guest ran under KVM in ${outcome.ms} ms (no VM image yet to try a Linux kernel)` };
   return { domainType: 'qemu', reason: `${device} present but KVM does not run guests (${outcome.detail}): guests run under TCG (emulation)` };
+}
+
+/** The kernel of the newest VM image built in `imagesDir`, to probe KVM with; undefined before any is built. */
+export async function probeKernelOf(imagesDir: string): Promise<string | undefined> {
+  const names = await readdir(imagesDir).catch(() => [] as string[]);
+  let newest: { path: string; mtime: number } | undefined;
+  for (const name of names) {
+    const path = join(imagesDir, name, 'vmlinuz');
+    const info = await stat(path).catch(() => undefined);
+    if (info?.isFile() && (!newest || info.mtimeMs > newest.mtime)) newest = { path, mtime: info.mtimeMs };
+  }
+  return newest?.path;
 }
 
 /**
@@ -32,15 +51,16 @@ export async function detectAcceleration(options: { qemu?: string; timeoutMs?: n
  * /dev/kvm comes or goes: where KVM hangs, the probe spends its whole time
  * limit, and every examlab command that touches a VM would pay it.
  */
-export async function rememberedAcceleration(cacheFile: string): Promise<Acceleration> {
-  const key = `${(await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim()} kvm:${existsSync('/dev/kvm')}`;
+export async function rememberedAcceleration(cacheFile: string, kernel?: string): Promise<Acceleration> {
+  // A first answer without a Linux kernel is replaced once a VM image brings one.
+  const key = `${(await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim()} kvm:${existsSync('/dev/kvm')} linux:${kernel ? 'yes' : 'no'}`;
   try {
     const cached = JSON.parse(await readFile(cacheFile, 'utf8')) as { key: string; acceleration: Acceleration };
     if (cached.key === key) return cached.acceleration;
   } catch {
     // no cache yet, or an unreadable one: probe
   }
-  const acceleration = await detectAcceleration();
+  const acceleration = await detectAcceleration({ kernel });
   await writeFile(cacheFile, `${JSON.stringify({ key, acceleration })}\n`).catch(() => undefined);
   return acceleration;
 }
@@ -56,6 +76,33 @@ export function probeKernel(): Buffer {
   // mov dx, 0xf4; mov al, 0x10; out dx, al; hlt; jmp hlt
   const code = Buffer.from([0x66, 0xba, 0xf4, 0x00, 0xb0, 0x10, 0xee, 0xf4, 0xeb, 0xfd]);
   return Buffer.concat([header, code, Buffer.alloc(512 - 32 - code.length)]);
+}
+
+/**
+ * Boots a Linux kernel under KVM with no disk: a kernel that runs prints its
+ * boot and panics (no root file system), which ends QEMU (-no-reboot).
+ */
+export async function runLinuxProbe(kernel: string, qemu = 'qemu-system-x86_64', timeoutMs = 30_000): Promise<{ ok: boolean; ms: number; detail: string }> {
+  const args = ['-accel', 'kvm', '-cpu', 'host', '-nodefaults', '-display', 'none', '-no-reboot', '-m', '256', '-serial', 'stdio', '-kernel', kernel, '-append', 'console=ttyS0 panic=-1 root=/dev/examlab-none'];
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(qemu, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    let stderr = '';
+    const done = (ok: boolean, detail: string) => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      resolve({ ok, ms: Date.now() - started, detail });
+    };
+    child.stdout.on('data', (chunk: Buffer) => {
+      output = (output + chunk.toString()).slice(-65_536);
+      if (output.includes('Kernel panic')) done(true, 'the kernel booted');
+    });
+    child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4096)));
+    const timer = setTimeout(() => done(false, output ? `the kernel stopped after printing ${output.split('\n').length} lines in ${timeoutMs / 1000} s` : `the kernel printed nothing in ${timeoutMs / 1000} s`), timeoutMs);
+    child.on('error', (err) => done(false, `cannot run ${qemu}: ${errorMessage(err)}`));
+    child.on('close', (code) => done(output.includes('Kernel panic'), output.includes('Kernel panic') ? 'the kernel booted' : stderr.trim().split('\n').pop() || `qemu exited ${code}`));
+  });
 }
 
 /** Boots the probe kernel with the given accelerator; ok when it exits as the probe says. */

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Provider } from '../types.js';
 import type { LibvirtProviderOptions } from './libvirt-provider.js';
 
-export { detectAcceleration, rememberedAcceleration, type Acceleration } from './accel.js';
+export { detectAcceleration, probeKernelOf, rememberedAcceleration, type Acceleration } from './accel.js';
 export { VmImageBuilder, type VmImage, type VmBuilderOptions } from './image-builder.js';
 export { vmImages } from './images.js';
 export type { LibvirtProviderOptions } from './libvirt-provider.js';

@@ -8,7 +8,7 @@ import { sha256 } from '../../util/ids.js';
 import { objectName } from '../index.js';
 import { parseCidr } from '../index.js';
 import type { LabRef, MachineConsole, MachineInstance, MachineRunState, MachineSpec, Provider } from '../index.js';
-import { rememberedAcceleration, type Acceleration } from './accel.js';
+import { probeKernelOf, rememberedAcceleration, type Acceleration } from './accel.js';
 import { bootFailureReport } from './boot-report.js';
 import { createBlankDisk, createOverlay, virtualSize } from './disks.js';
 import { domainOwner, domainXml, type DomainPlan } from './domain-xml.js';
@@ -21,6 +21,8 @@ export interface LibvirtProviderOptions {
   labsDir: string;
   /** Where the KVM probe's answer is remembered (see accel.ts). */
   accelerationCache: string;
+  /** Where VM images are built: the newest one's kernel probes KVM. */
+  imagesDir: string;
 }
 
 /**
@@ -55,7 +57,7 @@ export class LibvirtProvider implements Provider {
       throw new EnvironmentError(`libvirtd does not answer at ${options.uri} (${errorMessage(err)}); start it with \`make engines\``);
     }
     await mkdir(options.labsDir, { recursive: true, mode: 0o711 });
-    const acceleration = await rememberedAcceleration(options.accelerationCache);
+    const acceleration = await rememberedAcceleration(options.accelerationCache, await probeKernelOf(options.imagesDir));
     log.info({ uri: options.uri, domainType: acceleration.domainType, reason: acceleration.reason }, 'libvirt provider ready');
     return new LibvirtProvider(hypervisor, log, options, acceleration);
   }

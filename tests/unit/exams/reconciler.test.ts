@@ -45,6 +45,22 @@ describe('reconciling at start', () => {
       expect(h.exams.getState(HEARTBEAT_KEY)).toBe(h.clock.iso());
     });
 
+    test('the time spent picking the labs up is given back too: candidates cannot reach them until the daemon serves', async () => {
+      const { exam } = await h.runningExam(flagScenario(), ['alice']);
+      const deadline = candidate(exam.id).deadline as string;
+      h.exams.setState(HEARTBEAT_KEY, h.clock.iso());
+      h.clock.advance(2 * 60_000);
+      // An engine that takes 3 minutes to list its labs.
+      const list = h.docker.listLabIds.bind(h.docker);
+      h.docker.listLabIds = async () => {
+        h.clock.advance(3 * 60_000);
+        return list();
+      };
+      const report = await h.restart().reconcile(60_000);
+      expect(report).toMatchObject({ outageSeconds: 300, compensated: 1 });
+      expect(candidate(exam.id).deadline).toBe(new Date(Date.parse(deadline) + 300_000).toISOString());
+    });
+
     test('a gap within the grace is no outage', async () => {
       const { exam } = await h.runningExam(flagScenario(), ['alice']);
       const deadline = candidate(exam.id).deadline;
