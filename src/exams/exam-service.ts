@@ -28,6 +28,8 @@ export interface NewExam {
   /** Default: the scenario's duration. */
   durationMs?: number;
   start: StartPolicy;
+  /** Build and verify every lab now, access shut, so that the start opens them all at once (not with start "now"). */
+  prepare?: boolean;
   autoFreeze: boolean;
   keepLabs: boolean;
   mode: ExamMode;
@@ -117,6 +119,7 @@ export class ExamService implements CandidateDirectory {
     this.deps.scenarios.remember(id, loaded);
     this.deps.log.info({ exam: id, scenario: loaded.scenario.id, candidates: roster.length }, 'exam created');
     if (input.start.policy === 'now') return { exam: this.start(id, actor), tokens };
+    if (input.prepare) return { exam: this.prepare(id, actor), tokens };
     return { exam, tokens };
   }
 
@@ -176,7 +179,7 @@ export class ExamService implements CandidateDirectory {
     const tokens = roster.map((c) => ({ id: c.id, name: c.name, token: newCandidateToken() }));
     exams.atomically(() => {
       const exam = exams.exam(examId);
-      if (exam.status !== 'scheduled') throw new ConflictError(`exam ${examId} is ${exam.status}; the roster can only change before the start`);
+      if (exam.status !== 'scheduled') throw new ConflictError(`exam ${examId} is ${exam.status}; the roster can only change before the start and before labs are prepared`);
       exams.replaceRoster(examId, roster.map((c, i) => ({ ...c, seed: newId(16), tokenHash: hashCandidateToken((tokens[i] as IssuedToken).token) })));
       audit.append({ actor, action: 'exam.roster', examId, detail: { candidates: roster.length } });
     });
@@ -197,21 +200,63 @@ export class ExamService implements CandidateDirectory {
     }
   }
 
-  /** Starts the exam: one lab per candidate, built in the background. */
-  start(examId: string, actor: Actor): ExamRecord {
+  /**
+   * Prepares the exam ahead of its start: one lab per candidate, built,
+   * broken and verified in the background while the candidates are still
+   * locked out. Each lab then waits ready, with no clock running.
+   */
+  prepare(examId: string, actor: Actor): ExamRecord {
     const { exams, audit, pipeline } = this.deps;
     const exam = exams.atomically(() => {
       const current = exams.exam(examId);
-      if (current.status !== 'scheduled') throw new ConflictError(`exam ${examId} is ${current.status}; only a scheduled exam can start`);
+      if (current.status !== 'scheduled') throw new ConflictError(`exam ${examId} is ${current.status}; only a scheduled exam can be prepared`);
       const candidates = exams.candidates(examId);
       if (!candidates.length) throw new ConflictError(`exam ${examId} has no candidates`);
-      const started = exams.moveExam(examId, 'running', { startedAt: this.now() });
-      for (const c of candidates) exams.moveCandidate(examId, c.id, 'provisioning', { detail: 'queued' });
-      audit.append({ actor, action: 'exam.start', examId, detail: { candidates: candidates.length } });
-      return started;
+      const preparing = exams.moveExam(examId, 'preparing');
+      for (const c of candidates) exams.moveCandidate(examId, c.id, 'provisioning', { detail: 'queued (prepared before the start)' });
+      audit.append({ actor, action: 'exam.prepare', examId, detail: { candidates: candidates.length } });
+      return preparing;
     });
-    this.deps.log.info({ exam: examId }, 'exam started');
+    this.deps.log.info({ exam: examId }, 'exam being prepared');
     for (const c of exams.candidates(examId)) pipeline.launchPrepare(examId, c.id);
+    return exam;
+  }
+
+  /**
+   * Starts the exam. Scheduled: one lab per candidate, built in the
+   * background, each offered (its clock started) when verified. Prepared:
+   * every ready lab is offered now, in one step, every clock starting at
+   * the same instant; labs still being built are offered when they are.
+   */
+  start(examId: string, actor: Actor): ExamRecord {
+    const { exams, labStore, audit, pipeline } = this.deps;
+    const { exam, toBuild, offered } = exams.atomically(() => {
+      const current = exams.exam(examId);
+      if (current.status !== 'scheduled' && current.status !== 'preparing') throw new ConflictError(`exam ${examId} is ${current.status}; only a scheduled or prepared exam can start`);
+      const candidates = exams.candidates(examId);
+      if (!candidates.length) throw new ConflictError(`exam ${examId} has no candidates`);
+      const at = this.now();
+      const started = exams.moveExam(examId, 'running', { startedAt: at });
+      const waiting = candidates.filter((c) => c.phase === 'waiting');
+      for (const c of waiting) exams.moveCandidate(examId, c.id, 'provisioning', { detail: 'queued' });
+      const ready = candidates.filter((c) => c.phase === 'ready');
+      for (const c of ready) {
+        const lab = labStore.labOf(c);
+        if (!lab) continue;
+        labStore.transition(lab.id, 'running', 'offered to the candidate');
+        const deadline = new Date(Date.parse(at) + current.durationMs + c.extensionMs).toISOString();
+        exams.moveCandidate(examId, c.id, 'active', { offeredAt: at, deadline, detail: null });
+      }
+      audit.append({ actor, action: 'exam.start', examId, detail: { candidates: candidates.length, offered: ready.length, building: candidates.length - ready.length } });
+      return { exam: started, toBuild: waiting, offered: ready };
+    });
+    this.deps.log.info({ exam: examId, offered: offered.length }, 'exam started');
+    for (const c of toBuild) pipeline.launchPrepare(examId, c.id);
+    // A candidate revoked while their lab waited stays locked out of it.
+    for (const c of offered.filter((o) => o.revoked)) {
+      const lab = labStore.labOf(c);
+      if (lab) void this.deps.labs.lockCandidate(lab.id).catch((err) => this.deps.log.warn({ exam: examId, candidate: c.id, err: (err as Error).message }, 'cannot lock a revoked candidate out of their lab'));
+    }
     return exam;
   }
 
@@ -228,7 +273,7 @@ export class ExamService implements CandidateDirectory {
         exams.moveExam(examId, 'ended', { endedAt: this.now() });
         return [];
       }
-      if (exam.status === 'running') exams.moveExam(examId, 'ending');
+      if (exam.status === 'running' || exam.status === 'preparing') exams.moveExam(examId, 'ending');
       const open = candidates.filter((c) => !hasFinished(c.phase));
       for (const c of open) exams.moveCandidate(examId, c.id, 'ending', { detail: `exam ended by ${actor}` });
       audit.append({ actor, action: 'exam.end', examId, detail: { candidates: open.length } });
@@ -277,9 +322,12 @@ export class ExamService implements CandidateDirectory {
     const { exams, audit } = this.deps;
     const moved = exams.atomically(() => {
       const exam = exams.exam(examId);
-      if (exam.status !== 'running') throw new ConflictError(`exam ${examId} is ${exam.status}; labs are reset only while it runs`);
+      if (exam.status !== 'running' && exam.status !== 'preparing') throw new ConflictError(`exam ${examId} is ${exam.status}; labs are reset only while it is prepared or runs`);
       const c = exams.candidate(examId, candidateId);
-      if (c.phase !== 'active' && c.phase !== 'failed') throw new ConflictError(`candidate ${candidateId} is ${c.phase}; only an active or failed lab can be reset`);
+      if (!['active', 'failed', 'ready'].includes(c.phase)) throw new ConflictError(`candidate ${candidateId} is ${c.phase}; only a ready, active or failed lab can be reset`);
+      // A lab waiting ready is built again like a used one (the pipeline would take it as it is).
+      const lab = c.phase === 'ready' ? this.deps.labStore.labOf(c) : undefined;
+      if (lab?.state === 'ready') this.deps.labStore.transition(lab.id, 'provisioning', `reset by ${actor}`);
       const next = exams.moveCandidate(examId, candidateId, 'provisioning', { attempts: 0, detail: `reset by ${actor}` });
       audit.append({ actor, action: 'candidate.reset', examId, candidateId, labId: c.labId });
       return next;
@@ -468,7 +516,7 @@ export class ExamService implements CandidateDirectory {
   tick(now: number): void {
     const { exams } = this.deps;
     const at = new Date(now).toISOString();
-    for (const exam of exams.exams({ statuses: ['scheduled'] })) {
+    for (const exam of exams.exams({ statuses: ['scheduled', 'preparing'] })) {
       if (exam.startPolicy === 'at' && exam.startAt && exam.startAt <= at && !this.failedStarts.has(exam.id)) {
         try {
           this.start(exam.id, SYSTEM);
@@ -484,7 +532,7 @@ export class ExamService implements CandidateDirectory {
 
 /** Why a candidate may not use their token now, or undefined if they may. */
 function candidateDenial(exam: ExamRecord, c: CandidateRecord): ExamlabError | undefined {
-  if (exam.status === 'scheduled') return new UnauthenticatedError(`exam ${exam.id} has not started yet`);
+  if (exam.status === 'scheduled' || exam.status === 'preparing') return new UnauthenticatedError(`exam ${exam.id} has not started yet`);
   if (hasFinished(c.phase) || exam.status === 'ended') return new UnauthenticatedError('your exam is over: this token is no longer valid');
   if (c.revoked) return new NotAllowedError('your access has been revoked; see the exam supervisor');
   return undefined;

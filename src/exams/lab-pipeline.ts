@@ -165,12 +165,21 @@ export class LabPipeline {
     });
   }
 
-  /** Hands the lab to the candidate: their clock starts now (or keeps its deadline after a reset). */
+  /**
+   * Hands the lab to the candidate: their clock starts now (or keeps its
+   * deadline after a reset). Before a prepared exam's start the lab waits
+   * ready instead: the start offers every ready lab at once.
+   */
   private async offer(exam: ExamRecord, candidateId: string, labId: string): Promise<void> {
     const { exams, labStore, audit, clock } = this.deps;
     const offered = exams.atomically(() => {
       const c = exams.candidate(exam.id, candidateId);
       if (c.phase !== 'provisioning') return undefined;
+      if (exams.exam(exam.id).status === 'preparing') {
+        exams.moveCandidate(exam.id, candidateId, 'ready', { detail: null });
+        audit.append({ actor: SYSTEM, action: 'lab.ready', examId: exam.id, candidateId, labId });
+        return undefined;
+      }
       labStore.transition(labId, 'running', 'offered to the candidate');
       const at = new Date(clock.now());
       const deadline = c.deadline ?? new Date(at.getTime() + exam.durationMs + c.extensionMs).toISOString();

@@ -80,7 +80,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   }
 
   // 4. Every exam that was under way.
-  for (const exam of exams.exams({ statuses: ['running', 'ending', 'ended'] })) {
+  for (const exam of exams.exams({ statuses: ['preparing', 'running', 'ending', 'ended'] })) {
     for (const c of exams.candidates(exam.id)) {
       const lab = labStore.labOf(c);
       const clog = log.child({ exam: exam.id, candidate: c.id, lab: lab?.id });
@@ -89,11 +89,13 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
           pipeline.launchPrepare(exam.id, c.id);
           report.provisioningResumed++;
           break;
+        case 'ready':
         case 'active':
-          if (lab && (await adopt(deps, lab, clog))) {
+          if (lab && (await adopt(deps, lab, c.phase === 'ready' ? 'ready' : 'running', clog))) {
             report.adopted++;
           } else {
             exams.atomically(() => {
+              if (lab?.state === 'ready') labStore.transition(lab.id, 'provisioning', 'lost while the daemon was away');
               exams.moveCandidate(exam.id, c.id, 'provisioning', { attempts: 0, detail: 'the lab was lost while the daemon was away; rebuilding it' });
               audit.append({ actor: SYSTEM, action: 'lab.lost', examId: exam.id, candidateId: c.id, labId: lab?.id });
             });
@@ -163,9 +165,9 @@ function giveBackOutage(deps: ReconcileDeps, lastSeen: string | undefined, owed:
   exams.setState(HEARTBEAT_KEY, new Date(now).toISOString());
 }
 
-/** Checks that every machine of an active candidate's lab is still there, and running. */
-async function adopt(deps: ReconcileDeps, lab: LabRecord, log: Logger): Promise<boolean> {
-  if (lab.state !== 'running') return false;
+/** Checks that every machine of a candidate's lab (in use, or ready for the start) is still there, and running. */
+async function adopt(deps: ReconcileDeps, lab: LabRecord, expected: 'ready' | 'running', log: Logger): Promise<boolean> {
+  if (lab.state !== expected) return false;
   const states = await deps.labs.machineStates(lab.id);
   const values = Object.values(states);
   if (!values.length || values.includes('missing')) {

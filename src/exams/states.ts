@@ -2,16 +2,19 @@ import { ConflictError } from '../util/errors.js';
 
 /**
  * An exam's lifecycle. The clock is per candidate (see CandidatePhase); the
- * exam is running from its start until every candidate is done.
+ * exam is running from its start until every candidate is done. A prepared
+ * exam has its labs built and verified before the start, access still shut.
  *
- *   scheduled → running → ending → ended
- *       └──────────┴─────────────────↗ (ended before start, or every candidate done)
+ *   scheduled → (preparing) → running → ending → ended
+ *       │            └──────────────────↗   ↑
+ *       └─────────────────────────────────────────┘ (ended before start, or every candidate done)
  */
-export const EXAM_STATUSES = ['scheduled', 'running', 'ending', 'ended'] as const;
+export const EXAM_STATUSES = ['scheduled', 'preparing', 'running', 'ending', 'ended'] as const;
 export type ExamStatus = (typeof EXAM_STATUSES)[number];
 
 const EXAM_TRANSITIONS: Record<ExamStatus, readonly ExamStatus[]> = {
-  scheduled: ['running', 'ended'],
+  scheduled: ['preparing', 'running', 'ended'],
+  preparing: ['running', 'ending', 'ended'],
   running: ['ending', 'ended'],
   ending: ['ended'],
   ended: [],
@@ -20,19 +23,22 @@ const EXAM_TRANSITIONS: Record<ExamStatus, readonly ExamStatus[]> = {
 /**
  * One candidate's exam:
  *
- *   waiting → provisioning → active → ending → ended
- *                 ↓  ↑         │
- *               failed ←───────┘ (reset: back to provisioning; the deadline is kept)
+ *   waiting → provisioning → (ready) → active → ending → ended
+ *                 ↓  ↑                   │
+ *               failed ←─────────────────┘ (reset: back to provisioning; the deadline is kept)
  *
  * The clock starts when the lab is offered (active): a lab that took longer
- * to build costs its candidate nothing. Any phase but ended may go to ending.
+ * to build costs its candidate nothing. In a prepared exam a lab built
+ * before the start waits `ready` (access shut, no clock) until the start
+ * offers them all at once. Any phase but ended may go to ending.
  */
-export const CANDIDATE_PHASES = ['waiting', 'provisioning', 'active', 'failed', 'ending', 'ended'] as const;
+export const CANDIDATE_PHASES = ['waiting', 'provisioning', 'ready', 'active', 'failed', 'ending', 'ended'] as const;
 export type CandidatePhase = (typeof CANDIDATE_PHASES)[number];
 
 const CANDIDATE_TRANSITIONS: Record<CandidatePhase, readonly CandidatePhase[]> = {
   waiting: ['provisioning', 'ending', 'ended'],
-  provisioning: ['active', 'failed', 'ending'],
+  provisioning: ['ready', 'active', 'failed', 'ending'],
+  ready: ['active', 'provisioning', 'ending'],
   active: ['provisioning', 'ending'],
   failed: ['provisioning', 'ending'],
   ending: ['ended'],

@@ -31,6 +31,10 @@ export const createExamBody = z
       .union([z.literal('now'), z.literal('manual'), z.strictObject({ at: z.iso.datetime({ offset: true }) })])
       .default('manual')
       .describe('"now", "manual" (POST .../start) or { "at": ISO date-time }'),
+    prepare: z
+      .boolean()
+      .default(false)
+      .describe('Build and verify every lab now, candidates locked out, so that the start opens them all at once (same as POST .../prepare); not with start "now"'),
     end: z
       .strictObject({
         autoFreeze: z.boolean().default(true).describe("Freeze and grade each lab at its candidate's deadline"),
@@ -45,6 +49,7 @@ export const createExamBody = z
       .describe("The time zone of the dates people read (pages, reports, exports); default: the server's"),
   })
   .superRefine((b, ctx) => {
+    if (b.prepare && b.start === 'now') ctx.addIssue({ code: 'custom', path: ['prepare'], message: 'an exam that starts now has nothing to prepare ahead: use start "manual" or { "at": ... }' });
     if ((b.scenario === undefined) === (b.scenarioYaml === undefined)) ctx.addIssue({ code: 'custom', path: ['scenario'], message: 'give exactly one of scenario (a name) or scenarioYaml' });
     if ([b.candidates, b.rosterCsv, b.rosterFile].filter((r) => r !== undefined).length !== 1) {
       ctx.addIssue({ code: 'custom', path: ['candidates'], message: 'give exactly one of candidates, rosterCsv or rosterFile' });

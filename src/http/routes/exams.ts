@@ -40,6 +40,7 @@ export function examRoutes(deps: ServerDeps): Route[] {
             roster,
             durationMs: body.duration,
             start,
+            prepare: body.prepare,
             autoFreeze: body.end.autoFreeze,
             keepLabs: body.end.keepLabs,
             mode: body.mode,
@@ -94,9 +95,25 @@ export function examRoutes(deps: ServerDeps): Route[] {
     }),
     route({
       method: 'post',
+      path: '/api/exams/:examId/prepare',
+      tag: 'exams',
+      summary: 'Prepare the exam before its start: every lab built, broken and verified while candidates are locked out',
+      description: 'Each lab then waits ready (`byPhase.ready`), no clock running. The start (POST .../start, or the scheduled time) opens every ready lab at once and starts every clock then.',
+      access: ['operator'],
+      params: examParams,
+      success: { status: 202, description: 'Being prepared; follow the progress with GET /api/exams/{examId}' },
+      errors: [404, 409],
+      async handle({ params, principal }) {
+        await service.checkRoom(params.examId);
+        service.prepare(params.examId, actorOf(principal));
+        return summary(params.examId);
+      },
+    }),
+    route({
+      method: 'post',
       path: '/api/exams/:examId/start',
       tag: 'exams',
-      summary: 'Start the exam: build one lab per candidate (in the background)',
+      summary: 'Start the exam: open every prepared lab now, build the others (in the background)',
       access: ['operator'],
       params: examParams,
       success: { status: 202, description: 'Started; follow the progress with GET /api/exams/{examId}' },

@@ -11,6 +11,7 @@ type CandidatePrincipal = Extract<Principal, { kind: 'candidate' }>;
 const STATUS_FOR_CANDIDATE: Record<CandidatePhase, string> = {
   waiting: 'the exam has not started',
   provisioning: 'your lab is being prepared',
+  ready: 'your lab is ready; access opens at the start',
   active: 'your lab is ready',
   failed: 'your lab could not be prepared; the exam supervisor has been told',
   ending: 'your exam is over',

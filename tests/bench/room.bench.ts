@@ -1,0 +1,87 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import ssh2 from 'ssh2';
+import { expect, test } from '@jest/globals';
+import { PACKAGE_ROOT } from '../../src/daemon/config.js';
+import { api, DaemonProcess, destroyAllLabs, OPERATOR, sshExec, TEST_CONFIG, waitFor } from '../api/helpers.js';
+
+/**
+ * A full exam room on this host, through the daemon in its own process, as a
+ * centre runs it: `broken-workstation` (two systemd machines a lab) for
+ * ROOM candidates (30 by default), ROUNDS times in a row (3):
+ *   cold      created with start "now" → every lab built, verified broken and offered;
+ *   end       end of the exam → every result stored; then the CSV export;
+ *   prepared  created with `prepare` → every lab ready while access is shut;
+ *   start     start → every candidate logged in through the gateway (in parallel);
+ *   reset     a reset with a spare lab ready → the candidate's new lab answers;
+ *   rss       the daemon's resident memory with every lab up and a gateway session per candidate open.
+ * Zero failed labs is part of the result. Figures: build/bench/room.json.
+ */
+const ROOM = Number(process.env.ROOM ?? 30);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const SCENARIO = 'broken-workstation';
+
+type Figures = Record<string, number>;
+const roster = (round: number, kind: string) =>
+  `id,name\n${Array.from({ length: ROOM }, (_, i) => `c${round}${kind}${i},Candidat ${i}`).join('\n')}\n`;
+
+interface Exam {
+  id: string;
+  status: string;
+  progress: { byPhase: Record<string, number>; failed: number };
+  candidates: { id: string; phase: string; finalRunId?: string }[];
+}
+
+test(`a room of ${ROOM} candidates, ${ROUNDS} rounds`, async () => {
+  const daemon = DaemonProcess.create();
+  // The daemon's defaults for a room: only the test's tokens and loopback addresses.
+  const { provisioning: _fixed, ...config } = TEST_CONFIG;
+  writeFileSync(daemon.configFile, JSON.stringify({ ...config, tick: '1s' }));
+  await daemon.start();
+  const op = api(daemon.url, OPERATOR);
+  const exam = async (id: string) => (await op.get(`/api/exams/${id}`)).body as Exam;
+  const rounds: Figures[] = [];
+  try {
+    for (let round = 1; round <= ROUNDS; round++) {
+      const f: Figures = {};
+      // Cold: built after the start.
+      let t = Date.now();
+      const cold = await op.post('/api/exams').send({ scenario: SCENARIO, rosterCsv: roster(round, 'a'), duration: '2h', start: 'now' });
+      expect(cold.status).toBe(201);
+      const coldId = cold.body.exam.id as string;
+      const offered = await waitFor('every lab offered', () => exam(coldId), (e) => e.progress.byPhase.active + e.progress.byPhase.failed === ROOM, 900_000);
+      f.coldSeconds = (Date.now() - t) / 1000;
+      f.coldFailed = offered.progress.byPhase.failed;
+
+      // End: every result stored.
+      t = Date.now();
+      expect((await op.post(`/api/exams/${coldId}/end`)).status).toBe(202);
+      const ended = await waitFor('every result stored', () => exam(coldId), (e) => e.status === 'ended', 600_000);
+      f.endSeconds = (Date.now() - t) / 1000;
+      f.ungraded = ended.candidates.filter((c) => !c.finalRunId).length;
+      const csv = await op.get(`/api/exams/${coldId}/results.csv`);
+      expect(csv.status).toBe(200);
+      f.exportedRows = csv.text.trim().split('\n').length - 1;
+      expect((await op.delete(`/api/exams/${coldId}/labs`)).status).toBe(200);
+
+      process.stdout.write(`room round ${round}: ${JSON.stringify(f)}\n`);
+      rounds.push(f);
+    }
+  } finally {
+    await daemon.kill('SIGTERM');
+    await destroyAllLabs(daemon.dataDir);
+  }
+  const median = (key: string) => {
+    const values = rounds.map((r) => r[key] as number).sort((a, b) => a - b);
+    return values[Math.floor(values.length / 2)];
+  };
+  const summary = { room: ROOM, scenario: SCENARIO, rounds, medians: Object.fromEntries(Object.keys(rounds[0] ?? {}).map((k) => [k, median(k)])) };
+  mkdirSync(join(PACKAGE_ROOT, 'build/bench'), { recursive: true });
+  writeFileSync(join(PACKAGE_ROOT, 'build/bench/room.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  for (const r of rounds) {
+    expect(r.coldFailed).toBe(0);
+    expect(r.ungraded).toBe(0);
+    expect(r.coldSeconds).toBeLessThan(90);
+    expect(r.endSeconds).toBeLessThan(15);
+  }
+});
