@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
+import { availableParallelism, networkInterfaces } from 'node:os';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { InputError, errorMessage } from '../util/errors.js';
@@ -9,6 +9,24 @@ import { durationSchema } from '../util/units.js';
 export const DEFAULT_CONFIG_FILE = '/etc/examlab/daemon.yaml';
 
 const duration = (what: string) => durationSchema(what, { numberIsMs: true });
+
+/**
+ * Labs worked on at once, from the host's cores unless set. Building a lab
+ * is mostly CPU (systemd booting, steps) with waits between (a unit
+ * starting, a check's timeout): a few labs a core keep the cores busy. A
+ * grading is mostly waiting (a check on a broken service waits out its
+ * timeout), so many run at once. Measured in BENCHMARKS.md ("exam room").
+ */
+export const AUTO_CONCURRENCY = {
+  provisioning: (cores: number) => Math.min(32, Math.max(4, cores * 6)),
+  grading: (cores: number) => Math.min(64, Math.max(8, cores * 16)),
+};
+const concurrency = (what: keyof typeof AUTO_CONCURRENCY) =>
+  z
+    .union([z.literal('auto'), z.number().int().min(1).max(64)])
+    .default('auto')
+    .transform((v) => (v === 'auto' ? AUTO_CONCURRENCY[what](availableParallelism()) : v))
+    .describe(`Labs ${what === 'grading' ? 'graded' : 'built'} at once; "auto" (the default) from the host's cores`);
 
 const tokenSchema = z
   .strictObject({
@@ -33,12 +51,12 @@ export const daemonConfigSchema = z.strictObject({
   tokens: z.array(tokenSchema).default([]).describe('Staff tokens; when none is given, an operator and a jury token are made at first start'),
   provisioning: z
     .strictObject({
-      concurrency: z.number().int().min(1).max(64).default(3),
+      concurrency: concurrency('provisioning'),
       attempts: z.number().int().min(1).max(10).default(3),
       retryDelay: duration('retryDelay').prefault('3s'),
     })
     .prefault({}),
-  grading: z.strictObject({ concurrency: z.number().int().min(1).max(64).default(3) }).prefault({}),
+  grading: z.strictObject({ concurrency: concurrency('grading') }).prefault({}),
   tick: duration('tick').prefault('1s'),
   shutdownGrace: duration('shutdownGrace').prefault('20s'),
 });

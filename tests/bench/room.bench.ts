@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { expect, test } from '@jest/globals';
 import { PACKAGE_ROOT } from '../../src/daemon/config.js';
+import { cpuTimes } from '../integration/helpers.js';
 import { api, DaemonProcess, destroyAllLabs, OPERATOR, sshExec, TEST_CONFIG, waitFor } from '../api/helpers.js';
 
 /**
@@ -32,11 +33,28 @@ interface Exam {
   candidates: { id: string; phase: string; finalRunId?: string }[];
 }
 
+const seconds = (from: string, to: string) => (Date.parse(to) - Date.parse(from)) / 1000;
+const medianOf = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+
+/** Where a lab's time went, median over the room: waiting its turn, built, verified broken. */
+async function buildPhases(op: ReturnType<typeof api>, examId: string, ids: string[]): Promise<Figures> {
+  const details = await Promise.all(ids.map(async (id) => (await op.get(`/api/exams/${examId}/candidates/${id}`)).body as { labEvents: { to: string; at: string }[]; runs: { purpose: string; startedAt: string; finishedAt: string }[] }));
+  const phase = (from: string, to: string) =>
+    medianOf(details.map((d) => seconds(d.labEvents.find((e) => e.to === from)?.at ?? '', d.labEvents.findLast((e) => e.to === to)?.at ?? '')));
+  return {
+    queuedMedian: phase('requested', 'provisioning'),
+    buildMedian: phase('provisioning', 'ready'),
+    baselineMedian: medianOf(details.map((d) => d.runs.filter((r) => r.purpose === 'baseline').map((r) => seconds(r.startedAt, r.finishedAt)).at(-1) ?? 0)),
+  };
+}
+
 test(`a room of ${ROOM} candidates, ${ROUNDS} rounds`, async () => {
   const daemon = DaemonProcess.create();
   // The daemon's defaults for a room: only the test's tokens and loopback addresses.
   const { provisioning: _fixed, ...config } = TEST_CONFIG;
-  writeFileSync(daemon.configFile, JSON.stringify({ ...config, tick: '1s' }));
+  // PROVISIONING=N and GRADING=N compare fixed concurrencies with the host's own.
+  const fixed = (name: string) => (process.env[name] ? { concurrency: Number(process.env[name]) } : undefined);
+  writeFileSync(daemon.configFile, JSON.stringify({ ...config, tick: '1s', provisioning: fixed('PROVISIONING'), grading: fixed('GRADING') }));
   await daemon.start();
   const op = api(daemon.url, OPERATOR);
   const exam = async (id: string) => (await op.get(`/api/exams/${id}`)).body as Exam;
@@ -46,12 +64,16 @@ test(`a room of ${ROOM} candidates, ${ROUNDS} rounds`, async () => {
       const f: Figures = {};
       // Cold: built after the start.
       let t = Date.now();
+      const cpu = cpuTimes();
       const cold = await op.post('/api/exams').send({ scenario: SCENARIO, rosterCsv: roster(round, 'a'), duration: '2h', start: 'now' });
       expect(cold.status).toBe(201);
       const coldId = cold.body.exam.id as string;
       const offered = await waitFor('every lab offered', () => exam(coldId), (e) => e.progress.byPhase.active + e.progress.byPhase.failed === ROOM, 900_000);
       f.coldSeconds = (Date.now() - t) / 1000;
       f.coldFailed = offered.progress.byPhase.failed;
+      const after = cpuTimes();
+      f.coldHostBusy = Math.round((100 * (after.busy - cpu.busy)) / (after.total - cpu.total)) / 100;
+      Object.assign(f, await buildPhases(op, coldId, offered.candidates.map((c) => c.id)));
 
       // End: every result stored.
       t = Date.now();
