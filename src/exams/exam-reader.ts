@@ -48,7 +48,7 @@ export class ExamReader {
       if (lab) labs.set(lab.id, lab);
     }
     const exam = exams.exam(examId);
-    return examSummary(exam, candidates, labs, clock.now(), this.deps.scenarios.of(exam).scenario.language);
+    return examSummary(exam, candidates, labs, labStore.spares(examId), clock.now(), this.deps.scenarios.of(exam).scenario.language);
   }
 
   summaries() {

@@ -30,6 +30,8 @@ export interface NewExam {
   start: StartPolicy;
   /** Build and verify every lab now, access shut, so that the start opens them all at once (not with start "now"). */
   prepare?: boolean;
+  /** Labs kept ready for no one while the exam is prepared or runs: a reset swaps one in at once. Default 0. */
+  spares?: number;
   autoFreeze: boolean;
   keepLabs: boolean;
   mode: ExamMode;
@@ -92,7 +94,9 @@ export class ExamService implements CandidateDirectory {
     if (input.start.policy === 'at' && Date.parse(input.start.at) <= this.deps.clock.now()) {
       throw new InputError('the start time is in the past', [{ where: 'start.at', message: `${input.start.at} is before now (${this.now()})` }]);
     }
-    await this.refuseBeyondCapacity(loaded, roster.length);
+    const spares = input.spares ?? 0;
+    if (spares > 0) refuseSparesFor(loaded);
+    await this.refuseBeyondCapacity(loaded, roster.length + spares);
     const tokens = roster.map((c) => ({ id: c.id, name: c.name, token: newCandidateToken() }));
     const exam = exams.atomically(() => {
       const created = exams.createExam(
@@ -109,6 +113,7 @@ export class ExamService implements CandidateDirectory {
           autoFreeze: input.autoFreeze,
           keepLabs: input.keepLabs,
           timeZone: input.timeZone ?? hostTimeZone(),
+          spares,
           createdBy: actor,
         },
         roster.map((c, i) => ({ ...c, seed: newId(16), tokenHash: hashCandidateToken((tokens[i] as IssuedToken).token) })),
@@ -189,7 +194,7 @@ export class ExamService implements CandidateDirectory {
   /** Refuses to start an exam whose room the host can no longer hold (what else runs there may have grown since it was created). */
   async checkRoom(examId: string): Promise<void> {
     const exam = this.deps.exams.exam(examId);
-    if (exam.status === 'scheduled') await this.refuseBeyondCapacity(this.scenarioOf(exam), this.deps.exams.candidates(examId).length);
+    if (exam.status === 'scheduled') await this.refuseBeyondCapacity(this.scenarioOf(exam), this.deps.exams.candidates(examId).length + exam.spares);
   }
 
   /** A room larger than the host can hold is refused now, never discovered at the eleventh candidate. */
@@ -219,6 +224,7 @@ export class ExamService implements CandidateDirectory {
     });
     this.deps.log.info({ exam: examId }, 'exam being prepared');
     for (const c of exams.candidates(examId)) pipeline.launchPrepare(examId, c.id);
+    pipeline.launchSpares(examId);
     return exam;
   }
 
@@ -252,6 +258,7 @@ export class ExamService implements CandidateDirectory {
     });
     this.deps.log.info({ exam: examId, offered: offered.length }, 'exam started');
     for (const c of toBuild) pipeline.launchPrepare(examId, c.id);
+    pipeline.launchSpares(examId);
     // A candidate revoked while their lab waited stays locked out of it.
     for (const c of offered.filter((o) => o.revoked)) {
       const lab = labStore.labOf(c);
@@ -283,6 +290,7 @@ export class ExamService implements CandidateDirectory {
       this.deps.sessions.cut(examId, c.id);
       this.deps.pipeline.launchCompletion(examId, c.id);
     }
+    void this.deps.pipeline.discardSpares(examId);
     this.deps.pipeline.closeExamIfDone(examId);
     return exams.exam(examId);
   }
@@ -317,14 +325,17 @@ export class ExamService implements CandidateDirectory {
     });
   }
 
-  /** Rebuilds the candidate's lab in its initial broken state (same values); their deadline is kept. */
+  /**
+   * Gives the candidate a lab in its initial broken state; their deadline is
+   * kept. With a spare ready, it is swapped in at once (its own values) and
+   * the old lab removed behind; otherwise their lab is rebuilt (same values).
+   */
   reset(examId: string, candidateId: string, actor: Actor): CandidateRecord {
     const { exams, audit } = this.deps;
+    const swapped = this.swapInSpare(examId, candidateId, actor);
+    if (swapped) return swapped;
     const moved = exams.atomically(() => {
-      const exam = exams.exam(examId);
-      if (exam.status !== 'running' && exam.status !== 'preparing') throw new ConflictError(`exam ${examId} is ${exam.status}; labs are reset only while it is prepared or runs`);
-      const c = exams.candidate(examId, candidateId);
-      if (!['active', 'failed', 'ready'].includes(c.phase)) throw new ConflictError(`candidate ${candidateId} is ${c.phase}; only a ready, active or failed lab can be reset`);
+      const { c } = this.resettable(examId, candidateId);
       // A lab waiting ready is built again like a used one (the pipeline would take it as it is).
       const lab = c.phase === 'ready' ? this.deps.labStore.labOf(c) : undefined;
       if (lab?.state === 'ready') this.deps.labStore.transition(lab.id, 'provisioning', `reset by ${actor}`);
@@ -335,6 +346,57 @@ export class ExamService implements CandidateDirectory {
     this.deps.sessions.cut(examId, candidateId);
     this.deps.pipeline.launchPrepare(examId, candidateId);
     return moved;
+  }
+
+  private resettable(examId: string, candidateId: string): { exam: ExamRecord; c: CandidateRecord } {
+    const exam = this.deps.exams.exam(examId);
+    if (exam.status !== 'running' && exam.status !== 'preparing') throw new ConflictError(`exam ${examId} is ${exam.status}; labs are reset only while it is prepared or runs`);
+    const c = this.deps.exams.candidate(examId, candidateId);
+    if (!['active', 'failed', 'ready'].includes(c.phase)) throw new ConflictError(`candidate ${candidateId} is ${c.phase}; only a ready, active or failed lab can be reset`);
+    return { exam, c };
+  }
+
+  /** A reset as a swap: a ready spare becomes the candidate's lab in one step. Undefined when no spare is ready. */
+  private swapInSpare(examId: string, candidateId: string, actor: Actor): CandidateRecord | undefined {
+    const { exams, labStore, labs, audit, pipeline } = this.deps;
+    const swap = exams.atomically(() => {
+      const { exam, c } = this.resettable(examId, candidateId);
+      const spare = labStore.spares(examId).find((l) => l.state === 'ready');
+      if (!spare) return undefined;
+      labs.assign(spare.id, { id: c.id, name: c.name });
+      const fields = { labId: spare.id, seed: spare.seed, attempts: 0, detail: null };
+      let next: CandidateRecord;
+      if (exam.status === 'preparing') {
+        next = c.phase === 'ready' ? exams.updateCandidate(examId, c.id, fields) : (exams.moveCandidate(examId, c.id, 'provisioning'), exams.moveCandidate(examId, c.id, 'ready', fields));
+      } else {
+        labStore.transition(spare.id, 'running', `offered to ${c.id} (a spare, for a reset)`);
+        if (c.phase === 'active') {
+          next = exams.updateCandidate(examId, c.id, fields);
+        } else {
+          const at = this.now();
+          const deadline = c.deadline ?? new Date(Date.parse(at) + exam.durationMs + c.extensionMs).toISOString();
+          exams.moveCandidate(examId, c.id, 'provisioning');
+          next = exams.moveCandidate(examId, c.id, 'active', { ...fields, offeredAt: c.offeredAt ?? at, deadline });
+        }
+      }
+      audit.append({ actor, action: 'candidate.reset', examId, candidateId, labId: spare.id, detail: { spare: true, replaced: c.labId ?? null } });
+      return { next, old: labStore.labOf(c) };
+    });
+    if (!swap) return undefined;
+    this.deps.sessions.cut(examId, candidateId);
+    this.deps.log.info({ exam: examId, candidate: candidateId, lab: swap.next.labId }, 'reset: a spare lab swapped in');
+    const { old } = swap;
+    if (old && old.state !== 'destroyed') {
+      void pipeline
+        .exclusive(examId, candidateId, async () => {
+          await labs.destroy(old.id);
+          audit.append({ actor: SYSTEM, action: 'lab.destroy', examId, candidateId, labId: old.id, detail: { policy: 'replaced by a spare' } });
+        })
+        .catch((err) => this.deps.log.error({ exam: examId, candidate: candidateId, lab: old.id, err: (err as Error).message }, 'cannot remove the replaced lab'));
+    }
+    if (swap.next.revoked && swap.next.labId) void labs.lockCandidate(swap.next.labId).catch(() => undefined);
+    pipeline.launchSpares(examId);
+    return swap.next;
   }
 
   /** Grades the candidate's lab as it is now, without ending anything (practice, or a check by the operator). */
@@ -536,4 +598,12 @@ function candidateDenial(exam: ExamRecord, c: CandidateRecord): ExamlabError | u
   if (hasFinished(c.phase) || exam.status === 'ended') return new UnauthenticatedError('your exam is over: this token is no longer valid');
   if (c.revoked) return new NotAllowedError('your access has been revoked; see the exam supervisor');
   return undefined;
+}
+
+/** A spare is built before anyone is known: a scenario whose lab depends on the candidate (their id or name in a machine, a step or a check) cannot have spares. */
+function refuseSparesFor(loaded: LoadedScenario): void {
+  const { machines, setup, faults, checks, solution } = loaded.scenario;
+  if (/\{\{\s*candidate\./.test(JSON.stringify({ machines, setup, faults, checks, solution }))) {
+    throw new InputError('this scenario cannot have spare labs', [{ where: 'spares', message: `${loaded.scenario.id} uses the candidate's id or name to build its labs; a spare is built before its candidate is known` }]);
+  }
 }

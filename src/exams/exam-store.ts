@@ -25,6 +25,8 @@ export interface ExamRecord {
   keepLabs: boolean;
   /** The IANA time zone dates are shown in to people (pages, reports, exports). */
   timeZone: string;
+  /** Labs kept built and verified beside the candidates' while the exam is prepared or runs: a reset takes one. */
+  spares: number;
   status: ExamStatus;
   createdBy: string;
   createdAt: string;
@@ -90,6 +92,7 @@ interface ExamRow {
   auto_freeze: number;
   keep_labs: number;
   time_zone: string | null;
+  spares: number;
   status: ExamStatus;
   created_by: string;
   created_at: string;
@@ -121,6 +124,8 @@ interface CandidateRow {
 export interface CandidateUpdate {
   detail?: string | null;
   labId?: string;
+  /** The values of their lab (a spare swapped in brings its own). */
+  seed?: string;
   revoked?: boolean;
   extensionMs?: number;
   offeredAt?: string;
@@ -133,6 +138,7 @@ export interface CandidateUpdate {
 const COLUMNS: Record<keyof CandidateUpdate, string> = {
   detail: 'detail',
   labId: 'lab_id',
+  seed: 'seed',
   revoked: 'revoked',
   extensionMs: 'extension_ms',
   offeredAt: 'offered_at',
@@ -156,10 +162,10 @@ export class ExamStore {
     this.atomically(() => {
       this.db
         .prepare(
-          `INSERT INTO exams (id, title, scenario_id, scenario_file, scenario_text, mode, duration_ms, start_policy, start_at, auto_freeze, keep_labs, time_zone, status, created_by, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?, ?)`,
+          `INSERT INTO exams (id, title, scenario_id, scenario_file, scenario_text, mode, duration_ms, start_policy, start_at, auto_freeze, keep_labs, time_zone, spares, status, created_by, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?, ?)`,
         )
-        .run(exam.id, exam.title, exam.scenarioId, exam.scenarioFile, exam.scenarioText, exam.mode, exam.durationMs, exam.startPolicy, exam.startAt ?? null, exam.autoFreeze ? 1 : 0, exam.keepLabs ? 1 : 0, exam.timeZone, exam.createdBy, at, at);
+        .run(exam.id, exam.title, exam.scenarioId, exam.scenarioFile, exam.scenarioText, exam.mode, exam.durationMs, exam.startPolicy, exam.startAt ?? null, exam.autoFreeze ? 1 : 0, exam.keepLabs ? 1 : 0, exam.timeZone, exam.spares, exam.createdBy, at, at);
       this.insertCandidates(exam.id, candidates);
     });
     return this.exam(exam.id);
@@ -353,6 +359,7 @@ function toExam(r: ExamRow): ExamRecord {
     autoFreeze: r.auto_freeze === 1,
     keepLabs: r.keep_labs === 1,
     timeZone: r.time_zone ?? hostTimeZone(),
+    spares: r.spares,
     status: r.status,
     createdBy: r.created_by,
     createdAt: r.created_at,

@@ -48,6 +48,8 @@ export class LabPipeline {
   private readonly grading: Limiter;
   private readonly lock = new KeyedLock();
   private readonly tasks = new Set<Promise<unknown>>();
+  /** Spare labs queued or being built, per exam (not yet in the store as spares). */
+  private readonly sparesQueued = new Map<string, number>();
   private stopping = false;
 
   constructor(private readonly deps: PipelineDeps) {
@@ -65,6 +67,64 @@ export class LabPipeline {
     void this.provisioning
       .run(() => this.exclusive(examId, candidateId, () => this.prepare(examId, candidateId)))
       .catch((err) => this.log(examId, candidateId).error({ err: errorMessage(err) }, 'lab preparation stopped'));
+  }
+
+  /**
+   * Tops the exam's spare labs up to its `spares`: each built, broken and
+   * verified like a candidate's, then kept ready for no one until a reset
+   * takes it. Queued behind the candidates' labs; returns at once.
+   */
+  launchSpares(examId: string): void {
+    const { exams, labStore } = this.deps;
+    const exam = exams.exam(examId);
+    if (exam.status !== 'preparing' && exam.status !== 'running') return;
+    const missing = exam.spares - labStore.spares(examId).filter((l) => l.state !== 'failed').length - (this.sparesQueued.get(examId) ?? 0);
+    for (let i = 0; i < missing; i++) {
+      this.sparesQueued.set(examId, (this.sparesQueued.get(examId) ?? 0) + 1);
+      let queued = true;
+      const dequeue = () => {
+        if (queued) this.sparesQueued.set(examId, (this.sparesQueued.get(examId) ?? 1) - 1);
+        queued = false;
+      };
+      void this.provisioning
+        .run(() => this.track(this.buildSpare(examId, dequeue)))
+        .catch((err) => this.deps.log.child({ exam: examId }).error({ err: errorMessage(err) }, 'spare lab stopped'))
+        .finally(dequeue);
+    }
+  }
+
+  /** Removes the exam's spare labs (the exam is over, or they are no longer wanted). */
+  async discardSpares(examId: string): Promise<void> {
+    for (const spare of this.deps.labStore.spares(examId)) {
+      await this.track(this.deps.labs.destroy(spare.id)).catch((err) => this.deps.log.child({ exam: examId, lab: spare.id }).error({ err: errorMessage(err) }, 'cannot remove a spare lab'));
+    }
+  }
+
+  /** `recorded` is called once the spare is in the store (it then counts as one of the exam's spares). */
+  private async buildSpare(examId: string, recorded: () => void): Promise<void> {
+    const { exams, labs, audit } = this.deps;
+    const exam = exams.exam(examId);
+    if (this.stopping || (exam.status !== 'preparing' && exam.status !== 'running')) return;
+    const lab = labs.create(this.deps.scenarios.of(exam), { examId });
+    recorded();
+    const log = this.deps.log.child({ exam: examId, lab: lab.id, spare: true });
+    try {
+      await labs.provision(lab.id);
+      const baseline = await labs.verifyBaseline(lab.id);
+      if (!baseline.ok) throw new BaselineError(`the broken state is not as the scenario says (${baseline.problems.map((p) => p.checkId).join(', ')})`);
+    } catch (err) {
+      log.warn({ err: describe(err) }, 'spare lab could not be prepared');
+      await labs.destroy(lab.id).catch(() => undefined);
+      return;
+    }
+    // The exam may have ended while the spare was built.
+    const now = exams.exam(examId).status;
+    if (now !== 'preparing' && now !== 'running') {
+      await labs.destroy(lab.id);
+      return;
+    }
+    audit.append({ actor: SYSTEM, action: 'lab.spare', examId, labId: lab.id });
+    log.info('spare lab ready');
   }
 
   /** Queues the freezing and grading of the candidate's lab; returns at once. */
@@ -303,13 +363,15 @@ export class LabPipeline {
   /** The exam is over once every candidate's is. */
   closeExamIfDone(examId: string): void {
     const { exams, audit } = this.deps;
-    exams.atomically(() => {
+    const closed = exams.atomically(() => {
       const exam = exams.exam(examId);
-      if (exam.status !== 'running' && exam.status !== 'ending') return;
-      if (!exams.candidates(examId).every((c) => c.phase === 'ended')) return;
+      if (exam.status !== 'running' && exam.status !== 'ending') return false;
+      if (!exams.candidates(examId).every((c) => c.phase === 'ended')) return false;
       exams.moveExam(examId, 'ended', { endedAt: new Date(this.deps.clock.now()).toISOString() });
       audit.append({ actor: SYSTEM, action: 'exam.ended', examId });
+      return true;
     });
+    if (closed) void this.discardSpares(examId);
   }
 }
 

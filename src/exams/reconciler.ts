@@ -123,6 +123,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
           break;
       }
     }
+    await reconcileSpares(deps, exam.id, exam.status === 'preparing' || exam.status === 'running');
     pipeline.closeExamIfDone(exam.id);
   }
 
@@ -163,6 +164,15 @@ function giveBackOutage(deps: ReconcileDeps, lastSeen: string | undefined, owed:
     });
   }
   exams.setState(HEARTBEAT_KEY, new Date(now).toISOString());
+}
+
+/** Spare labs: ready ones whose machines are all there are kept, the others removed; a live exam's are topped up. */
+async function reconcileSpares(deps: ReconcileDeps, examId: string, live: boolean): Promise<void> {
+  for (const spare of deps.labStore.spares(examId)) {
+    const keep = live && (await adopt(deps, spare, 'ready', deps.log.child({ exam: examId, lab: spare.id, spare: true })));
+    if (!keep) await deps.labs.destroy(spare.id);
+  }
+  if (live) deps.pipeline.launchSpares(examId);
 }
 
 /** Checks that every machine of a candidate's lab (in use, or ready for the start) is still there, and running. */

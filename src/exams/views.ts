@@ -31,7 +31,7 @@ export function candidateSummary(c: CandidateRecord, lab: LabRecord | undefined,
   };
 }
 
-export function examSummary(exam: ExamRecord, candidates: readonly CandidateRecord[], labs: ReadonlyMap<string, LabRecord>, now: number, language?: Language) {
+export function examSummary(exam: ExamRecord, candidates: readonly CandidateRecord[], labs: ReadonlyMap<string, LabRecord>, spares: readonly LabRecord[], now: number, language?: Language) {
   const byPhase = Object.fromEntries(CANDIDATE_PHASES.map((p) => [p, candidates.filter((c) => c.phase === p).length]));
   const labStates: Record<string, number> = {};
   for (const c of candidates) {
@@ -60,6 +60,8 @@ export function examSummary(exam: ExamRecord, candidates: readonly CandidateReco
       failed: byPhase.failed ?? 0,
       byPhase,
       labs: labStates,
+      /** Spare labs (built for no one yet): ready to swap in at a reset, and being built. */
+      spares: { wanted: exam.spares, ready: spares.filter((l) => l.state === 'ready').length, building: spares.filter((l) => l.state === 'requested' || l.state === 'provisioning').length },
     },
     candidates: candidates.map((c) => candidateSummary(c, c.labId ? labs.get(c.labId) : undefined, now)),
   };

@@ -35,6 +35,13 @@ export const createExamBody = z
       .boolean()
       .default(false)
       .describe('Build and verify every lab now, candidates locked out, so that the start opens them all at once (same as POST .../prepare); not with start "now"'),
+    spares: z
+      .number()
+      .int()
+      .min(0)
+      .max(10)
+      .default(0)
+      .describe('Labs kept built and verified for no one while the exam is prepared or runs: a reset then swaps one in within seconds (its own values) instead of rebuilding'),
     end: z
       .strictObject({
         autoFreeze: z.boolean().default(true).describe("Freeze and grade each lab at its candidate's deadline"),

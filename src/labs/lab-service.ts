@@ -114,6 +114,12 @@ export class LabService {
     });
   }
 
+  /** Gives a spare lab (built for no one) to a candidate; what was rendered with the old values is dropped. */
+  assign(labId: string, candidate: { id: string; name: string }): LabRecord {
+    this.rendered.delete(labId);
+    return this.deps.store.assign(labId, candidate);
+  }
+
   /** Creates a lab and provisions it; a failed provisioning leaves nothing on the engines. */
   async up(loaded: LoadedScenario, options: CreateOptions = {}): Promise<LabRecord> {
     const lab = this.create(loaded, options);

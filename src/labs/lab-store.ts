@@ -134,6 +134,19 @@ export class LabStore {
     return rows.map(toRecord);
   }
 
+  /** An exam's spare labs: built for no candidate yet, not destroyed. */
+  spares(examId: string): LabRecord[] {
+    return this.list({ examId }).filter((l) => !l.candidateId);
+  }
+
+  /** Gives a spare lab to a candidate: their id and name in its values. */
+  assign(id: string, candidate: { id: string; name: string }): LabRecord {
+    const lab = this.get(id);
+    const variables = { ...lab.variables, 'candidate.id': candidate.id, 'candidate.name': candidate.name };
+    this.db.prepare(`UPDATE labs SET candidate_id = ?, variables = ?, updated_at = ? WHERE id = ?`).run(candidate.id, JSON.stringify(variables), now(), id);
+    return this.get(id);
+  }
+
   /** Moves a lab to a new state, checked against the lifecycle, with an event; atomic. */
   transition(id: string, to: LabState, detail?: string): LabRecord {
     this.db.transaction(() => {

@@ -151,6 +151,8 @@ const MIGRATIONS: string[] = [
    );`,
   // The time zone an exam's dates are shown in (IANA name); older exams use the host's.
   `ALTER TABLE exams ADD COLUMN time_zone TEXT;`,
+  // Spare labs kept ready per exam, so that a reset is a swap.
+  `ALTER TABLE exams ADD COLUMN spares INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 /** Opens (creating if needed) the store, private to its owner, and brings its schema up to date. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { SessionRegistry, TokenStore } from '../../src/access/index.js';
 import { AuditLog, type AuditRecord } from '../../src/audit/index.js';
-import { ExamScenarios, ExamService, ExamStore, LabPipeline, reconcile, type ExamMetrics, type ExamRecord, type IssuedToken, type NewExam, type PipelineSettings, type ReconcileReport } from '../../src/exams/index.js';
+import { ExamReader, ExamScenarios, ExamService, ExamStore, LabPipeline, reconcile, type ExamMetrics, type ExamRecord, type IssuedToken, type NewExam, type PipelineSettings, type ReconcileReport } from '../../src/exams/index.js';
 import type { BuiltImage, ImageService } from '../../src/images/index.js';
 import { LabService, LabStore } from '../../src/labs/index.js';
 import { ProviderRegistry } from '../../src/providers/index.js';
@@ -76,6 +76,7 @@ export class ExamHarness {
   readonly labs: LabService;
   readonly pipeline: LabPipeline;
   readonly service: ExamService;
+  readonly reader: ExamReader;
 
   private constructor(
     private readonly world: World,
@@ -86,6 +87,7 @@ export class ExamHarness {
     this.labs = new LabService({ store: stores.labs, providers: this.providers, images, machines: access, log: this.log });
     const scenarios = new ExamScenarios();
     this.pipeline = new LabPipeline({ exams: stores.exams, labStore: stores.labs, labs: this.labs, audit: stores.audit, sessions: this.sessions, metrics: this.metrics, scenarios, log: this.log, clock, settings });
+    this.reader = new ExamReader({ exams: stores.exams, labStore: stores.labs, labs: this.labs, scenarios, clock });
     this.service = new ExamService({
       exams: stores.exams,
       labStore: stores.labs,

@@ -41,6 +41,7 @@ export function examRoutes(deps: ServerDeps): Route[] {
             durationMs: body.duration,
             start,
             prepare: body.prepare,
+            spares: body.spares,
             autoFreeze: body.end.autoFreeze,
             keepLabs: body.end.keepLabs,
             mode: body.mode,
