@@ -17,7 +17,9 @@
  * 1..999999999, unique; at most 16 args of any bytes but TAB, LF and NUL; a
  * line at most 64 KiB, the input at most 1 MiB). The whole input is read and
  * checked before any work; a malformed one gets a single record with id 0,
- * status err, and exit 2. Otherwise each request gets, in order,
+ * status err, and exit 2. Otherwise each request gets exactly one record,
+ * in the order answers come: the network verbs (connect, ping, dns,
+ * resolve, http) are answered side by side, the others in input order,
  *
  *   ID<TAB>STATUS<TAB>LENGTH<LF> PAYLOAD(LENGTH bytes) <LF>
  *
@@ -26,7 +28,7 @@
  * says why). `end<TAB>COUNT<LF>` closes the output, exit 0. The run ends
  * DEADLINE_MS after the probe started: every wait is bounded by its own MS
  * and by that deadline; an operation the deadline (rather than its own MS)
- * cut short, and every request after it, is err `deadline`. Should a system
+ * cut short, and every request not yet answered, is err `deadline`. Should a system
  * call hang regardless (a stuck FUSE or NFS mount), a watchdog thread writes
  * the remaining records as err `deadline` just after the deadline and exits.
  *
@@ -1465,10 +1467,27 @@ struct request {
     size_t off; /* the line in the input; its LF becomes a NUL */
 };
 
-/* Records are written under out_lock, by the main thread or, past the deadline, the watchdog. */
+/*
+ * Records are written under out_lock, by the main thread, the network
+ * workers or, past the deadline, the watchdog; each request's exactly once
+ * (written[i]), in whatever order they are done.
+ */
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct request *requests;
-static size_t request_count, records_written;
+static size_t request_count;
+static unsigned char *written;
+static char *g_input;
+
+/*
+ * Requests that wait on the network (a server that does not answer waits
+ * out its MS) are answered side by side by up to NET_WORKERS threads, so a
+ * run lasts as long as its slowest wait, not the sum of them; the others
+ * are answered in order by the main thread meanwhile.
+ */
+#define NET_WORKERS 16
+static size_t *net_requests, net_count;
+static unsigned char *on_network; /* per request, decided before any line is split */
+static _Atomic size_t net_next;
 
 static void write_record(unsigned long id, const char *status, const char *payload, size_t len) {
     printf("%lu\t%s\t%zu\n", id, status, len);
@@ -1613,6 +1632,40 @@ static int answer(char *line, struct sbuf *out) {
     return rc;
 }
 
+/* The verb of a request line (id TAB verb ...) waits on the network. */
+static int waits_on_network(const char *line) {
+    static const char *const NET[] = {"connect", "ping", "dns", "resolve", "http"};
+    const char *verb = strchr(line, '\t');
+    if (!verb) return 0;
+    verb++;
+    size_t n = strcspn(verb, "\t");
+    for (size_t i = 0; i < sizeof NET / sizeof NET[0]; i++)
+        if (strlen(NET[i]) == n && !memcmp(NET[i], verb, n)) return 1;
+    return 0;
+}
+
+/* Answers request i and writes its record. */
+static void answer_request(size_t i, struct sbuf *out) {
+    int rc = answer(g_input + requests[i].off, out);
+    pthread_mutex_lock(&out_lock);
+    if (!written[i]) {
+        if (rc == ST_DEADLINE)
+            write_record(requests[i].id, "err", "deadline", 8);
+        else
+            write_record(requests[i].id, STATUS_NAMES[rc], out->p, out->len);
+        written[i] = 1;
+    }
+    pthread_mutex_unlock(&out_lock);
+}
+
+static void *net_worker(void *unused) {
+    (void)unused;
+    struct sbuf out;
+    sb_init(&out, 0);
+    for (size_t k; (k = atomic_fetch_add(&net_next, 1)) < net_count;) answer_request(net_requests[k], &out);
+    return NULL;
+}
+
 /* Past the deadline (a system call hung on a stuck mount, say): the remaining records, then exit. */
 static void *watchdog(void *unused) {
     (void)unused;
@@ -1623,7 +1676,8 @@ static void *watchdog(void *unused) {
     pthread_mutex_lock(&out_lock);
     pid_t group = running_group;
     if (group > 0) kill(-group, SIGKILL);
-    for (size_t i = records_written; i < request_count; i++) write_record(requests[i].id, "err", "deadline", 8);
+    for (size_t i = 0; i < request_count; i++)
+        if (!written[i]) write_record(requests[i].id, "err", "deadline", 8);
     printf("end\t%zu\n", request_count);
     fflush(stdout);
     _exit(0);
@@ -1634,6 +1688,13 @@ static int serve(long start) {
     if (!input) reject(0, "out of memory");
     size_t len = read_input(input, start);
     parse_requests(input, len);
+    g_input = input;
+    written = calloc(request_count + 1, 1);
+    on_network = calloc(request_count + 1, 1);
+    net_requests = malloc((request_count + 1) * sizeof *net_requests);
+    if (!written || !on_network || !net_requests) reject(0, "out of memory");
+    for (size_t i = 0; i < request_count; i++)
+        if ((on_network[i] = (unsigned char)waits_on_network(input + requests[i].off))) net_requests[net_count++] = i;
 
     struct sigaction sa = {.sa_handler = on_sigchld, .sa_flags = SA_RESTART | SA_NOCLDSTOP};
     sigemptyset(&sa.sa_mask);
@@ -1643,20 +1704,19 @@ static int serve(long start) {
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* the watchdog takes no signal */
     pthread_create(&tid, NULL, watchdog, NULL);
+    /* The workers take no signal either: SIGCHLD is for the main thread's `run`. */
+    pthread_t workers[NET_WORKERS];
+    size_t started = 0;
+    for (; started < NET_WORKERS && started < net_count; started++)
+        if (pthread_create(&workers[started], NULL, net_worker, NULL) != 0) break;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 
     struct sbuf out;
     sb_init(&out, 0);
-    for (size_t i = 0; i < request_count; i++) {
-        int rc = answer(input + requests[i].off, &out);
-        pthread_mutex_lock(&out_lock);
-        if (rc == ST_DEADLINE)
-            write_record(requests[i].id, "err", "deadline", 8);
-        else
-            write_record(requests[i].id, STATUS_NAMES[rc], out.p, out.len);
-        records_written = i + 1;
-        pthread_mutex_unlock(&out_lock);
-    }
+    for (size_t i = 0; i < request_count; i++)
+        if (!on_network[i]) answer_request(i, &out);
+    net_worker(NULL); /* with the workers, or alone if none could start */
+    for (size_t w = 0; w < started; w++) pthread_join(workers[w], NULL);
     pthread_mutex_lock(&out_lock); /* kept until exit: the watchdog writes nothing after the end line */
     printf("end\t%zu\n", request_count);
     fflush(stdout);

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { expect, test } from '@jest/globals';
@@ -29,8 +29,62 @@ const roster = (round: number, kind: string) =>
 interface Exam {
   id: string;
   status: string;
-  progress: { byPhase: Record<string, number>; failed: number };
+  progress: { byPhase: Record<string, number>; failed: number; spares: { ready: number } };
   candidates: { id: string; phase: string; finalRunId?: string }[];
+}
+
+/** An interactive gateway session (a shell), held open; retried while the start is being applied. */
+async function openSession(port: number, user: string, token: string): Promise<ssh2.Client> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      return await new Promise<ssh2.Client>((resolve, reject) => {
+        const client = new ssh2.Client();
+        client.on('error', reject);
+        client.on('ready', () => client.shell((err) => (err ? reject(err) : resolve(client))));
+        client.connect({ host: '127.0.0.1', port, username: user, password: token, readyTimeout: 30_000 });
+      });
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+async function retryLogin<T>(attempt: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    const value = await attempt().catch(() => undefined);
+    if (value !== undefined && ok(value)) return value;
+    if (Date.now() > deadline) throw new Error('the candidate never got a working lab back');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** CPU-seconds so far: the whole host, the lab containers (their cgroup), the engine (dockerd, containerd), the daemon. */
+function cpuSeconds(daemonPid: number): Record<string, number> {
+  const ticks = (pid: number) => {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      return (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      return 0;
+    }
+  };
+  const pidsOf = (name: string) => readdirSync('/proc').filter((p) => /^\d+$/.test(p) && readFileSync(`/proc/${p}/comm`, 'utf8').trim() === name).map(Number);
+  let labs = 0;
+  try {
+    labs = Number(readFileSync('/sys/fs/cgroup/cpuacct/examlab/cpuacct.usage', 'utf8')) / 1e9;
+  } catch {
+    // cgroup v2 or another layout: not split out
+  }
+  const host = cpuTimes();
+  return { host: host.busy / 100, labs, engine: [...pidsOf('dockerd'), ...pidsOf('containerd')].reduce((sum, p) => sum + ticks(p), 0), daemon: ticks(daemonPid) };
+}
+
+function rssMiB(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:')) ?? '';
+  return Math.round(Number(line.replace(/\D+/g, '')) / 1024);
 }
 
 const seconds = (from: string, to: string) => (Date.parse(to) - Date.parse(from)) / 1000;
@@ -65,6 +119,7 @@ test(`a room of ${ROOM} candidates, ${ROUNDS} rounds`, async () => {
       // Cold: built after the start.
       let t = Date.now();
       const cpu = cpuTimes();
+      const cpuBefore = cpuSeconds(daemon.proc?.pid as number);
       const cold = await op.post('/api/exams').send({ scenario: SCENARIO, rosterCsv: roster(round, 'a'), duration: '2h', start: 'now' });
       expect(cold.status).toBe(201);
       const coldId = cold.body.exam.id as string;
@@ -73,6 +128,9 @@ test(`a room of ${ROOM} candidates, ${ROUNDS} rounds`, async () => {
       f.coldFailed = offered.progress.byPhase.failed;
       const after = cpuTimes();
       f.coldHostBusy = Math.round((100 * (after.busy - cpu.busy)) / (after.total - cpu.total)) / 100;
+      // CPU-seconds a lab cost, by who spent them.
+      const cpuAfter = cpuSeconds(daemon.proc?.pid as number);
+      for (const k of Object.keys(cpuAfter)) f[`coldCpuPerLab_${k}`] = Math.round((100 * ((cpuAfter[k] as number) - (cpuBefore[k] as number))) / ROOM) / 100;
       Object.assign(f, await buildPhases(op, coldId, offered.candidates.map((c) => c.id)));
 
       // End: every result stored.
@@ -85,6 +143,52 @@ test(`a room of ${ROOM} candidates, ${ROUNDS} rounds`, async () => {
       expect(csv.status).toBe(200);
       f.exportedRows = csv.text.trim().split('\n').length - 1;
       expect((await op.delete(`/api/exams/${coldId}/labs`)).status).toBe(200);
+
+      // COLD_ONLY=1: the cold start and the end only (when tuning the build).
+      if (process.env.COLD_ONLY) {
+        rounds.push(f);
+        process.stdout.write(`room round ${round}: ${JSON.stringify(f)}\n`);
+        continue;
+      }
+      // Prepared: built before the start, with a spare.
+      t = Date.now();
+      const prepared = await op.post('/api/exams').send({ scenario: SCENARIO, rosterCsv: roster(round, 'b'), duration: '2h', start: 'manual', prepare: true, spares: 1 });
+      expect(prepared.status).toBe(201);
+      const examId = prepared.body.exam.id as string;
+      const tokens = new Map<string, string>((prepared.body.candidates as { id: string; token: string }[]).map((c) => [c.id, c.token]));
+      const ready = await waitFor('every lab ready, and the spare', () => exam(examId), (e) => e.progress.byPhase.ready + e.progress.byPhase.failed === ROOM && e.progress.spares.ready === 1, 900_000);
+      f.preparedSeconds = (Date.now() - t) / 1000;
+      f.preparedFailed = ready.progress.byPhase.failed;
+      // Nobody gets in before the start.
+      const early = await sshExec(daemon.sshPort, [...tokens.keys()][0] as string, [...tokens.values()][0] as string, 'true').catch((err: Error) => err);
+      expect(early).toBeInstanceOf(Error);
+
+      // Start → every candidate logged in through the gateway, all at once.
+      t = Date.now();
+      expect((await op.post(`/api/exams/${examId}/start`)).status).toBe(202);
+      const sessions = await Promise.all([...tokens].map(([id, token]) => openSession(daemon.sshPort, id, token)));
+      f.startToAllLoggedInSeconds = (Date.now() - t) / 1000;
+
+      // Memory with every lab up and a gateway session per candidate open.
+      f.daemonRssMiB = rssMiB(daemon.proc?.pid as number);
+
+      // A reset with the spare ready → the candidate works on a fresh lab.
+      const [resetId, resetToken] = [...tokens][0] as [string, string];
+      await sshExec(daemon.sshPort, resetId, resetToken, 'touch ~/before-reset');
+      t = Date.now();
+      expect((await op.post(`/api/exams/${examId}/candidates/${resetId}/reset`)).status).toBe(202);
+      const fresh = await retryLogin(() => sshExec(daemon.sshPort, resetId, resetToken, 'test ! -e ~/before-reset && echo fresh'), (r) => r.stdout === 'fresh\n');
+      f.resetWithSpareSeconds = (Date.now() - t) / 1000;
+      expect(fresh.stdout).toBe('fresh\n');
+      for (const s of sessions) s.end();
+
+      // End of the prepared exam → every result stored.
+      t = Date.now();
+      expect((await op.post(`/api/exams/${examId}/end`)).status).toBe(202);
+      const done = await waitFor('every result stored', () => exam(examId), (e) => e.status === 'ended', 600_000);
+      f.endPreparedSeconds = (Date.now() - t) / 1000;
+      f.ungradedPrepared = done.candidates.filter((c) => !c.finalRunId).length;
+      expect((await op.delete(`/api/exams/${examId}/labs`)).status).toBe(200);
 
       process.stdout.write(`room round ${round}: ${JSON.stringify(f)}\n`);
       rounds.push(f);
@@ -105,5 +209,11 @@ test(`a room of ${ROOM} candidates, ${ROUNDS} rounds`, async () => {
     expect(r.ungraded).toBe(0);
     expect(r.coldSeconds).toBeLessThan(90);
     expect(r.endSeconds).toBeLessThan(15);
+    expect(r.preparedFailed).toBe(0);
+    expect(r.ungradedPrepared).toBe(0);
+    expect(r.startToAllLoggedInSeconds).toBeLessThan(5);
+    expect(r.resetWithSpareSeconds).toBeLessThan(5);
+    expect(r.endPreparedSeconds).toBeLessThan(15);
+    expect(r.daemonRssMiB).toBeLessThan(200);
   }
 });

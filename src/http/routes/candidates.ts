@@ -43,7 +43,7 @@ export function candidateRoutes(deps: ServerDeps): Route[] {
       body: extendBody,
       errors: [404, 409, 422],
     }),
-    action('reset', "Rebuild a candidate's lab in its initial broken state", 'Same values as before; what the candidate did is lost; their deadline is kept (extend it if fair). Runs in the background.', 202, (e, c, actor) => void service.reset(e, c, actor)),
+    action('reset', "Give a candidate a lab in its initial broken state", 'With a spare lab ready (the exam\'s `spares`), it is swapped in at once (its own values; the old lab is removed behind). Otherwise the lab is rebuilt in the background, same values as before. What the candidate did is lost; their deadline is kept (extend it if fair).', 202, (e, c, actor) => void service.reset(e, c, actor)),
     action('grade', "Grade a candidate's lab now", 'Practice or a check by the operator: the exam goes on. Returns the run with every check.', 200, async (e, c, actor) => runView(await service.gradeNow(e, c, actor))),
     action('revoke', "Revoke a candidate's access", 'Their token and open sessions stop working and their lab account is locked; the lab keeps running and is graded at their deadline.', 200, (e, c, actor, body) => service.revoke(e, c, actor, (body as { reason?: string } | undefined)?.reason).then(() => undefined), {
       body: revokeBody,

@@ -97,12 +97,12 @@ function encode(requests: Array<[number, ...Request]>, deadlineMs: number): stri
   return [`examlab-probe 1 ${deadlineMs}`, ...requests.map((r) => r.join('\t'))].map((line) => `${line}\n`).join('');
 }
 
-/** Runs requests (ids 1, 2, ...) and returns their records, in order, after checking exit code and framing. */
+/** Runs requests (ids 1, 2, ...) and returns their records by id (they come as answered), after checking exit code and framing: one record each. */
 async function askRecords(requests: Request[], deadlineMs = 10_000, prefix: string[] = []): Promise<ProbeRecord[]> {
   const exit = await runProbe(encode(requests.map((r, i) => [i + 1, ...r]), deadlineMs), { prefix });
   expect(exit.stderr).toBe('');
   expect(exit.code).toBe(0);
-  const records = parseRecords(exit.stdout);
+  const records = parseRecords(exit.stdout).sort((x, y) => x.id - y.id);
   expect(records.map((r) => r.id)).toEqual(requests.map((_, i) => i + 1));
   return records;
 }
@@ -718,6 +718,12 @@ describe('dns and resolve', () => {
       { status: 'err', text: 'error=invalid name: bad..name\n' },
     ]);
     expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  dnsTest('waits on the network run side by side: six silent servers of 1.5 s each fit in a 3 s run, and local work goes on meanwhile', async () => {
+    const silent: Request = ['dns', 'A', 'silent.test', 1500, '127.0.0.1'];
+    const records = await askRecords([silent, silent, ['lstat', '/'], silent, silent, silent, silent], 3000);
+    expect(records.map((r) => r.status)).toEqual(['neg', 'neg', 'ok', 'neg', 'neg', 'neg', 'neg']);
   });
 
   dnsTest('dns: random and mutated answer packets never crash the probe nor break a line', async () => {
