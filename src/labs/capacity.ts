@@ -79,6 +79,8 @@ export function fitLabs(needs: LabNeeds, host: HostCapacity, liveLabs: number): 
       available: host.inotifyInstancesFree === undefined ? 'unknown (remote engine)' : `${host.inotifyInstancesFree} free (fs.inotify.max_user_instances)`,
       labs: host.inotifyInstancesFree === undefined || !needs.systemdContainers ? undefined : Math.floor(host.inotifyInstancesFree / (needs.systemdContainers * INOTIFY_PER_SYSTEMD_CONTAINER)),
     },
+    // CPU sets how fast labs are built and graded (see provisioning.concurrency), not how many fit: a booted lab idles.
+    { resource: 'cpu', perLab: 'idle once built', available: `${host.cpus} cores (build and grading speed, not a limit)` },
     { resource: 'disk', perLab: mib(needs.diskBytes), available: host.diskFreeBytes === undefined ? 'unknown (remote engine)' : `${gib(host.diskFreeBytes)} free (${gib(DISK_RESERVE)} kept)`, labs: host.diskFreeBytes === undefined ? undefined : Math.max(0, Math.floor((host.diskFreeBytes - DISK_RESERVE) / needs.diskBytes)) },
   ];
   const limiting = lines.filter((l) => l.labs !== undefined).sort((a, b) => (a.labs as number) - (b.labs as number))[0];

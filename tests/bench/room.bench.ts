@@ -71,7 +71,14 @@ function cpuSeconds(daemonPid: number): Record<string, number> {
       return 0;
     }
   };
-  const pidsOf = (name: string) => readdirSync('/proc').filter((p) => /^\d+$/.test(p) && readFileSync(`/proc/${p}/comm`, 'utf8').trim() === name).map(Number);
+  const commOf = (pid: string) => {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      return ''; // gone meanwhile
+    }
+  };
+  const pidsOf = (name: string) => readdirSync('/proc').filter((p) => /^\d+$/.test(p) && commOf(p) === name).map(Number);
   let labs = 0;
   try {
     labs = Number(readFileSync('/sys/fs/cgroup/cpuacct/examlab/cpuacct.usage', 'utf8')) / 1e9;

@@ -41,6 +41,6 @@ describe('what a host can hold', () => {
     expect(fitLabs(needs, host, 0).labs).toBe(10);
     expect(fitLabs(needs, host, 7).labs).toBe(3);
     expect(fitLabs(needs, host, 12).labs).toBe(0);
-    expect(fitLabs(needs, host, 0).lines.filter((l) => l.labs === undefined).map((l) => l.resource)).toEqual(['lab networks', 'inotify instances', 'disk']);
+    expect(fitLabs(needs, host, 0).lines.filter((l) => l.labs === undefined).map((l) => l.resource)).toEqual(['lab networks', 'inotify instances', 'cpu', 'disk']);
   });
 });
