@@ -1,4 +1,5 @@
 export * from './app.js';
+export * from './compose.js';
 export * from './config.js';
 export * from './daemon.js';
 export * from './demo.js';
