@@ -3,4 +3,5 @@ export * from './compose.js';
 export * from './config.js';
 export * from './daemon.js';
 export * from './demo.js';
+export * from './records.js';
 export * from './settings.js';
