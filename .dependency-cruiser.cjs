@@ -17,6 +17,9 @@ const LAYERS = [
 
 const folders = (list) => `^src/(${list.join('|')})/`;
 
+/** How a concept is entered from another (util is a toolbox, not a concept). */
+const FRONT_DOORS = ['^src/util/', '^src/[^/]+/index\\.ts$', '^src/providers/(docker|libvirt)/index\\.ts$'];
+
 /** For each layer: it may not import any layer above it. */
 const layerRules = LAYERS.slice(0, -1).map((layer, i) => ({
   name: `layer-${layer.join('-')}`,
@@ -52,10 +55,17 @@ module.exports = {
     },
     {
       name: 'front-door',
-      comment: 'another concept is imported through its index.ts only (util is a toolbox, not a concept)',
+      comment: 'another concept is imported through its index.ts only (util is a toolbox, not a concept; the CLI takes the modules of the composition root one by one, to load only what a command needs)',
       severity: 'error',
-      from: { path: '^src/([^/]+)/' },
-      to: { path: '^src/[^/]+/', pathNot: ['^src/$1/', '^src/util/', '^src/[^/]+/index\\.ts$', '^src/providers/(docker|libvirt)/index\\.ts$'] },
+      from: { path: '^src/([^/]+)/', pathNot: '^src/daemon/' },
+      to: { path: '^src/[^/]+/', pathNot: ['^src/$1/', ...FRONT_DOORS, '^src/daemon/'] },
+    },
+    {
+      name: 'front-door-root',
+      comment: 'the composition root imports a concept through its index.ts, or opens one of its stores alone (a *-store.ts) for a command that only reads it',
+      severity: 'error',
+      from: { path: '^src/daemon/' },
+      to: { path: '^src/[^/]+/', pathNot: ['^src/daemon/', ...FRONT_DOORS, '^src/[^/]+/[^/]+-store\\.ts$'] },
     },
     {
       name: 'engine-front-door',
@@ -63,6 +73,17 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/', pathNot: '^src/providers/(docker|libvirt)/' },
       to: { path: '^src/providers/(docker|libvirt)/', pathNot: '^src/providers/(docker|libvirt)/index\\.ts$' },
+    },
+    {
+      name: 'cli-start-light',
+      comment: 'what every examlab command loads (bin, main, context, the command declarations) stays small, so that `--help` answers at once: what a command does, and what that needs, is imported when it runs (src/cli/actions/)',
+      severity: 'error',
+      from: { path: ['^src/cli/(bin|main|context)\\.ts$', '^src/cli/commands/'] },
+      to: {
+        dynamic: false,
+        dependencyTypesNot: ['type-only', 'core'],
+        pathNot: ['^src/cli/(main|context)\\.ts$', '^src/cli/commands/', '^src/util/errors\\.ts$', 'node_modules/commander/'],
+      },
     },
     {
       name: 'faces-use-services',

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { createApp, loadConfig, type App } from '../daemon/index.js';
+import type { App, Config, LabRecords } from '../daemon/index.js';
 import { EnvironmentError, ExamlabError } from '../util/errors.js';
-import { createLogger } from '../util/log.js';
 
 /**
  * Exit codes: 0 all good; 1 checks failed or input is invalid (a scenario, a
@@ -22,12 +21,30 @@ export interface GlobalOptions {
   verbose?: boolean;
 }
 
-/** Makes the App for a command, from the global options. */
-export function appFor(program: Command): App {
+/*
+ * Every command loads this module: the daemon's modules are imported by the
+ * functions below, when a command runs, so that `--help` loads none of them.
+ */
+
+/** The configuration, from the global options. */
+export async function configFor(program: Command): Promise<Config> {
+  const { loadConfig } = await import('../daemon/config.js');
   const opts = program.opts<GlobalOptions>();
-  const config = loadConfig({ dataDir: opts.data, logLevel: opts.verbose ? 'debug' : undefined });
-  const log = createLogger({ level: opts.verbose ? 'debug' : (process.env.EXAMLAB_LOG_LEVEL ?? 'warn'), pretty: process.stderr.isTTY });
+  return loadConfig({ dataDir: opts.data, logLevel: opts.verbose ? 'debug' : undefined });
+}
+
+/** Makes the App for a command, from the global options. */
+export async function appFor(program: Command): Promise<App> {
+  const [config, { createApp }, { createLogger }] = await Promise.all([configFor(program), import('../daemon/app.js'), import('../util/log.js')]);
+  const verbose = program.opts<GlobalOptions>().verbose;
+  const log = createLogger({ level: verbose ? 'debug' : (process.env.EXAMLAB_LOG_LEVEL ?? 'warn'), pretty: process.stderr.isTTY });
   return createApp(config, log);
+}
+
+/** The lab records alone, for a command that only reads them: no engine, service or logger is made. */
+export async function labRecordsFor(program: Command): Promise<LabRecords> {
+  const [config, { openLabRecords }] = await Promise.all([configFor(program), import('../daemon/records.js')]);
+  return openLabRecords(config);
 }
 
 export function printError(err: unknown): void {

@@ -41,3 +41,8 @@ export function loadConfig(overrides: Partial<Config> = {}): Config {
     ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),
   };
 }
+
+/** The SQLite store: labs, exams, tokens, audit log. */
+export function storeFile(config: Config): string {
+  return join(config.dataDir, 'examlab.db');
+}

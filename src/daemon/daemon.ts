@@ -10,7 +10,8 @@ import { gatewayHostKey, hostKeyFingerprint } from '../gateway/index.js';
 import type { Readiness } from '../http/index.js';
 import { EnvironmentError, errorMessage } from '../util/errors.js';
 import { systemClock, withTimeout, type Clock } from '../util/retry.js';
-import { composeDaemon, type App, type DaemonParts } from './app.js';
+import type { App } from './app.js';
+import { composeDaemon, type DaemonParts } from './compose.js';
 import { PACKAGE_ROOT } from './config.js';
 import { defaultPublicHost, type DaemonConfig } from './settings.js';
 

@@ -1,10 +1,10 @@
-import ExcelJS from 'exceljs';
+import type { CellValue, Workbook } from 'exceljs';
 import type { Scenario } from '../scenario/index.js';
 import { wallClock, type Language } from '../util/dates.js';
 import type { ExamRecord } from './exam-store.js';
 import { statusWord } from './export.js';
 import type { CandidateResult } from './results.js';
-import { neutraliseFormula } from './spreadsheet.js';
+import { neutraliseFormula, newWorkbook } from './spreadsheet.js';
 
 /** Sheet names and column headers, in the exam's language. */
 const WORDS = {
@@ -107,7 +107,7 @@ export async function resultsXlsx(
   const language: Language = scenario.language === 'en' ? 'en' : 'fr';
   const w = WORDS[language];
   const date = (iso: string | undefined) => (iso ? wallClock(iso, exam.timeZone) : undefined);
-  const workbook = new ExcelJS.Workbook();
+  const workbook = await newWorkbook();
   workbook.creator = 'examlab';
   workbook.title = exam.title;
 
@@ -162,13 +162,13 @@ export async function resultsXlsx(
   return Buffer.from(await workbook.xlsx.writeBuffer());
 }
 
-function cellValue(value: Value): ExcelJS.CellValue {
+function cellValue(value: Value): CellValue {
   if (typeof value === 'string') return neutraliseFormula(value.length > MAX_CELL - 1 ? `${value.slice(0, MAX_CELL - 2)}…` : value);
   return value ?? null;
 }
 
 /** A sheet with a bold header row that stays in view and filters, then the rows. */
-function sheet(workbook: ExcelJS.Workbook, name: string, columns: [string, number][], rows: Value[][]): void {
+function sheet(workbook: Workbook, name: string, columns: [string, number][], rows: Value[][]): void {
   const ws = workbook.addWorksheet(name, { views: [{ state: 'frozen', ySplit: 1 }] });
   ws.columns = columns.map(([, width]) => ({ width }));
   const header = ws.addRow(columns.map(([title]) => cellValue(title)));

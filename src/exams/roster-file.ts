@@ -1,7 +1,7 @@
 import { parse } from 'csv-parse/sync';
-import ExcelJS from 'exceljs';
 import { InputError, errorMessage, type ErrorDetail } from '../util/errors.js';
 import { importRoster, type RosterImport, type RosterRow, type RosterTable } from './roster.js';
+import { newWorkbook } from './spreadsheet.js';
 
 /**
  * Roster files as centres export them, unedited: CSV (UTF-8 with or
@@ -101,7 +101,7 @@ function csvTable(text: string, delimiter: string, source: string, encoding: str
 }
 
 async function workbookTables(bytes: Uint8Array, source: string): Promise<RosterTable[]> {
-  const workbook = new ExcelJS.Workbook();
+  const workbook = await newWorkbook();
   try {
     await workbook.xlsx.load(Buffer.from(bytes) as unknown as Parameters<typeof workbook.xlsx.load>[0]);
   } catch (err) {

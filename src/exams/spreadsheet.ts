@@ -1,3 +1,5 @@
+import type { Workbook } from 'exceljs';
+
 /**
  * What every spreadsheet export shares. Names, comments and check output
  * are free text from candidates, centres and lab machines: a cell a
@@ -19,4 +21,10 @@ export const XLSX_CONTENT_TYPE = 'application/vnd.openxmlformats-officedocument.
 export function formatPoints(n: number, decimalComma = false): string {
   const text = Number.isInteger(n) ? String(n) : n.toFixed(2);
   return decimalComma ? text.replace('.', ',') : text;
+}
+
+/** An empty workbook. exceljs takes long to load: it is loaded when a workbook is read or written, not with exams/. */
+export async function newWorkbook(): Promise<Workbook> {
+  const { default: ExcelJS } = await import('exceljs');
+  return new ExcelJS.Workbook();
 }

@@ -1,13 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
 import type { Command } from 'commander';
-import { importReport, readRosterFile } from '../../exams/index.js';
-import { InputError, errorMessage } from '../../util/errors.js';
-import { Exit, EXIT } from '../context.js';
-import { table } from '../output.js';
-
-/** Text from the file, shown safely on a terminal: control characters escaped. */
-const shown = (text: string) => JSON.stringify(text);
 
 export function registerRosterCommands(program: Command): void {
   const roster = program.command('roster').description("Candidates' rosters, as the centres' systems export them");
@@ -17,31 +8,5 @@ export function registerRosterCommands(program: Command): void {
     .description('Read a roster file as the daemon will: the candidates, the column each came from, every row left out and why; exit 1 when a row is left out')
     .argument('<file>', 'CSV (UTF-8 or Windows-1252; ";", "," or tab) or XLSX')
     .option('--json', 'print the result as JSON')
-    .action(async (file: string, opts: { json?: boolean }) => {
-      let bytes: Buffer;
-      try {
-        bytes = readFileSync(file);
-      } catch (err) {
-        throw new InputError(`cannot read ${file}: ${errorMessage(err)}`);
-      }
-      const imported = await readRosterFile(bytes, basename(file));
-      const { read, rejected, warnings } = imported;
-      if (opts.json) {
-        process.stdout.write(`${JSON.stringify({ candidates: imported.entries, ...importReport(imported) }, null, 2)}\n`);
-      } else {
-        const say = (line = '') => process.stdout.write(`${line}\n`);
-        say(`${file}: ${read.format}; header on line ${read.headerLine}`);
-        say(`  columns: ${Object.entries(read.columns).map(([field, header]) => `${field} ← ${shown(header)}`).join(', ')}`);
-        if (read.ignoredColumns.length) say(`  not used: ${read.ignoredColumns.map(shown).join(', ')}`);
-        say();
-        say(table([['ID', 'NAME', 'EMAIL'], ...imported.entries.map((e) => [e.id, e.name, e.email ?? ''])], { indent: '  ' }));
-        for (const [title, list] of [['left out', rejected], ['warnings', warnings]] as const) {
-          if (!list.length) continue;
-          say(`\n${list.length} ${title}:`);
-          for (const p of list) say(`  ${p.where}: ${p.message}`);
-        }
-        say(`\n${imported.entries.length} candidate(s) read, ${rejected.length} row(s) left out`);
-      }
-      if (rejected.length) throw new Exit(EXIT.failed);
-    });
+    .action(async (file: string, opts: { json?: boolean }) => (await import('../actions/roster.js')).rosterCheck(file, opts));
 }

@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
-import { InputError } from '../../util/errors.js';
-import { testScenario } from '../../labs/index.js';
-import { scenarioJsonSchema, scenarioWarnings } from '../../scenario/index.js';
-import { appFor, Exit, EXIT, printError } from '../context.js';
-import { formatPoints } from '../output.js';
+
+/** What the scenario commands do, loaded when one runs. */
+const actions = () => import('../actions/scenario.js');
 
 export function registerScenarioCommands(program: Command): void {
   const scenario = program.command('scenario').description('Write and prove scenarios');
@@ -13,73 +11,17 @@ export function registerScenarioCommands(program: Command): void {
     .description('Check scenario files: every problem of a file at once, as FILE:LINE:COL path: message')
     .argument('<files...>', 'scenario YAML files')
     .option('--json', 'print the result as JSON')
-    .action(async (files: string[], opts: { json?: boolean }) => {
-      const app = appFor(program);
-      try {
-        type Line = { where?: string; message: string };
-        const results: { file: string; ok: boolean; problems: Line[]; warnings: Line[] }[] = [];
-        for (const file of files) {
-          try {
-            const loaded = await app.loadScenario(file);
-            results.push({ file, ok: true, problems: [], warnings: scenarioWarnings(loaded) });
-          } catch (err) {
-            if (!(err instanceof InputError)) throw err;
-            results.push({ file, ok: false, problems: err.details.length ? err.details : [{ message: err.message }], warnings: [] });
-          }
-        }
-        if (opts.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
-        else {
-          const say = (p: Line, file: string, prefix = '') => process.stdout.write(`${p.where ? `${p.where}: ` : `${file}: `}${prefix}${p.message}\n`);
-          for (const r of results) {
-            for (const w of r.warnings) say(w, r.file, 'warning: ');
-            if (r.ok) process.stdout.write(`${r.file}: ok${r.warnings.length ? ` (${r.warnings.length} warning${r.warnings.length > 1 ? 's' : ''})` : ''}\n`);
-            else for (const p of r.problems) say(p, r.file);
-          }
-        }
-        if (results.some((r) => !r.ok)) throw new Exit(EXIT.failed);
-      } finally {
-        app.close();
-      }
-    });
+    .action(async (files: string[], opts: { json?: boolean }) => (await actions()).scenarioValidate(program, files, opts));
 
   scenario
     .command('test')
     .description('Prove a scenario on the real engines: the faults break every check, the solution repairs them all')
     .argument('<file>', 'scenario YAML file')
     .option('--json', 'print the report as JSON')
-    .action(async (file: string, opts: { json?: boolean }) => {
-      const app = appFor(program);
-      try {
-        const loaded = await app.loadScenario(file);
-        const report = await testScenario(app.labs, loaded, opts.json ? undefined : (line) => process.stderr.write(`… ${line}\n`));
-        if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-        else {
-          const broken = report.broken?.score;
-          const solved = report.solved?.score;
-          if (broken) process.stdout.write(`broken state: ${formatPoints(broken.points)}/${formatPoints(broken.maxPoints)} (${broken.percent}%)\n`);
-          if (solved) process.stdout.write(`solved state: ${formatPoints(solved.points)}/${formatPoints(solved.maxPoints)} (${solved.percent}%)\n`);
-          const seconds = Object.entries(report.timings).map(([k, v]) => `${k.replace(/Ms$/, '')} ${(v / 1000).toFixed(1)} s`);
-          process.stdout.write(`timings: ${seconds.join(', ')}\n`);
-          if (report.ok) process.stdout.write(`${file}: scenario test passed\n`);
-          else {
-            process.stdout.write(`${file}: scenario test FAILED\n`);
-            for (const p of report.problems) process.stdout.write(`  - ${p}\n`);
-          }
-        }
-        if (!report.ok) throw new Exit(EXIT.failed);
-      } catch (err) {
-        if (err instanceof Exit) throw err;
-        printError(err);
-        throw new Exit(err instanceof InputError ? EXIT.failed : EXIT.usage);
-      } finally {
-        app.close();
-      }
-    });
+    .action(async (file: string, opts: { json?: boolean }) => (await actions()).scenarioTest(program, file, opts));
 
   scenario
     .command('schema')
     .description('Print the JSON Schema of the scenario format (for editors)')
-    .action(() => {
-      process.stdout.write(`${JSON.stringify(scenarioJsonSchema(), null, 2)}\n`);
-    });
+    .action(async () => (await actions()).scenarioSchema());
 }

@@ -1,27 +1,5 @@
 import type { Command } from 'commander';
-import { createApp } from '../../daemon/index.js';
-import { loadConfig } from '../../daemon/index.js';
-import { Daemon } from '../../daemon/index.js';
-import { ensureDemoExam, watchDemo } from '../../daemon/index.js';
-import { loadDaemonConfig } from '../../daemon/index.js';
-import { errorMessage, InputError } from '../../util/errors.js';
-import { createLogger } from '../../util/log.js';
-import type { GlobalOptions } from '../context.js';
-
-interface ServeOptions {
-  port?: string;
-  sshPort?: string;
-  host?: string;
-  config?: string;
-  demo?: boolean;
-}
-
-const port = (value: string | undefined, flag: string): number | undefined => {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InputError(`${flag} must be a port number (0-65535), got "${value}"`);
-  return n;
-};
+import type { ServeOptions } from '../actions/serve.js';
 
 /**
  * `examlab serve`: the exam daemon in the foreground until SIGTERM or
@@ -37,66 +15,5 @@ export function registerServeCommand(program: Command): void {
     .option('--host <address>', 'address to listen on, HTTP and SSH (default 0.0.0.0)')
     .option('--config <file>', 'daemon configuration, YAML or JSON (default /etc/examlab/daemon.yaml when present)')
     .option('--demo', 'also run a demo exam (three candidates, the default scenario) and print how each candidate connects')
-    .action(async (opts: ServeOptions) => {
-      const global = program.opts<GlobalOptions>();
-      const { config, file } = loadDaemonConfig(opts.config);
-      const httpPort = port(opts.port, '--port');
-      const sshPort = port(opts.sshPort, '--ssh-port');
-      if (httpPort !== undefined) config.http.port = httpPort;
-      if (sshPort !== undefined) config.ssh.port = sshPort;
-      if (opts.host) config.http.host = config.ssh.host = opts.host;
-      const log = createLogger({ level: global.verbose ? 'debug' : (process.env.EXAMLAB_LOG_LEVEL ?? 'info'), pretty: process.stderr.isTTY });
-      const app = createApp(loadConfig({ dataDir: global.data ?? config.dataDir }), log);
-      const daemon = new Daemon(app, config, log);
-      let started;
-      try {
-        started = await daemon.start();
-      } catch (err) {
-        await daemon.stop().catch(() => app.close());
-        throw err;
-      }
-      const say = (line = '') => process.stdout.write(`${line}\n`);
-      say(`examlab daemon: data ${app.config.dataDir}${file ? `, configuration ${file}` : ''}`);
-      say(`  API          ${started.httpUrl}/api   (OpenAPI: ${started.httpUrl}/api/openapi.json)`);
-      say(`  SSH gateway  port ${started.ssh.port}, host key ${started.hostKeyFingerprint}`);
-      const r = started.recovery;
-      if (r.adopted || r.rebuilt || r.provisioningResumed || r.gradingResumed || r.cleaned || r.outageSeconds) {
-        say(`  recovered    ${r.adopted} lab(s) adopted, ${r.provisioningResumed} being built, ${r.gradingResumed} being graded, ${r.rebuilt} rebuilt, ${r.cleaned} cleaned; candidates got ${r.outageSeconds} s back`);
-      }
-      for (const t of started.newTokens) say(`  ${t.role} token (shown once, keep it): ${t.token}`);
-
-      if (opts.demo) {
-        const demo = await ensureDemoExam(daemon);
-        say();
-        say(`Demo exam ${demo.examId}${demo.resumed ? ' (picked up where it was; new candidate tokens)' : ': the labs are being built'}; follow it with`);
-        say(`  curl -s -H 'Authorization: Bearer ${demo.operatorToken}' ${started.httpUrl}/api/exams/${demo.examId}`);
-        say(`Operator token for this demo: ${demo.operatorToken}`);
-        say('Each candidate connects with their own token as the SSH password (it opens only their lab):');
-        for (const c of demo.candidates) say(`  ${c.name.padEnd(14)} ssh -p ${started.ssh.port} ${c.id}@${started.sshHost}   token ${c.token}`);
-        say(`Their page (time left, instructions, sudo password, report): ${started.httpUrl}/candidate.html`);
-        say(`End the exam (freeze, grade) with: curl -s -X POST -H 'Authorization: Bearer ${demo.operatorToken}' ${started.httpUrl}/api/exams/${demo.examId}/end`);
-        say('Ctrl-C stops the daemon; the labs keep running and the next start picks them up.');
-        say();
-        watchDemo(daemon, demo.examId, say);
-      }
-
-      await new Promise<void>((resolve) => {
-        let stopping = false;
-        const stop = (signal: string) => {
-          if (stopping) {
-            log.warn({ signal }, 'second signal: exiting now');
-            process.exit(1);
-          }
-          stopping = true;
-          log.info({ signal }, 'stopping');
-          daemon.stop().then(resolve, (err) => {
-            log.error({ err: errorMessage(err) }, 'stop failed');
-            resolve();
-          });
-        };
-        process.on('SIGTERM', () => stop('SIGTERM'));
-        process.on('SIGINT', () => stop('SIGINT'));
-      });
-      process.exit(0);
-    });
+    .action(async (opts: ServeOptions) => (await import('../actions/serve.js')).serve(program, opts));
 }

@@ -44,6 +44,9 @@ describe('a tree that breaks the rule', () => {
     // a face reaches a store; and an inner file of another concept
     'src/http/route.ts': "import { store } from '../exams/exam-store.js';\nexport const route = store;\n",
     'src/exams/exam-store.ts': 'export const store = 1;\n',
+    // a command declaration loads a concept up front; the composition root reaches an inner file
+    'src/cli/commands/lab.ts': "import { lab } from '../../labs/index.js';\nexport const command = lab;\n",
+    'src/daemon/app.ts': "import { lab } from '../labs/lab.js';\nexport const app = lab;\n",
     // a cycle
     'src/audit/a.ts': "import { b } from './b.js';\nexport const a = b;\n",
     'src/audit/b.ts': "import { a } from './a.js';\nexport const b = () => a;\n",
@@ -67,6 +70,8 @@ describe('a tree that breaks the rule', () => {
         'providers-apart: src/providers/docker/index.ts → src/providers/libvirt/index.ts',
         'faces-use-services: src/http/route.ts → src/exams/exam-store.ts',
         'front-door: src/http/route.ts → src/exams/exam-store.ts',
+        'cli-start-light: src/cli/commands/lab.ts → src/labs/index.ts',
+        'front-door-root: src/daemon/app.ts → src/labs/lab.ts',
         'no-cycle: src/audit/a.ts → src/audit/b.ts',
       ]),
     );

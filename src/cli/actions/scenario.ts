@@ -1,0 +1,68 @@
+import type { Command } from 'commander';
+import { InputError } from '../../util/errors.js';
+import { testScenario } from '../../labs/index.js';
+import { scenarioJsonSchema, scenarioWarnings } from '../../scenario/index.js';
+import { appFor, Exit, EXIT, printError } from '../context.js';
+import { formatPoints } from '../output.js';
+
+export async function scenarioValidate(program: Command, files: string[], opts: { json?: boolean }): Promise<void> {
+  const app = await appFor(program);
+  try {
+    type Line = { where?: string; message: string };
+    const results: { file: string; ok: boolean; problems: Line[]; warnings: Line[] }[] = [];
+    for (const file of files) {
+      try {
+        const loaded = await app.loadScenario(file);
+        results.push({ file, ok: true, problems: [], warnings: scenarioWarnings(loaded) });
+      } catch (err) {
+        if (!(err instanceof InputError)) throw err;
+        results.push({ file, ok: false, problems: err.details.length ? err.details : [{ message: err.message }], warnings: [] });
+      }
+    }
+    if (opts.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+    else {
+      const say = (p: Line, file: string, prefix = '') => process.stdout.write(`${p.where ? `${p.where}: ` : `${file}: `}${prefix}${p.message}\n`);
+      for (const r of results) {
+        for (const w of r.warnings) say(w, r.file, 'warning: ');
+        if (r.ok) process.stdout.write(`${r.file}: ok${r.warnings.length ? ` (${r.warnings.length} warning${r.warnings.length > 1 ? 's' : ''})` : ''}\n`);
+        else for (const p of r.problems) say(p, r.file);
+      }
+    }
+    if (results.some((r) => !r.ok)) throw new Exit(EXIT.failed);
+  } finally {
+    app.close();
+  }
+}
+
+export async function scenarioTest(program: Command, file: string, opts: { json?: boolean }): Promise<void> {
+  const app = await appFor(program);
+  try {
+    const loaded = await app.loadScenario(file);
+    const report = await testScenario(app.labs, loaded, opts.json ? undefined : (line) => process.stderr.write(`… ${line}\n`));
+    if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else {
+      const broken = report.broken?.score;
+      const solved = report.solved?.score;
+      if (broken) process.stdout.write(`broken state: ${formatPoints(broken.points)}/${formatPoints(broken.maxPoints)} (${broken.percent}%)\n`);
+      if (solved) process.stdout.write(`solved state: ${formatPoints(solved.points)}/${formatPoints(solved.maxPoints)} (${solved.percent}%)\n`);
+      const seconds = Object.entries(report.timings).map(([k, v]) => `${k.replace(/Ms$/, '')} ${(v / 1000).toFixed(1)} s`);
+      process.stdout.write(`timings: ${seconds.join(', ')}\n`);
+      if (report.ok) process.stdout.write(`${file}: scenario test passed\n`);
+      else {
+        process.stdout.write(`${file}: scenario test FAILED\n`);
+        for (const p of report.problems) process.stdout.write(`  - ${p}\n`);
+      }
+    }
+    if (!report.ok) throw new Exit(EXIT.failed);
+  } catch (err) {
+    if (err instanceof Exit) throw err;
+    printError(err);
+    throw new Exit(err instanceof InputError ? EXIT.failed : EXIT.usage);
+  } finally {
+    app.close();
+  }
+}
+
+export function scenarioSchema(): void {
+  process.stdout.write(`${JSON.stringify(scenarioJsonSchema(), null, 2)}\n`);
+}

@@ -1,0 +1,96 @@
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { Authenticator, SessionRegistry, StaffTokens } from '../access/index.js';
+import { ExamReader, ExamScenarios, ExamService, LabPipeline, Scheduler, type AccessInfo } from '../exams/index.js';
+import { SshGateway } from '../gateway/index.js';
+import { createHttpApp, createMetrics, type Readiness } from '../http/index.js';
+import type { Clock } from '../util/retry.js';
+import type { App } from './app.js';
+import { PACKAGE_ROOT } from './config.js';
+import type { DaemonConfig } from './settings.js';
+
+/** The exam daemon's parts, made from an App: what `examlab serve` runs. */
+export interface DaemonParts {
+  sessions: SessionRegistry;
+  pipeline: LabPipeline;
+  service: ExamService;
+  reader: ExamReader;
+  auth: Authenticator;
+  scheduler: Scheduler;
+  gateway: SshGateway;
+  http: ReturnType<typeof createHttpApp>;
+}
+
+export interface DaemonWiring {
+  config: DaemonConfig;
+  log: Logger;
+  clock: Clock;
+  version: string;
+  /** The gateway's host key (OpenSSH private key). */
+  hostKey: string;
+  /** Where candidates reach the gateway: known once it listens. */
+  access: AccessInfo;
+  readiness(): Promise<Readiness>;
+}
+
+export function composeDaemon(app: App, wiring: DaemonWiring): DaemonParts {
+  const { config, log, clock } = wiring;
+  const { labs: labStore, exams, tokens, audit } = app.stores;
+  const sessions = new SessionRegistry();
+  const scenarios = new ExamScenarios();
+  const metrics = createMetrics({
+    labsByState: () => labStore.countByState(),
+    candidatesByPhase: () => exams.countCandidatesByPhase(),
+    gatewaySessions: () => sessions.total(),
+  });
+  const pipeline = new LabPipeline({
+    exams,
+    labStore,
+    labs: app.labs,
+    audit,
+    sessions,
+    metrics,
+    scenarios,
+    log: log.child({ component: 'pipeline' }),
+    clock,
+    settings: {
+      provisionConcurrency: config.provisioning.concurrency,
+      gradingConcurrency: config.grading.concurrency,
+      attempts: config.provisioning.attempts,
+      retryDelayMs: config.provisioning.retryDelay,
+    },
+  });
+  const service = new ExamService({
+    exams,
+    labStore,
+    labs: app.labs,
+    audit,
+    sessions,
+    pipeline,
+    scenarios,
+    clock,
+    log: log.child({ component: 'exams' }),
+    scenariosDir: app.config.scenariosDir,
+    uploadsDir: join(app.config.dataDir, 'scenarios'),
+    loadScenario: (file) => app.loadScenario(file),
+  });
+  const reader = new ExamReader({ exams, scenarios, labStore, labs: app.labs, clock });
+  const auth = new Authenticator(tokens, service);
+  const scheduler = new Scheduler({ service, exams, clock, log: log.child({ component: 'scheduler' }), tickMs: config.tick });
+  const gateway = new SshGateway({ auth, exams: service, sessions, audit, metrics, log: log.child({ component: 'gateway' }), hostKey: wiring.hostKey });
+  const http = createHttpApp({
+    service,
+    reader,
+    staffTokens: new StaffTokens(tokens, audit),
+    audit,
+    auth,
+    access: wiring.access,
+    metrics,
+    clock,
+    log: log.child({ component: 'http' }),
+    version: wiring.version,
+    readiness: wiring.readiness,
+    publicDir: join(PACKAGE_ROOT, 'public'),
+  });
+  return { sessions, pipeline, service, reader, auth, scheduler, gateway, http };
+}
