@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { SYSTEM, type Actor, type AuditLog } from '../audit/index.js';
@@ -10,6 +10,7 @@ import type { SshTarget } from '../remote/index.js';
 import type { CandidateRecord, ExamMode, ExamRecord, ExamStore, MarkRecord, ReportRecord } from './exam-store.js';
 import type { LabRecord, LabStore, RunRecord } from '../labs/index.js';
 import { hostTimeZone } from '../util/dates.js';
+import { makeDirs } from '../util/dirs.js';
 import { newId } from '../util/ids.js';
 import type { Clock } from '../util/retry.js';
 import type { ExamScenarios } from './exam-scenarios.js';
@@ -146,7 +147,7 @@ export class ExamService implements CandidateDirectory {
       return this.deps.loadScenario(join(this.deps.scenariosDir, `${source.name}.yaml`));
     }
     // An uploaded scenario is kept as a file, like any other, so its labs can always be traced to it.
-    mkdirSync(this.deps.uploadsDir, { recursive: true, mode: 0o700 });
+    makeDirs(this.deps.uploadsDir);
     const file = join(this.deps.uploadsDir, `exam-${examId}.yaml`);
     writeFileSync(file, source.yaml, { mode: 0o600 });
     try {

@@ -1,4 +1,5 @@
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
+import { makeDirs } from './dirs.js';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 
@@ -158,7 +159,7 @@ const MIGRATIONS: string[] = [
 /** Opens (creating if needed) the store, private to its owner, and brings its schema up to date. */
 export function openDatabase(file: string, migrations: readonly string[] = MIGRATIONS): Db {
   if (file !== ':memory:') {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    makeDirs(dirname(file));
   }
   const db = new Database(file);
   if (file !== ':memory:') chmodSync(file, 0o600);

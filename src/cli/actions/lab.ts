@@ -1,4 +1,5 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { makeDirs } from '../../util/dirs.js';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { App } from '../../daemon/index.js';
@@ -10,7 +11,7 @@ import { connectionInfo, scoreReport, table } from '../output.js';
 /** Writes the candidate's private key where `ssh -i` can use it (the data dir is root's only). */
 export function candidateKeyFile(app: App, lab: LabRecord): string {
   const dir = join(app.config.dataDir, 'labs', lab.id);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makeDirs(dir);
   const file = join(dir, 'candidate_key');
   writeFileSync(file, lab.secrets.candidatePrivateKey, { mode: 0o600 });
   return file;
