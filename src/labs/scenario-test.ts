@@ -8,6 +8,8 @@ export interface ScenarioTestReport {
   scenario: string;
   ok: boolean;
   labId?: string;
+  /** The lab was left up after a failure, to look at what went wrong (`keep`). */
+  kept?: boolean;
   /** What went wrong, in plain words; empty when ok. */
   problems: string[];
   broken?: { score: Score; checks: { id: string; status: CheckStatus; baseline: string }[] };
@@ -18,9 +20,10 @@ export interface ScenarioTestReport {
 /**
  * Proves a scenario on a real engine: provision, apply the faults, every
  * check must fail (baseline: pass ones must pass), apply the solution, every
- * check must pass; the lab is always torn down.
+ * check must pass; the lab is torn down, unless it failed with `keep` set
+ * (and was built: a provisioning that fails leaves nothing).
  */
-export async function testScenario(labs: LabService, loaded: LoadedScenario, progress: (line: string) => void = () => undefined): Promise<ScenarioTestReport> {
+export async function testScenario(labs: LabService, loaded: LoadedScenario, progress: (line: string) => void = () => undefined, options: { keep?: boolean } = {}): Promise<ScenarioTestReport> {
   const report: ScenarioTestReport = { scenario: loaded.scenario.id, ok: false, problems: [], timings: {} };
   const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     const started = Date.now();
@@ -56,8 +59,13 @@ export async function testScenario(labs: LabService, loaded: LoadedScenario, pro
     if (err instanceof EnvironmentError) environment = err;
     report.problems.push(errorMessage(err));
   } finally {
-    progress('tearing down');
-    await timed('teardownMs', () => labs.destroy(lab.id)).catch((err) => report.problems.push(`teardown: ${errorMessage(err)}`));
+    const built = labs.get(lab.id).state === 'ready';
+    if (options.keep && built && report.problems.length && !environment) {
+      report.kept = true;
+    } else {
+      progress('tearing down');
+      await timed('teardownMs', () => labs.destroy(lab.id)).catch((err) => report.problems.push(`teardown: ${errorMessage(err)}`));
+    }
   }
   if (environment) throw environment;
   report.ok = report.problems.length === 0;

@@ -29,7 +29,7 @@ const roster = (round: number, kind: string) =>
 interface Exam {
   id: string;
   status: string;
-  progress: { byPhase: Record<string, number>; failed: number; spares: { ready: number } };
+  progress: { byPhase: { active: number; ready: number; failed: number }; failed: number; spares: { ready: number } };
   candidates: { id: string; phase: string; finalRunId?: string }[];
 }
 
@@ -195,6 +195,9 @@ test(`a room of ${ROOM} candidates, ${ROUNDS} rounds`, async () => {
       const done = await waitFor('every result stored', () => exam(examId), (e) => e.status === 'ended', 600_000);
       f.endPreparedSeconds = (Date.now() - t) / 1000;
       f.ungradedPrepared = done.candidates.filter((c) => !c.finalRunId).length;
+      const exported = await op.get(`/api/exams/${examId}/results.xlsx`);
+      expect(exported.status).toBe(200);
+      f.exportedPreparedBytes = Number(exported.headers['content-length']);
       expect((await op.delete(`/api/exams/${examId}/labs`)).status).toBe(200);
 
       process.stdout.write(`room round ${round}: ${JSON.stringify(f)}\n`);
@@ -218,6 +221,8 @@ test(`a room of ${ROOM} candidates, ${ROUNDS} rounds`, async () => {
     expect(r.endSeconds).toBeLessThan(15);
     expect(r.preparedFailed).toBe(0);
     expect(r.ungradedPrepared).toBe(0);
+    expect(r.exportedRows).toBe(ROOM);
+    expect(r.exportedPreparedBytes).toBeGreaterThan(0);
     expect(r.startToAllLoggedInSeconds).toBeLessThan(5);
     expect(r.resetWithSpareSeconds).toBeLessThan(5);
     expect(r.endPreparedSeconds).toBeLessThan(15);

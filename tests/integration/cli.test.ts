@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
@@ -40,6 +40,9 @@ checks:
   - { id: ok, title: Le fichier existe, machine: box, kind: file, path: /etc/ok, competency: C }
 `,
 );
+// The same scenario with a reference solution that repairs nothing.
+const unsolved = join(dir, 'unsolved.yaml');
+writeFileSync(unsolved, readFileSync(scenario, 'utf8').replace('run: touch /etc/ok', 'run: "true"'));
 const invalid = join(dir, 'invalid.yaml');
 writeFileSync(invalid, 'apiVersion: examlab/v1\nid: Bad Id\ntitle: x\n');
 
@@ -111,4 +114,20 @@ describe('the examlab command', () => {
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/is destroyed/);
   }, 120_000);
+
+  test('scenario test --keep: a failed test leaves its lab up and says how to get in', async () => {
+    const failed = await examlab(['scenario', 'test', unsolved, '--keep'], data);
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toContain('solved state: check ok is fail');
+    expect(failed.stdout).toContain('the lab is kept, as the solution left it:');
+    expect(failed.stdout).toMatch(/technicien@10\.231\.\d+\.\d+/);
+    const id = /remove it with: examlab lab down (\w+)/.exec(failed.stdout)?.[1] as string;
+    const graded = JSON.parse((await examlab(['lab', 'grade', id, '--json'], data)).stdout);
+    expect(graded.results[0]).toMatchObject({ checkId: 'ok', status: 'fail' });
+    expect((await examlab(['lab', 'down', id], data)).code).toBe(0);
+    // Without --keep, nothing is left.
+    const before = JSON.parse((await examlab(['lab', 'ls', '--json'], data)).stdout).length;
+    expect((await examlab(['scenario', 'test', unsolved], data)).code).toBe(1);
+    expect(JSON.parse((await examlab(['lab', 'ls', '--json'], data)).stdout)).toHaveLength(before);
+  }, 180_000);
 });

@@ -3,7 +3,8 @@ import { InputError } from '../../util/errors.js';
 import { testScenario } from '../../labs/index.js';
 import { scenarioJsonSchema, scenarioWarnings } from '../../scenario/index.js';
 import { appFor, Exit, EXIT, printError } from '../context.js';
-import { formatPoints } from '../output.js';
+import { connectionInfo, formatPoints } from '../output.js';
+import { candidateKeyFile } from './lab.js';
 
 export async function scenarioValidate(program: Command, files: string[], opts: { json?: boolean }): Promise<void> {
   const app = await appFor(program);
@@ -34,11 +35,11 @@ export async function scenarioValidate(program: Command, files: string[], opts: 
   }
 }
 
-export async function scenarioTest(program: Command, file: string, opts: { json?: boolean }): Promise<void> {
+export async function scenarioTest(program: Command, file: string, opts: { json?: boolean; keep?: boolean }): Promise<void> {
   const app = await appFor(program);
   try {
     const loaded = await app.loadScenario(file);
-    const report = await testScenario(app.labs, loaded, opts.json ? undefined : (line) => process.stderr.write(`… ${line}\n`));
+    const report = await testScenario(app.labs, loaded, opts.json ? undefined : (line) => process.stderr.write(`… ${line}\n`), { keep: opts.keep });
     if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else {
       const broken = report.broken?.score;
@@ -51,6 +52,11 @@ export async function scenarioTest(program: Command, file: string, opts: { json?
       else {
         process.stdout.write(`${file}: scenario test FAILED\n`);
         for (const p of report.problems) process.stdout.write(`  - ${p}\n`);
+        if (report.kept && report.labId) {
+          const lab = app.labs.get(report.labId);
+          process.stdout.write(`the lab is kept, as the solution left it:\n${connectionInfo(lab, candidateKeyFile(app, lab))}\n`);
+          process.stdout.write(`grade it again with: examlab lab grade ${lab.id}\nremove it with: examlab lab down ${lab.id}\n`);
+        }
       }
     }
     if (!report.ok) throw new Exit(EXIT.failed);

@@ -17,8 +17,9 @@ export function registerScenarioCommands(program: Command): void {
     .command('test')
     .description('Prove a scenario on the real engines: the faults break every check, the solution repairs them all')
     .argument('<file>', 'scenario YAML file')
+    .option('--keep', 'on failure, leave the lab up and print how to get in (remove it with lab down)')
     .option('--json', 'print the report as JSON')
-    .action(async (file: string, opts: { json?: boolean }) => (await actions()).scenarioTest(program, file, opts));
+    .action(async (file: string, opts: { json?: boolean; keep?: boolean }) => (await actions()).scenarioTest(program, file, opts));
 
   scenario
     .command('schema')
