@@ -67,14 +67,18 @@ export class TokenStore {
     return { token, record: this.add(name, role, hashStaffToken(token), source) };
   }
 
-  /** Registers a token whose hash is known (from the configuration); idempotent. */
+  /**
+   * Registers a token whose hash is known (from the configuration);
+   * idempotent. A revoked token stays revoked: reading the configuration
+   * again at a restart never brings it back (give it a new value instead).
+   */
   add(name: string, role: StaffRole, hash: string, source: string): StaffToken {
     const existing = this.db.prepare(`SELECT * FROM api_tokens WHERE hash = ?`).get(hash) as Row | undefined;
     if (existing) {
-      if (existing.name !== name || existing.role !== role || existing.revoked_at) {
-        this.db.prepare(`UPDATE api_tokens SET name = ?, role = ?, revoked_at = NULL WHERE id = ?`).run(name, role, existing.id);
+      if (existing.name !== name || existing.role !== role) {
+        this.db.prepare(`UPDATE api_tokens SET name = ?, role = ? WHERE id = ?`).run(name, role, existing.id);
       }
-      return toToken({ ...existing, name, role, revoked_at: null });
+      return toToken({ ...existing, name, role });
     }
     const row: Row = { id: newId(), name, role, hash, source, created_at: now(), revoked_at: null };
     this.db.prepare(`INSERT INTO api_tokens (id, name, role, hash, source, created_at) VALUES (?, ?, ?, ?, ?, ?)`).run(row.id, name, role, hash, source, row.created_at);

@@ -152,7 +152,10 @@ export class Daemon {
   }
 
   private setUpTokens(): { name: string; role: string; token: string }[] {
-    for (const t of this.config.tokens) this.tokens.add(t.name, t.role, t.sha256 ?? hashStaffToken(t.token as string), 'config');
+    for (const t of this.config.tokens) {
+      const token = this.tokens.add(t.name, t.role, t.sha256 ?? hashStaffToken(t.token as string), 'config');
+      if (token.revokedAt) this.log.warn({ token: token.id, name: token.name }, 'a token of the configuration was revoked through the API and stays revoked; give it a new value in the configuration to use it again');
+    }
     if (this.tokens.count('operator') > 0) return [];
     const made = (['operator', 'jury'] as const).map((role) => ({ role, ...this.tokens.issue(role, role, 'bootstrap') }));
     this.audit.append({ actor: SYSTEM, action: 'token.bootstrap', detail: { tokens: made.map((m) => ({ id: m.record.id, role: m.role })) } });

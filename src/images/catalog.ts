@@ -16,8 +16,8 @@ import { sha256 } from '../util/ids.js';
 
 const CAPABILITY = z.enum([
   'AUDIT_WRITE', 'CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'MKNOD', 'NET_ADMIN', 'NET_BIND_SERVICE',
-  'NET_RAW', 'SETFCAP', 'SETGID', 'SETPCAP', 'SETUID', 'SYS_CHROOT', 'SYS_TIME',
-]);
+  'NET_RAW', 'SETFCAP', 'SETGID', 'SETPCAP', 'SETUID', 'SYS_CHROOT',
+]); // never SYS_TIME: a container shares the host's clock (every deadline with it)
 
 const imageDefinitionSchema = z.strictObject({
   description: z.string(),

@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import { isAbsolute, join, dirname } from 'node:path';
+import { readFile, realpath } from 'node:fs/promises';
+import { join, dirname, sep } from 'node:path';
 import { ExamlabError, errorMessage } from '../util/errors.js';
 import type { Step } from '../scenario/index.js';
 import { powershellCommand, powershellWriteStdin, type ExecResult, type MachineSession } from '../remote/index.js';
@@ -66,10 +66,14 @@ async function stepCommand(step: Step, scenarioDir: string, shell: 'sh' | 'power
   const path = (step.file ?? step.to) as string;
   let content: string | Buffer;
   if (step.upload !== undefined) {
-    const source = isAbsolute(step.upload) ? step.upload : join(scenarioDir, step.upload);
+    const source = join(scenarioDir, step.upload);
     try {
-      content = await readFile(source);
+      // The file itself, symbolic links followed, must be in the scenario's folder.
+      const [base, real] = await Promise.all([realpath(scenarioDir), realpath(source)]);
+      if (!real.startsWith(base + sep)) throw new StepError(`upload ${step.upload} leads outside the scenario's folder (to ${real})`);
+      content = await readFile(real);
     } catch (err) {
+      if (err instanceof StepError) throw err;
       throw new StepError(`cannot read ${source} for upload: ${errorMessage(err)}`);
     }
   } else {

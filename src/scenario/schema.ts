@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import { z } from 'zod';
 import { CHECK_KINDS, type CheckCommon } from '../checks/index.js';
 import { durationSchema, parseSize } from '../util/units.js';
@@ -80,7 +81,8 @@ const machineSchema = z.strictObject({
     .optional()
     .describe('The candidate may log in as this user (created with a per-lab password and key)'),
   capabilities: z
-    .array(z.enum(['NET_ADMIN', 'NET_RAW', 'SYS_TIME', 'MKNOD']))
+    // Never SYS_TIME: a container's clock is the host's, so one candidate's `date -s` would move every deadline.
+    .array(z.enum(['NET_ADMIN', 'NET_RAW', 'MKNOD']))
     .default([])
     .describe('Extra Linux capabilities beyond what the image declares'),
   devices: z.array(z.enum(['/dev/net/tun'])).default([]),
@@ -111,7 +113,13 @@ const stepSchema = z
     run: z.string().optional().describe('Shell script, run as root by /bin/sh'),
     file: z.string().startsWith('/', 'must be an absolute path').optional().describe('Write `content` to this path'),
     content: z.string().optional(),
-    upload: z.string().optional().describe('A file next to the scenario, copied to `to`'),
+    upload: z
+      .string()
+      .refine((p) => !posix.isAbsolute(p) && !posix.normalize(p).startsWith('../') && posix.normalize(p) !== '..', {
+        message: "a path inside the scenario's folder (relative, no ..): a scenario copies its own files, never the server's",
+      })
+      .optional()
+      .describe("A file in the scenario's folder (a relative path), copied to `to`"),
     to: z.string().startsWith('/', 'must be an absolute path').optional(),
     reboot: z
       .literal(true)

@@ -97,6 +97,19 @@ describe('scenario loading', () => {
     ]);
   });
 
+  test('a capability that reaches beyond the container is refused, saying why', () => {
+    const text = minimal.replace(/(\n    image: [a-z-]+\n)/, '$1    capabilities: [SYS_TIME]\n');
+    expect(problems(text).join('\n')).toMatch(/machines\[0\]\.capabilities\[0\]: expected one of "NET_ADMIN", "NET_RAW", "MKNOD", got string "SYS_TIME"/);
+  });
+
+  test('uploads come from the scenario\'s folder only', () => {
+    for (const path of ['/etc/shadow', '../../etc/shadow', 'files/../../x']) {
+      const text = minimal.replace('    run: useradd -m {{ user }}', `    upload: ${path}\n    to: /tmp/x`);
+      expect(problems(text).join('\n')).toMatch(/setup\[0\]\.upload: a path inside the scenario's folder/);
+    }
+    expect(problems(minimal.replace('    run: useradd -m {{ user }}', '    upload: files/./a.txt\n    to: /tmp/x'), { baseDir: undefined })).toEqual([]);
+  });
+
   test('a step needs exactly one action', () => {
     const found = problems(minimal.replace('    run: useradd -m {{ user }}', '    run: useradd -m {{ user }}\n    upload: x.tar\n    to: /tmp/x.tar'));
     expect(found.join('\n')).toMatch(/setup\[0\]: a step needs exactly one of run, file, upload/);
