@@ -148,7 +148,7 @@ describe('the HTTP API refuses bad input clearly', () => {
     expect(ended.body.status).toBe('ended');
     const again = await op.post(`/api/exams/${id}/start`);
     expect(again.status).toBe(409);
-    expect(again.body.message).toMatch(/is ended; only a scheduled exam can start/);
+    expect(again.body.message).toMatch(/is ended; only a scheduled or prepared exam can start/);
     const extend = await op.post(`/api/exams/${id}/candidates/alice/extend`).send({ duration: '10m' });
     expect(extend.status).toBe(409);
     expect((await op.get('/api/nothing-here')).status).toBe(404);
