@@ -33,7 +33,7 @@ describe('candidate access is scoped to their own lab', () => {
   afterAll(async () => {
     await d?.close();
     if (examId) expect(await examObjects(examId)).toEqual({ containers: [], networks: [] });
-  });
+  }, 180_000);
 
   test('a candidate token reads only /api/me: exams, other candidates, results, audit are 403', async () => {
     const alice = api(d.url, tokens.alice);

@@ -35,11 +35,11 @@ describe('a three-candidate exam from creation to exported results', () => {
     d = await startTestDaemon();
     op = api(d.url, OPERATOR);
     jury = api(d.url, JURY);
-  });
+  }, 180_000);
   afterAll(async () => {
     await d?.close();
     process.stdout.write(`three-candidate exam timings (s): ${JSON.stringify(timings)}\n`);
-  });
+  }, 180_000);
 
   test('the operator creates the exam from a CSV roster and starts it; every lab is built, verified broken and offered', async () => {
     const started = Date.now();

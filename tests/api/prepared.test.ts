@@ -16,8 +16,8 @@ describe('a prepared exam with a spare lab', () => {
   beforeAll(async () => {
     d = await startTestDaemon();
     op = api(d.url, OPERATOR);
-  });
-  afterAll(async () => d?.close());
+  }, 180_000);
+  afterAll(async () => d?.close(), 180_000);
 
   test('every lab and the spare are built and verified before the start; nobody gets in', async () => {
     const created = await op.post('/api/exams').send({ scenario: 'broken-workstation', rosterCsv: 'id,name\nalice,Alice\nbruno,Bruno\n', start: 'manual', prepare: true, spares: 1 });

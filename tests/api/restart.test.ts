@@ -38,7 +38,7 @@ describe('a restart at any moment loses nothing', () => {
     await daemon.kill('SIGKILL').catch(() => undefined);
     await destroyAllLabs(daemon.dataDir);
     if (examId) expect(await examObjects(examId)).toEqual({ containers: [], networks: [] });
-  });
+  }, 180_000);
 
   test('killed while the labs are being built: the half-made labs are built again and offered', async () => {
     await daemon.start();

@@ -20,11 +20,11 @@ describe('scheduled start, failed labs and the deadline', () => {
   beforeAll(async () => {
     d = await startTestDaemon();
     op = api(d.url, OPERATOR);
-  });
+  }, 180_000);
   afterAll(async () => {
     await d?.close();
     if (examId) expect(await examObjects(examId)).toEqual({ containers: [], networks: [] });
-  });
+  }, 180_000);
 
   test('an uploaded scenario may not copy files from the server', async () => {
     const res = await op.post('/api/exams').send({

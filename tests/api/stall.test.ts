@@ -39,10 +39,10 @@ describe('an exam whose candidates stall the grader', () => {
 
   beforeAll(async () => {
     d = await startTestDaemon();
-  });
+  }, 180_000);
   afterAll(async () => {
     await d?.close();
-  });
+  }, 180_000);
 
   test('three stalling candidates do not hold up the end of the exam for the others', async () => {
     const op = api(d.url, OPERATOR);

@@ -13,8 +13,8 @@ describe('the HTTP API refuses bad input clearly', () => {
   beforeAll(async () => {
     d = await startTestDaemon();
     op = api(d.url, OPERATOR);
-  });
-  afterAll(async () => d?.close());
+  }, 180_000);
+  afterAll(async () => d?.close(), 180_000);
 
   const exam = (extra: Record<string, unknown> = {}) => ({ scenarioYaml: SMALL_SCENARIO, candidates: [{ id: 'alice', name: 'Alice' }], ...extra });
   const examCount = async () => (await op.get('/api/exams')).body.exams.length as number;
