@@ -27,12 +27,14 @@ describe('scheduled start, failed labs and the deadline', () => {
   }, 180_000);
 
   test('an uploaded scenario may not copy files from the server', async () => {
-    const res = await op.post('/api/exams').send({
-      scenarioYaml: SMALL_SCENARIO.replace('faults:\n', 'faults:\n  - machine: pc\n    upload: /etc/shadow\n    to: /root/shadow\n'),
-      candidates: [{ id: 'alice', name: 'Alice' }],
-    });
-    expect(res.status).toBe(422);
-    expect(res.body.details).toEqual([{ where: 'scenarioYaml faults[0].upload', message: 'upload steps need a scenario in the scenarios folder' }]);
+    for (const path of ['/etc/shadow', '../../../etc/shadow']) {
+      const res = await op.post('/api/exams').send({
+        scenarioYaml: SMALL_SCENARIO.replace('faults:\n', `faults:\n  - machine: pc\n    upload: ${path}\n    to: /root/shadow\n`),
+        candidates: [{ id: 'alice', name: 'Alice' }],
+      });
+      expect(res.status).toBe(422);
+      expect(res.body.details).toEqual([{ where: expect.stringMatching(/faults\[0\]\.upload$/), message: "a path inside the scenario's folder (relative, no ..): a scenario copies its own files, never the server's" }]);
+    }
   });
 
   test('the exam starts at its time; a failing lab is retried, then reported, and blocks no one', async () => {
