@@ -15,6 +15,7 @@ import { newId } from '../util/ids.js';
 import type { Clock } from '../util/retry.js';
 import type { ExamScenarios } from './exam-scenarios.js';
 import { latestFinal, type LabPipeline } from './lab-pipeline.js';
+import { offerLab } from './offer.js';
 import { candidateResult, type CandidateResult } from './results.js';
 import { checkRosterJson, type RosterEntry } from './roster.js';
 import { hasFinished } from './states.js';
@@ -242,18 +243,12 @@ export class ExamService implements CandidateDirectory {
       if (current.status !== 'scheduled' && current.status !== 'preparing') throw new ConflictError(`exam ${examId} is ${current.status}; only a scheduled or prepared exam can start`);
       const candidates = exams.candidates(examId);
       if (!candidates.length) throw new ConflictError(`exam ${examId} has no candidates`);
-      const at = this.now();
-      const started = exams.moveExam(examId, 'running', { startedAt: at });
+      const at = new Date(this.deps.clock.now());
+      const started = exams.moveExam(examId, 'running', { startedAt: at.toISOString() });
       const waiting = candidates.filter((c) => c.phase === 'waiting');
       for (const c of waiting) exams.moveCandidate(examId, c.id, 'provisioning', { detail: 'queued' });
       const ready = candidates.filter((c) => c.phase === 'ready');
-      for (const c of ready) {
-        const lab = labStore.labOf(c);
-        if (!lab) continue;
-        labStore.transition(lab.id, 'running', 'offered to the candidate');
-        const deadline = new Date(Date.parse(at) + current.durationMs + c.extensionMs).toISOString();
-        exams.moveCandidate(examId, c.id, 'active', { offeredAt: at, deadline, detail: null });
-      }
+      for (const c of ready) if (c.labId) offerLab({ exams, labStore }, current, c, c.labId, at);
       audit.append({ actor, action: 'exam.start', examId, detail: { candidates: candidates.length, offered: ready.length, building: candidates.length - ready.length } });
       return { exam: started, toBuild: waiting, offered: ready };
     });
@@ -369,16 +364,12 @@ export class ExamService implements CandidateDirectory {
       let next: CandidateRecord;
       if (exam.status === 'preparing') {
         next = c.phase === 'ready' ? exams.updateCandidate(examId, c.id, fields) : (exams.moveCandidate(examId, c.id, 'provisioning'), exams.moveCandidate(examId, c.id, 'ready', fields));
+      } else if (c.phase === 'active') {
+        labStore.transition(spare.id, 'running', 'offered to the candidate');
+        next = exams.updateCandidate(examId, c.id, fields);
       } else {
-        labStore.transition(spare.id, 'running', `offered to ${c.id} (a spare, for a reset)`);
-        if (c.phase === 'active') {
-          next = exams.updateCandidate(examId, c.id, fields);
-        } else {
-          const at = this.now();
-          const deadline = c.deadline ?? new Date(Date.parse(at) + exam.durationMs + c.extensionMs).toISOString();
-          exams.moveCandidate(examId, c.id, 'provisioning');
-          next = exams.moveCandidate(examId, c.id, 'active', { ...fields, offeredAt: c.offeredAt ?? at, deadline });
-        }
+        exams.moveCandidate(examId, c.id, 'provisioning');
+        next = offerLab({ exams, labStore }, exam, c, spare.id, new Date(this.deps.clock.now()), fields);
       }
       audit.append({ actor, action: 'candidate.reset', examId, candidateId, labId: spare.id, detail: { spare: true, replaced: c.labId ?? null } });
       return { next, old: labStore.labOf(c) };

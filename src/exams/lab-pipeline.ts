@@ -9,6 +9,7 @@ import type { LabRecord, LabStore, RunRecord } from '../labs/index.js';
 import { KeyedLock, Limiter } from '../util/limiter.js';
 import { retryAttempts, type Clock } from '../util/retry.js';
 import type { ExamMetrics } from './metrics.js';
+import { offerLab } from './offer.js';
 
 export interface PipelineSettings {
   /** Labs provisioned at once, all exams together. */
@@ -48,8 +49,6 @@ export class LabPipeline {
   private readonly grading: Limiter;
   private readonly lock = new KeyedLock();
   private readonly tasks = new Set<Promise<unknown>>();
-  /** Spare labs queued or being built, per exam (not yet in the store as spares). */
-  private readonly sparesQueued = new Map<string, number>();
   private stopping = false;
 
   constructor(private readonly deps: PipelineDeps) {
@@ -70,26 +69,21 @@ export class LabPipeline {
   }
 
   /**
-   * Tops the exam's spare labs up to its `spares`: each built, broken and
-   * verified like a candidate's, then kept ready for no one until a reset
-   * takes it. Queued behind the candidates' labs; returns at once.
+   * Tops the exam's spare labs up to its `spares`: each recorded at once
+   * (so it counts while it waits its turn), then built, broken and verified
+   * like a candidate's, and kept ready for no one until a reset takes it.
+   * Queued behind the candidates' labs; returns at once.
    */
   launchSpares(examId: string): void {
-    const { exams, labStore } = this.deps;
+    const { exams, labStore, labs } = this.deps;
     const exam = exams.exam(examId);
     if (exam.status !== 'preparing' && exam.status !== 'running') return;
-    const missing = exam.spares - labStore.spares(examId).filter((l) => l.state !== 'failed').length - (this.sparesQueued.get(examId) ?? 0);
+    const missing = exam.spares - labStore.spares(examId).filter((l) => l.state !== 'failed').length;
     for (let i = 0; i < missing; i++) {
-      this.sparesQueued.set(examId, (this.sparesQueued.get(examId) ?? 0) + 1);
-      let queued = true;
-      const dequeue = () => {
-        if (queued) this.sparesQueued.set(examId, (this.sparesQueued.get(examId) ?? 1) - 1);
-        queued = false;
-      };
+      const lab = labs.create(this.deps.scenarios.of(exam), { examId });
       void this.provisioning
-        .run(() => this.track(this.buildSpare(examId, dequeue)))
-        .catch((err) => this.deps.log.child({ exam: examId }).error({ err: errorMessage(err) }, 'spare lab stopped'))
-        .finally(dequeue);
+        .run(() => this.track(this.buildSpare(examId, lab.id)))
+        .catch((err) => this.deps.log.child({ exam: examId, lab: lab.id }).error({ err: errorMessage(err) }, 'spare lab stopped'));
     }
   }
 
@@ -100,30 +94,31 @@ export class LabPipeline {
     }
   }
 
-  /** `recorded` is called once the spare is in the store (it then counts as one of the exam's spares). */
-  private async buildSpare(examId: string, recorded: () => void): Promise<void> {
+  /** Builds a recorded spare; one whose exam is over by its turn is removed. A daemon stopping leaves it recorded: the next start replaces it. */
+  private async buildSpare(examId: string, labId: string): Promise<void> {
     const { exams, labs, audit } = this.deps;
-    const exam = exams.exam(examId);
-    if (this.stopping || (exam.status !== 'preparing' && exam.status !== 'running')) return;
-    const lab = labs.create(this.deps.scenarios.of(exam), { examId });
-    recorded();
-    const log = this.deps.log.child({ exam: examId, lab: lab.id, spare: true });
+    if (this.stopping) return;
+    const live = () => ['preparing', 'running'].includes(exams.exam(examId).status);
+    if (!live()) {
+      await labs.destroy(labId);
+      return;
+    }
+    const log = this.deps.log.child({ exam: examId, lab: labId, spare: true });
     try {
-      await labs.provision(lab.id);
-      const baseline = await labs.verifyBaseline(lab.id);
+      await labs.provision(labId);
+      const baseline = await labs.verifyBaseline(labId);
       if (!baseline.ok) throw new BaselineError(`the broken state is not as the scenario says (${baseline.problems.map((p) => p.checkId).join(', ')})`);
     } catch (err) {
       log.warn({ err: describe(err) }, 'spare lab could not be prepared');
-      await labs.destroy(lab.id).catch(() => undefined);
+      await labs.destroy(labId).catch(() => undefined);
       return;
     }
     // The exam may have ended while the spare was built.
-    const now = exams.exam(examId).status;
-    if (now !== 'preparing' && now !== 'running') {
-      await labs.destroy(lab.id);
+    if (!live()) {
+      await labs.destroy(labId);
       return;
     }
-    audit.append({ actor: SYSTEM, action: 'lab.spare', examId, labId: lab.id });
+    audit.append({ actor: SYSTEM, action: 'lab.spare', examId, labId });
     log.info('spare lab ready');
   }
 
@@ -240,11 +235,8 @@ export class LabPipeline {
         audit.append({ actor: SYSTEM, action: 'lab.ready', examId: exam.id, candidateId, labId });
         return undefined;
       }
-      labStore.transition(labId, 'running', 'offered to the candidate');
-      const at = new Date(clock.now());
-      const deadline = c.deadline ?? new Date(at.getTime() + exam.durationMs + c.extensionMs).toISOString();
-      const moved = exams.moveCandidate(exam.id, candidateId, 'active', { offeredAt: c.offeredAt ?? at.toISOString(), deadline, detail: null });
-      audit.append({ actor: SYSTEM, action: 'lab.offer', examId: exam.id, candidateId, labId, detail: { deadline } });
+      const moved = offerLab({ exams, labStore }, exam, c, labId, new Date(clock.now()));
+      audit.append({ actor: SYSTEM, action: 'lab.offer', examId: exam.id, candidateId, labId, detail: { deadline: moved.deadline } });
       return moved;
     });
     if (!offered) return;
