@@ -1454,12 +1454,13 @@ static const struct verb {
     const char *name;
     int min, max;
     verb_fn *fn;
+    int network; /* waits on the network: answered beside the others (see NET_WORKERS) */
 } VERBS[] = {
-    {"lstat", 1, 1, verb_lstat},     {"read", 2, 2, verb_read},       {"list", 1, 1, verb_list},
-    {"statfs", 1, 1, verb_statfs},   {"xattr", 2, 2, verb_xattr},     {"procs", 0, 0, verb_procs},
-    {"cgroup", 1, 1, verb_cgroup},
-    {"connect", 3, 3, verb_connect}, {"ping", 2, 2, verb_ping},       {"dns", 3, 4, verb_dns},
-    {"resolve", 2, 2, verb_resolve}, {"http", 6, 6, verb_http},       {"run", 3, 4, verb_run},
+    {"lstat", 1, 1, verb_lstat, 0},     {"read", 2, 2, verb_read, 0},       {"list", 1, 1, verb_list, 0},
+    {"statfs", 1, 1, verb_statfs, 0},   {"xattr", 2, 2, verb_xattr, 0},     {"procs", 0, 0, verb_procs, 0},
+    {"cgroup", 1, 1, verb_cgroup, 0},
+    {"connect", 3, 3, verb_connect, 1}, {"ping", 2, 2, verb_ping, 1},       {"dns", 3, 4, verb_dns, 1},
+    {"resolve", 2, 2, verb_resolve, 1}, {"http", 6, 6, verb_http, 1},       {"run", 3, 4, verb_run, 0},
 };
 
 struct request {
@@ -1632,15 +1633,14 @@ static int answer(char *line, struct sbuf *out) {
     return rc;
 }
 
-/* The verb of a request line (id TAB verb ...) waits on the network. */
+/* The verb of a request line (id TAB verb ...) waits on the network (its `network` in VERBS). */
 static int waits_on_network(const char *line) {
-    static const char *const NET[] = {"connect", "ping", "dns", "resolve", "http"};
     const char *verb = strchr(line, '\t');
     if (!verb) return 0;
     verb++;
     size_t n = strcspn(verb, "\t");
-    for (size_t i = 0; i < sizeof NET / sizeof NET[0]; i++)
-        if (strlen(NET[i]) == n && !memcmp(NET[i], verb, n)) return 1;
+    for (size_t i = 0; i < sizeof VERBS / sizeof VERBS[0]; i++)
+        if (strlen(VERBS[i].name) == n && !memcmp(VERBS[i].name, verb, n)) return VERBS[i].network;
     return 0;
 }
 
