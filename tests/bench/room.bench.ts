@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { expect, test } from '@jest/globals';
 import { PACKAGE_ROOT } from '../../src/daemon/config.js';
+import { retryUntil } from '../../src/util/retry.js';
 import { cpuTimes } from '../integration/helpers.js';
 import { api, DaemonProcess, destroyAllLabs, OPERATOR, sshExec, TEST_CONFIG, waitFor } from '../api/helpers.js';
 
@@ -34,31 +35,15 @@ interface Exam {
 }
 
 /** An interactive gateway session (a shell), held open; retried while the start is being applied. */
-async function openSession(port: number, user: string, token: string): Promise<ssh2.Client> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      return await new Promise<ssh2.Client>((resolve, reject) => {
-        const client = new ssh2.Client();
-        client.on('error', reject);
-        client.on('ready', () => client.shell((err) => (err ? reject(err) : resolve(client))));
-        client.connect({ host: '127.0.0.1', port, username: user, password: token, readyTimeout: 30_000 });
-      });
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
-
-async function retryLogin<T>(attempt: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
-  const deadline = Date.now() + 300_000;
-  for (;;) {
-    const value = await attempt().catch(() => undefined);
-    if (value !== undefined && ok(value)) return value;
-    if (Date.now() > deadline) throw new Error('the candidate never got a working lab back');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+function openSession(port: number, user: string, token: string): Promise<ssh2.Client> {
+  const connect = () =>
+    new Promise<ssh2.Client>((resolve, reject) => {
+      const client = new ssh2.Client();
+      client.on('error', reject);
+      client.on('ready', () => client.shell((err) => (err ? reject(err) : resolve(client))));
+      client.connect({ host: '127.0.0.1', port, username: user, password: token, readyTimeout: 30_000 });
+    });
+  return retryUntil(connect, () => true, { what: `a gateway session for ${user}`, timeoutMs: 60_000, intervalMs: 100 });
 }
 
 /** CPU-seconds so far: the whole host, the lab containers (their cgroup), the engine (dockerd, containerd), the daemon. */
@@ -184,7 +169,7 @@ test(`a room of ${ROOM} candidates, ${ROUNDS} rounds`, async () => {
       await sshExec(daemon.sshPort, resetId, resetToken, 'touch ~/before-reset');
       t = Date.now();
       expect((await op.post(`/api/exams/${examId}/candidates/${resetId}/reset`)).status).toBe(202);
-      const fresh = await retryLogin(() => sshExec(daemon.sshPort, resetId, resetToken, 'test ! -e ~/before-reset && echo fresh'), (r) => r.stdout === 'fresh\n');
+      const fresh = await retryUntil(() => sshExec(daemon.sshPort, resetId, resetToken, 'test ! -e ~/before-reset && echo fresh'), (r) => r.stdout === 'fresh\n', { what: 'a working fresh lab after the reset', timeoutMs: 300_000, intervalMs: 100 });
       f.resetWithSpareSeconds = (Date.now() - t) / 1000;
       expect(fresh.stdout).toBe('fresh\n');
       for (const s of sessions) s.end();
