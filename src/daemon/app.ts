@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { TokenStore } from '../access/index.js';
 import { AuditLog } from '../audit/index.js';
@@ -50,16 +50,15 @@ export function createApp(config: Config, log: Logger): App {
   );
   // Docker also makes every lab's networks (VMs join its bridges).
   const providers = new ProviderRegistry().register('docker', docker, { networks: true }).register('libvirt', libvirt);
-  const catalog = once(() => ImageCatalog.load(config.imagesDir));
   const imageLog = log.child({ component: 'images' });
-  const images = new ImageService(catalog, {
+  const images = new ImageService(config.imagesDir, (root, extra) => ImageCatalog.load(root, extra), {
     docker: once(async () => {
       const { DockerImageBuilder, dockerImages } = await dockerModule();
-      return dockerImages(new DockerImageBuilder((await docker()).docker, await catalog(), imageLog, { workDir: join(config.buildDir, 'rootfs'), debianMirror: config.debianMirror }), await catalog());
+      return dockerImages(new DockerImageBuilder((await docker()).docker, imageLog, { workDir: join(config.buildDir, 'rootfs'), debianMirror: config.debianMirror }));
     }),
     libvirt: once(async () => {
       const { VmImageBuilder, vmImages } = await libvirtModule();
-      return vmImages(new VmImageBuilder(await catalog(), imageLog, { imagesDir: join(config.vmDir, 'images'), workDir: join(config.buildDir, 'rootfs'), debianMirror: config.debianMirror }));
+      return vmImages(new VmImageBuilder(imageLog, { imagesDir: join(config.vmDir, 'images'), workDir: join(config.buildDir, 'rootfs'), debianMirror: config.debianMirror }));
     }),
   });
   const labs = new LabService({ store: stores.labs, providers, images, machines: new LabMachineAccess(providers, toolbox), log, labFilesDir: join(config.dataDir, 'labs') });
@@ -72,7 +71,7 @@ export function createApp(config: Config, log: Logger): App {
     images,
     labs,
     async loadScenario(file) {
-      const imageProviders = await images.providersByImage();
+      const imageProviders = await images.providersByImage(dirname(file));
       return loadScenarioFile(file, { knownImages: Object.keys(imageProviders), imageProviders });
     },
     close: () => db.close(),

@@ -5,7 +5,7 @@ import { SYSTEM, type Actor, type AuditLog } from '../audit/index.js';
 import { hashCandidateToken, newCandidateToken, UnauthenticatedError, type AdmittedCandidate, type CandidateDirectory, type SessionRegistry } from '../access/index.js';
 import { ConflictError, ExamlabError, InputError, NotAllowedError, NotFoundError, errorMessage } from '../util/errors.js';
 import type { LabService } from '../labs/index.js';
-import type { LoadedScenario } from '../scenario/index.js';
+import { drawOf, type LoadedScenario } from '../scenario/index.js';
 import type { SshTarget } from '../remote/index.js';
 import type { CandidateRecord, ExamMode, ExamRecord, ExamStore, MarkRecord, ReportRecord } from './exam-store.js';
 import type { LabRecord, LabStore, RunRecord } from '../labs/index.js';
@@ -542,7 +542,8 @@ export class ExamService implements CandidateDirectory {
     const runs = c.labId ? this.deps.labStore.runs(c.labId) : [];
     const run = runs.find((r) => r.id === c.finalRunId);
     const scenario = this.scenarioOf(exam).scenario;
-    return candidateResult(scenario, c, run, this.deps.exams.marks(exam.id, c.id), this.deps.exams.report(exam.id, c.id));
+    const lab = this.deps.labStore.labOf(c);
+    return candidateResult(scenario, c, run, this.deps.exams.marks(exam.id, c.id), this.deps.exams.report(exam.id, c.id), lab ? drawOf(lab.variables) : {});
   }
 
   /** Where the gateway connects a candidate: their own lab, as their login user, with the lab's candidate key. */

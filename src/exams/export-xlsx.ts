@@ -101,7 +101,7 @@ type Value = string | number | Date | undefined;
  */
 export async function resultsXlsx(
   exam: ExamRecord,
-  scenario: Pick<Scenario, 'title' | 'ccp' | 'language' | 'passMark' | 'competencies'>,
+  scenario: Pick<Scenario, 'title' | 'ccp' | 'language' | 'passMark' | 'competencies' | 'faultPools'>,
   results: readonly CandidateResult[],
 ): Promise<Buffer> {
   const language: Language = scenario.language === 'en' ? 'en' : 'fr';
@@ -115,6 +115,7 @@ export async function resultsXlsx(
   sheet(workbook, w.sheets.candidates, [
     [w.id, 14], [w.name, 28], [w.email, 28], [w.points, 9], [w.maxPoints, 9], [w.percent, 8], [w.verdict, 14], [w.final, 10], [w.auto, 12], [w.jury, 9],
     ...scenario.competencies.map((c): [string, number] => [`${c.id} – ${c.title}`, 18]),
+    ...scenario.faultPools.map((p): [string, number] => [p.title, 24]),
     [w.gradedAt, 17],
   ], results.map((r) => [
     ...who(r),
@@ -127,6 +128,10 @@ export async function resultsXlsx(
     r.auto.points,
     r.manual.points,
     ...scenario.competencies.map((c) => r.competencies.find((l) => l.id === c.id)?.points ?? 0),
+    ...scenario.faultPools.map((p) => {
+      const option = p.options.find((o) => o.id === r.faults[p.id]);
+      return option ? `${option.id} – ${option.title}` : undefined;
+    }),
     date(r.gradedAt),
   ]));
 

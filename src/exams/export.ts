@@ -13,7 +13,7 @@ import { formatPoints as fmt, neutraliseFormula, type CsvDialect } from './sprea
  * commas, a UTF-8 BOM (so accents are read right) and CRLF line ends.
  */
 export function resultsCsv(
-  scenario: Pick<Scenario, 'checks' | 'manualCriteria' | 'competencies'>,
+  scenario: Pick<Scenario, 'checks' | 'manualCriteria' | 'competencies' | 'faultPools'>,
   results: readonly CandidateResult[],
   dialect: CsvDialect = 'plain',
 ): string {
@@ -35,6 +35,7 @@ export function resultsCsv(
     ...scenario.checks.map((c) => `check:${c.id}`),
     ...scenario.manualCriteria.map((m) => `manual:${m.id}`),
     ...scenario.competencies.map((c) => `competency:${c.id}`),
+    ...scenario.faultPools.map((p) => `fault:${p.id}`),
   ];
   const rows = results.map((r) => [
     text(r.candidate.id),
@@ -57,6 +58,7 @@ export function resultsCsv(
       return line?.status === 'marked' ? num(line.points) : '';
     }),
     ...scenario.competencies.map((c) => num(r.competencies.find((l) => l.id === c.id)?.points ?? 0)),
+    ...scenario.faultPools.map((p) => r.faults[p.id] ?? ''),
   ]);
   return stringify([header, ...rows], excel ? { delimiter: ';', bom: true, record_delimiter: 'windows' } : {});
 }
@@ -84,6 +86,7 @@ const WORDS = {
     of: 'dont automatique',
     jury: 'et jury',
     provisional: 'Résultat provisoire',
+    variant: 'Pannes tirées',
     notGraded: 'pas encore noté',
     undecided: 'vérifications indécises (à renoter) : ',
     unmarked: 'critères à noter : ',
@@ -128,6 +131,7 @@ const WORDS = {
     of: 'automatic',
     jury: 'and jury',
     provisional: 'Provisional result',
+    variant: 'Faults drawn',
     notGraded: 'not graded yet',
     undecided: 'checks that could not be decided (regrade): ',
     unmarked: 'manual criteria not marked yet: ',
@@ -162,7 +166,7 @@ const WORDS = {
 };
 
 /** A printable page for the jury: totals, every check with expected and actual, the manual marks, the candidate's report. */
-export function candidateReportHtml(exam: ExamRecord, scenario: Pick<Scenario, 'title' | 'ccp' | 'language'>, result: CandidateResult): string {
+export function candidateReportHtml(exam: ExamRecord, scenario: Pick<Scenario, 'title' | 'ccp' | 'language' | 'faultPools'>, result: CandidateResult): string {
   const r = result;
   const language: Language = scenario.language === 'en' ? 'en' : 'fr';
   const w = WORDS[language];
@@ -187,6 +191,11 @@ export function candidateReportHtml(exam: ExamRecord, scenario: Pick<Scenario, '
       (m) => `<tr class="${esc(m.status)}"><td>${esc(m.id)}</td><td>${esc(m.title)}</td><td>${esc(m.levelTitle ?? w.status[m.status])}</td><td class="n">${m.status === 'marked' ? pts(m) : `– / ${num(m.maxPoints)}`}</td><td>${esc(m.comment)}${m.markedBy ? ` <small>(${esc(m.markedBy)})</small>` : ''}</td></tr>`,
     )
     .join('\n');
+  // Which variant of each fault pool this candidate faced: the jury compares like with like.
+  const drawn = scenario.faultPools
+    .map((p) => ({ pool: p, option: p.options.find((o) => o.id === r.faults[p.id]) }))
+    .filter((d) => d.option)
+    .map((d) => `${esc(d.pool.title)}: <b>${esc(d.option?.title)}</b> (${esc(d.option?.id)})`);
   const competencyRows = r.competencies
     .map((c) => `<tr><td>${esc(c.id)}</td><td>${esc(c.title)}</td><td class="n">${pts(c.auto)}</td><td class="n">${pts(c.manual)}</td><td class="n"><b>${pts(c)}</b></td></tr>`)
     .join('\n');
@@ -207,6 +216,7 @@ tr.fail td:nth-child(3),tr.error td:nth-child(3),tr.unmarked td:nth-child(3){fon
 ${w.scenario}: ${esc(scenario.title)} (${esc(scenario.ccp)}) – ${w.session} ${esc(exam.id)}${r.gradedAt ? ` – ${w.gradedAt} ${esc(formatDateTime(r.gradedAt, dates))}` : ''}</p>
 <p class="total">${w.total}: <b>${pts(r.total)}</b> (${num(r.total.percent)} %, ${w.passMark} ${num(r.total.passMark)} %): <b>${r.total.passed ? w.passed : w.notPassed}</b><br>
 ${w.of} ${pts(r.auto)} ${w.jury} ${pts(r.manual)}</p>
+${drawn.length ? `<p>${w.variant}: ${drawn.join('; ')}</p>` : ''}
 ${pending.length ? `<p class="pending">${w.provisional}: ${pending.map(esc).join('; ')}</p>` : ''}
 <h2>${w.competencies}</h2><table><tr><th>${w.code}</th><th>${w.competency}</th><th>${w.auto}</th><th>${w.juryCol}</th><th>${w.totalCol}</th></tr>${competencyRows}</table>
 <h2>${w.checks}</h2><table><tr><th>id</th><th>${w.check}</th><th>${w.statusCol}</th><th>${w.points}</th><th>${w.expectedActual}</th></tr>${checkRows}</table>

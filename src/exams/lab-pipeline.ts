@@ -213,7 +213,7 @@ export class LabPipeline {
     const existing = labStore.labOf(candidate);
     if (existing && existing.state !== 'destroyed') return existing;
     return exams.atomically(() => {
-      const lab = labs.create(this.deps.scenarios.of(exam), { examId: exam.id, candidateId: candidate.id, candidateName: candidate.name, seed: candidate.seed });
+      const lab = labs.create(this.deps.scenarios.of(exam), { examId: exam.id, candidateId: candidate.id, candidateName: candidate.name, seed: candidate.seed, seat: candidate.position });
       exams.updateCandidate(exam.id, candidate.id, { labId: lab.id });
       audit.append({ actor: SYSTEM, action: 'lab.create', examId: exam.id, candidateId: candidate.id, labId: lab.id });
       return lab;

@@ -1,5 +1,5 @@
 import type { CheckResult, CheckStatus } from '../grading/index.js';
-import type { Scenario } from '../scenario/index.js';
+import type { FaultDraw, Scenario } from '../scenario/index.js';
 import type { CandidateRecord, MarkRecord, ReportRecord } from './exam-store.js';
 import type { RunRecord } from '../labs/index.js';
 
@@ -48,6 +48,8 @@ export interface CandidateResult {
   candidate: { id: string; name: string; email?: string };
   phase: CandidateRecord['phase'];
   labId?: string;
+  /** The option each fault pool of the scenario drew for this candidate (pool id → option id). */
+  faults: FaultDraw;
   /** The grading run the automatic points come from. */
   runId?: string;
   gradedAt?: string;
@@ -81,6 +83,7 @@ export function candidateResult(
   run: RunRecord | undefined,
   marks: readonly MarkRecord[],
   report: ReportRecord | undefined,
+  faults: FaultDraw = {},
 ): CandidateResult {
   const graded = run?.status === 'done' ? run : undefined;
   const checks: AutoLine[] = graded
@@ -137,6 +140,7 @@ export function candidateResult(
     candidate: { id: candidate.id, name: candidate.name, email: candidate.email },
     phase: candidate.phase,
     labId: candidate.labId,
+    faults,
     runId: graded?.id,
     gradedAt: graded?.finishedAt,
     auto,

@@ -74,28 +74,20 @@ export class ImageCatalog {
     private readonly images: Map<string, CatalogImage>,
   ) {}
 
-  static async load(root: string): Promise<ImageCatalog> {
-    let entries: string[];
-    try {
-      entries = (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
-    } catch (err) {
-      throw new InputError(`cannot read the image catalog ${root}: ${errorMessage(err)}`);
-    }
+  /**
+   * The images of `root` (examlab's own) and of any `extraRoots` (a
+   * trainer's folder beside their scenario). An extra image may build on an
+   * image of the root; it may not take the name of one, so a name always
+   * means one image.
+   */
+  static async load(root: string, extraRoots: readonly string[] = []): Promise<ImageCatalog> {
     const definitions = new Map<string, { dir: string; definition: ImageDefinition; contentHash: string }>();
-    for (const name of entries.sort()) {
-      const dir = join(root, name);
-      const file = join(dir, 'image.yaml');
-      let text: string;
-      try {
-        text = await readFile(file, 'utf8');
-      } catch {
-        continue; // not an image folder (e.g. the grader's toolbox sources)
+    for (const folder of [root, ...extraRoots]) {
+      for (const [name, found] of await readFolder(folder)) {
+        const taken = definitions.get(name);
+        if (taken) throw new InputError(`image "${name}" of ${found.dir} has the name of ${taken.dir}: give it a name of its own`);
+        definitions.set(name, found);
       }
-      const parsed = imageDefinitionSchema.safeParse(parse(text));
-      if (!parsed.success) {
-        throw new InputError(`${file}: invalid image definition`, parsed.error.issues.map((i) => ({ where: `${file} ${i.path.join('.')}`, message: i.message })));
-      }
-      definitions.set(name, { dir, definition: parsed.data, contentHash: await hashFolder(dir) });
     }
     const images = new Map<string, CatalogImage>();
     const resolve = (name: string, trail: string[]): CatalogImage => {
@@ -130,10 +122,49 @@ export class ImageCatalog {
 
   /** The image and its ancestors, root first: the order to build them in. */
   lineage(name: string): CatalogImage[] {
-    const chain: CatalogImage[] = [];
-    for (let image: CatalogImage | undefined = this.get(name); image; image = image.parent) chain.unshift(image);
-    return chain;
+    return lineageOf(this.get(name));
   }
+}
+
+/** An image and its ancestors, root first. */
+export function lineageOf(image: CatalogImage): CatalogImage[] {
+  const chain: CatalogImage[] = [];
+  for (let i: CatalogImage | undefined = image; i; i = i.parent) chain.unshift(i);
+  return chain;
+}
+
+/** The image folders of one catalog folder, by name. */
+async function readFolder(root: string): Promise<Map<string, { dir: string; definition: ImageDefinition; contentHash: string }>> {
+  let entries: string[];
+  try {
+    entries = (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch (err) {
+    throw new InputError(`cannot read the image catalog ${root}: ${errorMessage(err)}`);
+  }
+  const found = new Map<string, { dir: string; definition: ImageDefinition; contentHash: string }>();
+  for (const name of entries.sort()) {
+    const dir = join(root, name);
+    const file = join(dir, 'image.yaml');
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch {
+      continue; // not an image folder (e.g. the grader's toolbox sources)
+    }
+    if (!/^[a-z][a-z0-9-]*$/.test(name)) throw new InputError(`${dir}: an image folder's name is lowercase letters, digits and "-", starting with a letter`);
+    let data: unknown;
+    try {
+      data = parse(text);
+    } catch (err) {
+      throw new InputError(`${file}: not valid YAML: ${errorMessage(err)}`);
+    }
+    const parsed = imageDefinitionSchema.safeParse(data);
+    if (!parsed.success) {
+      throw new InputError(`${file}: invalid image definition`, parsed.error.issues.map((i) => ({ where: `${file} ${i.path.join('.')}`, message: i.message })));
+    }
+    found.set(name, { dir, definition: parsed.data, contentHash: await hashFolder(dir) });
+  }
+  return found;
 }
 
 /** Hash of every file in a folder (paths and contents, in a stable order). */

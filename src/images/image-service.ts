@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { EnvironmentError } from '../util/errors.js';
-import type { ImageCatalog } from './catalog.js';
+import type { CatalogImage, ImageCatalog } from './catalog.js';
 
 /** A machine image as its provider runs it. */
 export interface BuiltImage {
@@ -15,10 +17,15 @@ export interface BuiltImage {
   kernel?: { path: string; initrd: string; cmdline: string };
 }
 
-/** Builds a provider's images from the catalog, offline, only when missing (or forced). */
+/** Builds a provider's images from their catalog definition, offline, only when missing (or forced). */
 export interface ImageBuilder {
-  ensure(name: string, options?: { force?: boolean }): Promise<BuiltImage>;
-  isBuilt(name: string): Promise<boolean>;
+  ensure(image: CatalogImage, options?: { force?: boolean }): Promise<BuiltImage>;
+  isBuilt(image: CatalogImage): Promise<boolean>;
+}
+
+/** Where a scenario may keep images of its own: an `images/` folder beside it. */
+export function scenarioImagesDir(scenarioDir: string): string {
+  return join(scenarioDir, 'images');
 }
 
 /** One image of the catalog and whether its current version is built. */
@@ -32,54 +39,75 @@ export interface ImageStatus {
 }
 
 /**
- * The lab images: the catalog (images/ folders) and, per provider, the
- * builder that turns a definition into something its engine runs.
+ * The lab images: the catalog (examlab's images/ folders, plus the images/
+ * folder beside a scenario when it has one) and, per provider, the builder
+ * that turns a definition into something its engine runs. Every method
+ * takes the folder of the scenario asking (`scenarioDir`), since that
+ * decides which images exist.
  */
 export class ImageService {
+  private readonly catalogs = new Map<string, Promise<ImageCatalog>>();
+
   constructor(
-    readonly catalog: () => Promise<ImageCatalog>,
+    /** examlab's own images folder. */
+    private readonly imagesDir: string,
+    private readonly loadCatalog: (root: string, extraRoots: readonly string[]) => Promise<ImageCatalog>,
     /** Each provider's builder, by provider name. */
     private readonly builders: Readonly<Record<string, () => Promise<ImageBuilder>>>,
   ) {}
 
+  /** The images a scenario in `scenarioDir` may use (read once per process and folder). */
+  catalog(scenarioDir?: string): Promise<ImageCatalog> {
+    const own = scenarioDir === undefined ? undefined : resolve(scenarioImagesDir(scenarioDir));
+    const extra = own && own !== resolve(this.imagesDir) && existsSync(own) ? [own] : [];
+    const key = extra.join('\n');
+    let catalog = this.catalogs.get(key);
+    if (!catalog) {
+      catalog = this.loadCatalog(this.imagesDir, extra);
+      this.catalogs.set(key, catalog);
+      catalog.catch(() => this.catalogs.delete(key));
+    }
+    return catalog;
+  }
+
   /** Builds the named images (all by default, provider by provider in the order their builders were given); only what changed is rebuilt. */
-  async build(names: readonly string[] = [], options: { force?: boolean; onBuilt?: (name: string, image: BuiltImage) => void } = {}): Promise<void> {
-    const catalog = await this.catalog();
+  async build(names: readonly string[] = [], options: { force?: boolean; scenarioDir?: string; onBuilt?: (name: string, image: BuiltImage) => void } = {}): Promise<void> {
+    const catalog = await this.catalog(options.scenarioDir);
     const order = Object.keys(this.builders);
     const rank = (name: string) => order.indexOf(catalog.get(name).definition.provider);
     const wanted = names.length ? names : catalog.names().sort((a, b) => rank(a) - rank(b));
     for (const name of wanted) {
-      const image = await this.ensure(name, options.force);
+      const image = await this.ensure(name, { force: options.force, scenarioDir: options.scenarioDir });
       options.onBuilt?.(name, image);
     }
   }
 
-  async list(): Promise<ImageStatus[]> {
-    const catalog = await this.catalog();
+  async list(scenarioDir?: string): Promise<ImageStatus[]> {
+    const catalog = await this.catalog(scenarioDir);
     return Promise.all(
       catalog.names().map(async (name) => {
         const image = catalog.get(name);
         const provider = image.definition.provider;
-        return { name, provider, tag: image.tag, built: await (await this.builder(provider)).isBuilt(name), from: image.parent?.name };
+        return { name, provider, tag: image.tag, built: await (await this.builder(provider)).isBuilt(image), from: image.parent?.name };
       }),
     );
   }
 
   /** The image a machine runs, built first if it is missing. */
-  async ensure(name: string, force = false): Promise<BuiltImage> {
-    const catalog = await this.catalog();
-    return (await this.builder(catalog.get(name).definition.provider)).ensure(name, { force });
+  async ensure(name: string, options: { force?: boolean; scenarioDir?: string } = {}): Promise<BuiltImage> {
+    const image = (await this.catalog(options.scenarioDir)).get(name);
+    return (await this.builder(image.definition.provider)).ensure(image, { force: options.force });
   }
 
   /** Whether the image runs systemd as PID 1 (what a room of them needs of the host differs). */
-  async runsSystemd(name: string): Promise<boolean> {
-    const catalog = await this.catalog();
+  async runsSystemd(name: string, scenarioDir?: string): Promise<boolean> {
+    const catalog = await this.catalog(scenarioDir);
     return catalog.names().includes(name) && catalog.get(name).runtime.systemd;
   }
 
   /** What scenario validation needs: every image name and the provider it runs on. */
-  async providersByImage(): Promise<Record<string, string>> {
-    const catalog = await this.catalog();
+  async providersByImage(scenarioDir?: string): Promise<Record<string, string>> {
+    const catalog = await this.catalog(scenarioDir);
     return Object.fromEntries(catalog.names().map((n) => [n, catalog.get(n).definition.provider]));
   }
 

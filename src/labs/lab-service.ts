@@ -5,7 +5,7 @@ import { computeScore, gradeChecks, runMachine, type CheckResult } from '../grad
 import { parseProcessLines, unitCgroup, unitName } from '../checks/index.js';
 import type { BuiltImage, ImageService } from '../images/index.js';
 import type { LabNetwork, LabRef, MachineBoot, MachineRunState, MachineSpec, Provider, ProviderRegistry } from '../providers/index.js';
-import { parseScenario, renderDeep, renderText, resolveVariables, type LoadedScenario, type Machine, type Scenario } from '../scenario/index.js';
+import { applyDraw, drawFaults, drawOf, drawVariables, parseScenario, renderDeep, renderText, resolveVariables, type DrawBasis, type FaultDraw, type LoadedScenario, type Machine, type Scenario } from '../scenario/index.js';
 import { generateKeyPair } from '../remote/index.js';
 import type { LabRecord, LabStore, LabTopology, RunPurpose, RunRecord } from './lab-store.js';
 import { mapLimit } from '../util/concurrency.js';
@@ -40,6 +40,10 @@ export interface CreateOptions {
   examId?: string;
   /** Seed for the per-candidate variables; random when absent. */
   seed?: string;
+  /** The option of each fault pool, given outright (scenario test); otherwise drawn by `seat` in an exam, or from the seed. */
+  draw?: FaultDraw;
+  /** The candidate's place in the exam's roster: neighbours draw different options. */
+  seat?: number;
 }
 
 export interface BaselineReport {
@@ -81,7 +85,7 @@ export class LabService {
     const provider = await this.deps.providers.get(this.deps.providers.networksOn);
     if (!provider.capacity) return undefined;
     const images = [...new Set(loaded.scenario.machines.map((m) => m.image))];
-    const systemd = new Set((await Promise.all(images.map(async (i) => ((await this.deps.images.runsSystemd(i)) ? [i] : [])))).flat());
+    const systemd = new Set((await Promise.all(images.map(async (i) => ((await this.deps.images.runsSystemd(i, dirname(loaded.file))) ? [i] : [])))).flat());
     const needs = labNeeds(loaded.scenario, (image) => systemd.has(image));
     const live = this.deps.store.list().filter((l) => GRADABLE_STATES.includes(l.state) || l.state === 'provisioning').length;
     return fitLabs(needs, await provider.capacity(), live);
@@ -94,6 +98,7 @@ export class LabService {
     const id = newId();
     const seed = options.seed ?? newId(16);
     const variables = Object.fromEntries(resolveVariables(loaded.scenario.variables, seed));
+    const draw = this.drawFor(loaded.scenario, options, seed);
     return this.deps.store.create({
       id,
       examId: options.examId,
@@ -103,7 +108,7 @@ export class LabService {
       scenarioText: loaded.text,
       scenarioHash: sha256(loaded.text),
       seed,
-      variables: { ...variables, 'candidate.id': options.candidateId ?? '', 'candidate.name': options.candidateName ?? options.candidateId ?? '' },
+      variables: { ...variables, ...drawVariables(draw), 'candidate.id': options.candidateId ?? '', 'candidate.name': options.candidateName ?? options.candidateId ?? '' },
       secrets: {
         graderPrivateKey: grader.privateKey,
         graderPublicKey: grader.publicKey,
@@ -112,6 +117,18 @@ export class LabService {
         candidatePassword: newId(6),
       },
     });
+  }
+
+  private drawFor(scenario: Scenario, options: CreateOptions, seed: string): FaultDraw {
+    const given = options.draw;
+    if (given) {
+      for (const pool of scenario.faultPools) {
+        if (!pool.options.some((o) => o.id === given[pool.id])) throw new InputError(`fault pool "${pool.id}" has no option "${given[pool.id] ?? ''}"; options: ${pool.options.map((o) => o.id).join(', ')}`);
+      }
+      return given;
+    }
+    const basis: DrawBasis = options.seat !== undefined && options.examId ? { exam: options.examId, seat: options.seat } : { seed };
+    return drawFaults(scenario.faultPools, basis);
   }
 
   /** Gives a spare lab (built for no one) to a candidate; what was rendered with the old values is dropped. */
@@ -302,7 +319,7 @@ export class LabService {
 
   private parse(lab: LabRecord): Scenario {
     // The lab keeps the exact text it was made from: later edits of the file never change a running exam.
-    return parseScenario(lab.scenarioText, lab.scenarioFile);
+    return applyDraw(parseScenario(lab.scenarioText, lab.scenarioFile), drawOf(lab.variables));
   }
 
   private async runSection(lab: LabRecord, section: StepSection): Promise<void> {
@@ -313,7 +330,8 @@ export class LabService {
   }
 
   private async machineSpec(machine: Machine, topology: LabTopology, lab: LabRecord): Promise<{ machine: Machine; spec: MachineSpec }> {
-    const image = await this.deps.images.ensure(machine.image);
+    // The scenario's folder may bring images of its own (images/ beside it).
+    const image = await this.deps.images.ensure(machine.image, { scenarioDir: dirname(lab.scenarioFile) });
     const placed = topology.machines.find((m) => m.name === machine.name);
     if (!placed) throw new Error(`machine ${machine.name} has no place in the topology`);
     const spec: MachineSpec = {

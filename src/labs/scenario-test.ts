@@ -1,4 +1,5 @@
-import type { LoadedScenario } from '../scenario/index.js';
+import { everyOption, type FaultDraw, type LoadedScenario } from '../scenario/index.js';
+import { mapLimit } from '../util/concurrency.js';
 import type { CheckStatus } from '../grading/index.js';
 import type { Score } from '../grading/index.js';
 import { EnvironmentError, errorMessage } from '../util/errors.js';
@@ -8,6 +9,8 @@ export interface ScenarioTestReport {
   scenario: string;
   ok: boolean;
   labId?: string;
+  /** The option of each fault pool this lab drew. */
+  draw: FaultDraw;
   /** The lab was left up after a failure, to look at what went wrong (`keep`). */
   kept?: boolean;
   /** What went wrong, in plain words; empty when ok. */
@@ -23,8 +26,9 @@ export interface ScenarioTestReport {
  * check must pass; the lab is torn down, unless it failed with `keep` set
  * (and was built: a provisioning that fails leaves nothing).
  */
-export async function testScenario(labs: LabService, loaded: LoadedScenario, progress: (line: string) => void = () => undefined, options: { keep?: boolean } = {}): Promise<ScenarioTestReport> {
-  const report: ScenarioTestReport = { scenario: loaded.scenario.id, ok: false, problems: [], timings: {} };
+export async function testScenario(labs: LabService, loaded: LoadedScenario, progress: (line: string) => void = () => undefined, options: { keep?: boolean; draw?: FaultDraw } = {}): Promise<ScenarioTestReport> {
+  const draw = options.draw ?? everyOption(loaded.scenario.faultPools)[0] ?? {};
+  const report: ScenarioTestReport = { scenario: loaded.scenario.id, ok: false, draw, problems: [], timings: {} };
   const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     const started = Date.now();
     try {
@@ -33,7 +37,7 @@ export async function testScenario(labs: LabService, loaded: LoadedScenario, pro
       report.timings[name] = Date.now() - started;
     }
   };
-  const lab = labs.create(loaded, { candidateId: 'scenario-test' });
+  const lab = labs.create(loaded, { candidateId: 'scenario-test', draw });
   report.labId = lab.id;
   let environment: EnvironmentError | undefined;
   try {
@@ -70,4 +74,31 @@ export async function testScenario(labs: LabService, loaded: LoadedScenario, pro
   if (environment) throw environment;
   report.ok = report.problems.length === 0;
   return report;
+}
+
+export interface ScenarioProof {
+  scenario: string;
+  ok: boolean;
+  /** One proof per draw; together they use every option of every fault pool. */
+  variants: ScenarioTestReport[];
+}
+
+/**
+ * Proves a scenario and every variant of it: a scenario with fault pools
+ * is built once per draw of `everyOption` (side by side, `parallel` at a
+ * time), so each option of each pool is shown to break the checks and to
+ * be repaired by the solution.
+ */
+export async function proveScenario(
+  labs: LabService,
+  loaded: LoadedScenario,
+  progress: (line: string) => void = () => undefined,
+  options: { keep?: boolean; parallel?: number } = {},
+): Promise<ScenarioProof> {
+  const draws = everyOption(loaded.scenario.faultPools);
+  const name = (draw: FaultDraw) => Object.entries(draw).map(([pool, option]) => `${pool}=${option}`).join(', ');
+  const variants = await mapLimit(draws, options.parallel ?? 2, (draw) =>
+    testScenario(labs, loaded, draws.length > 1 ? (line) => progress(`[${name(draw)}] ${line}`) : progress, { keep: options.keep, draw }),
+  );
+  return { scenario: loaded.scenario.id, ok: variants.every((v) => v.ok), variants };
 }

@@ -3,3 +3,4 @@ export { scenarioSchema, scenarioJsonSchema, SCENARIO_API_VERSION } from './sche
 export type { Scenario, Machine, Step, Check, Variable, ManualCriterion } from './schema.js';
 export { renderDeep, renderText, findPlaceholders } from '../util/template.js';
 export { resolveVariables } from './variables.js';
+export { applyDraw, drawFaults, drawOf, drawVariables, everyOption, type DrawBasis, type FaultDraw } from './fault-pools.js';

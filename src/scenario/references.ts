@@ -14,7 +14,7 @@ const asRecord = (v: unknown): Raw => (v && typeof v === 'object' && !Array.isAr
 const asString = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 /** Sections whose strings may hold `{{ placeholders }}`. */
-const TEMPLATED_SECTIONS = ['machines', 'setup', 'faults', 'solution', 'instructions', 'checks'];
+const TEMPLATED_SECTIONS = ['machines', 'setup', 'faults', 'faultPools', 'solution', 'instructions', 'checks'];
 
 /**
  * Everything the schema alone cannot say: names that must exist, be unique,
@@ -70,23 +70,29 @@ export function checkReferences(source: SourceFile, data: unknown, options: Load
   });
   checkAddresses(machineList, at);
 
-  for (const section of ['setup', 'faults', 'solution']) {
-    asList(root[section]).forEach((step, i) => {
-      const s = asRecord(step);
-      const machine = asString(s.machine);
-      if (machine && !machines.includes(machine)) at([section, i, 'machine'], unknownMachine(machine, machines));
-      const target = machineList.find((m) => asRecord(m).name === machine);
-      if (s.reboot !== undefined && target && asRecord(target).provider !== 'libvirt') at([section, i, 'reboot'], `only virtual machines (provider: libvirt) can be rebooted by a step; ${machine} is a container`);
-      if (target && asRecord(target).shell === 'powershell') {
-        for (const key of ['reboot', 'mode', 'owner']) if (s[key] !== undefined) at([section, i, key], `not supported on a Windows guest (${machine} has shell: powershell)`);
-      }
-      const upload = asString(s.upload);
-      if (upload && options.baseDir !== undefined) {
-        const file = isAbsolute(upload) ? upload : join(options.baseDir, upload);
-        if (!existsSync(file)) at([section, i, 'upload'], `no such file: ${file}`);
-      }
-    });
-  }
+  const checkStep = (path: Path, step: unknown) => {
+    const s = asRecord(step);
+    const machine = asString(s.machine);
+    if (machine && !machines.includes(machine)) at([...path, 'machine'], unknownMachine(machine, machines));
+    const target = machineList.find((m) => asRecord(m).name === machine);
+    if (s.reboot !== undefined && target && asRecord(target).provider !== 'libvirt') at([...path, 'reboot'], `only virtual machines (provider: libvirt) can be rebooted by a step; ${machine} is a container`);
+    if (target && asRecord(target).shell === 'powershell') {
+      for (const key of ['reboot', 'mode', 'owner']) if (s[key] !== undefined) at([...path, key], `not supported on a Windows guest (${machine} has shell: powershell)`);
+    }
+    const upload = asString(s.upload);
+    if (upload && options.baseDir !== undefined) {
+      const file = isAbsolute(upload) ? upload : join(options.baseDir, upload);
+      if (!existsSync(file)) at([...path, 'upload'], `no such file: ${file}`);
+    }
+  };
+  for (const section of ['setup', 'faults', 'solution']) asList(root[section]).forEach((step, i) => checkStep([section, i], step));
+  const pools = asList(root.faultPools);
+  uniqueNames(pools, 'faultPools', 'fault pool', at, 'id');
+  pools.forEach((pool, i) =>
+    asList(asRecord(pool).options).forEach((option, j) => {
+      for (const part of ['steps', 'solution']) asList(asRecord(option)[part]).forEach((step, k) => checkStep(['faultPools', i, 'options', j, part, k], step));
+    }),
+  );
 
   const kinds = new Map(CHECK_KINDS.map((k) => [k.kind, k]));
   checkList.forEach((item, i) => {

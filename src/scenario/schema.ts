@@ -136,6 +136,22 @@ const stepSchema = z
     if (step.upload !== undefined && step.to === undefined) ctx.addIssue({ code: 'custom', path: ['to'], message: 'required with upload' });
   });
 
+const faultOptionSchema = z.strictObject({
+  id: slug,
+  title: z.string().min(1).describe('What this variant breaks (for the jury and the results)'),
+  steps: z.array(stepSchema).min(1).describe('The steps that break the system this way, run after the fixed faults'),
+  solution: z.array(stepSchema).default([]).describe("This variant's own repair, run before the common solution"),
+});
+
+/** Interchangeable faults of equal weight: each lab draws one option, so neighbours face different problems of the same difficulty. */
+const faultPoolSchema = z
+  .strictObject({
+    id: slug,
+    title: z.string().min(1),
+    options: z.array(faultOptionSchema).min(2, 'a pool offers at least two options'),
+  })
+  .refine((p) => new Set(p.options.map((o) => o.id)).size === p.options.length, { message: 'option ids must be unique', path: ['options'] });
+
 const checkCommon = {
   id: slug,
   title: z.string().min(1),
@@ -192,6 +208,10 @@ export const scenarioSchema = z.strictObject({
   machines: z.array(machineSchema).min(1),
   setup: z.array(stepSchema).default([]),
   faults: z.array(stepSchema).default([]),
+  faultPools: z
+    .array(faultPoolSchema)
+    .default([])
+    .describe('Pools of interchangeable faults: each lab draws one option per pool (by seat in an exam), recorded with its result'),
   solution: z.array(stepSchema).default([]),
   instructions: z
     .strictObject({ fr: z.string().optional(), en: z.string().optional() })

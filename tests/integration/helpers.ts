@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createApp, type App } from '../../src/daemon/app.js';
 import { expect } from '@jest/globals';
 import { PACKAGE_ROOT, loadConfig } from '../../src/daemon/config.js';
-import { testScenario, type ScenarioTestReport } from '../../src/labs/scenario-test.js';
+import { proveScenario, type ScenarioProof } from '../../src/labs/scenario-test.js';
 import { createLogger } from '../../src/util/log.js';
 import type { DockerProvider } from '../../src/providers/docker/docker-provider.js';
 import { parseScenario, type LoadedScenario } from '../../src/scenario/index.js';
@@ -75,18 +75,22 @@ export async function rootShell(app: App, labId: string, machine: string, script
  * A shipped scenario proves itself on the real engine: the faults fail every
  * check that must fail, the solution passes them all, nothing is left behind.
  */
-export async function expectScenarioProves(name: string): Promise<ScenarioTestReport> {
+export async function expectScenarioProves(name: string): Promise<ScenarioProof> {
   const app = await createTestApp();
   try {
     const loaded = await app.loadScenario(join(PACKAGE_ROOT, 'scenarios', `${name}.yaml`));
-    const report = await testScenario(app.labs, loaded);
-    expect(report.problems).toEqual([]);
-    expect(report.ok).toBe(true);
-    expect(report.broken?.score.percent).toBeLessThan(10);
-    expect(report.solved?.score.percent).toBe(100);
-    expect(report.broken?.checks.filter((c) => c.baseline === 'fail').every((c) => c.status !== 'pass')).toBe(true);
-    expect(await leftovers(app, report.labId as string)).toEqual({ containers: 0, networks: 0, volumes: 0 });
-    return report;
+    const proof = await proveScenario(app.labs, loaded);
+    for (const report of proof.variants) {
+      expect({ draw: report.draw, problems: report.problems }).toEqual({ draw: report.draw, problems: [] });
+      expect(report.broken?.score.percent).toBeLessThan(10);
+      expect(report.solved?.score.percent).toBe(100);
+      expect(report.broken?.checks.filter((c) => c.baseline === 'fail').every((c) => c.status !== 'pass')).toBe(true);
+      expect(await leftovers(app, report.labId as string)).toEqual({ containers: 0, networks: 0, volumes: 0 });
+    }
+    expect(proof.ok).toBe(true);
+    // Every option of every pool was proven.
+    for (const pool of loaded.scenario.faultPools) expect(new Set(proof.variants.map((v) => v.draw[pool.id]))).toEqual(new Set(pool.options.map((o) => o.id)));
+    return proof;
   } finally {
     app.cleanup();
   }

@@ -77,10 +77,11 @@ export const serviceKind = defineKind(
       const cgroup = answered(facts, 'cgroup', `read the cgroup of ${unit}`);
       if (cgroup.status === 'part') throw new ProbeError(`cannot read the cgroup of ${unit} whole`);
       const processes = cgroup.status === 'neg' ? [] : parseProcessLines(cgroup.data.toString('utf8'), ['pid', 'exe', 'cmdline']);
-      const files = unitFileNames(unit).flatMap((name) => UNIT_DIRS.map((dir) => `${dir}/${name}`));
-      const unitFile = files.map((path, i) => fileText(facts, `file${i}`, path)).find((t) => t !== undefined);
       const maskedLink = answered(facts, 'masked', `inspect /etc/systemd/system/${unit}`);
       const masked = maskedLink.status === 'ok' && /target=\/dev\/null/.test(maskedLink.data.toString('utf8'));
+      const files = unitFileNames(unit).flatMap((name) => UNIT_DIRS.map((dir) => `${dir}/${name}`));
+      // A masked unit's link to /dev/null is not its definition: the one under /lib still says what it runs.
+      const unitFile = files.map((path, i) => (masked && path === `/etc/systemd/system/${unit}` ? undefined : fileText(facts, `file${i}`, path))).find((t) => t !== undefined);
       const links = TARGETS.flatMap((t) => [`wants-${t}`, `runtime-${t}`].filter((k) => answered(facts, k, `inspect the links of ${unit}`).status === 'ok').map((k) => `${k.replace(/-.*/, '')} ${t}.target`));
       const reference = ctx?.servicePrograms(check.machine, unit) ?? (unitFile ? execStartPrograms(unitFile) : []);
       const program = check.program;

@@ -5,6 +5,8 @@ import type { Command } from 'commander';
 import type { App } from '../../daemon/index.js';
 import type { LabRecord } from '../../labs/index.js';
 import { formatDateTime, hostTimeZone, type Language } from '../../util/dates.js';
+import { InputError } from '../../util/errors.js';
+import type { FaultDraw, Scenario } from '../../scenario/index.js';
 import { appFor, Exit, EXIT, labRecordsFor } from '../context.js';
 import { connectionInfo, scoreReport, table } from '../output.js';
 
@@ -52,12 +54,13 @@ async function scenarioLanguages(): Promise<(lab: LabRecord) => Language> {
   };
 }
 
-export async function labUp(program: Command, file: string, opts: { candidate?: string; json?: boolean }): Promise<void> {
+export async function labUp(program: Command, file: string, opts: { candidate?: string; fault?: string[]; json?: boolean }): Promise<void> {
   const app = await appFor(program);
   try {
     const loaded = await app.loadScenario(file);
+    const draw = opts.fault ? faultChoice(loaded.scenario, opts.fault) : undefined;
     if (!opts.json) process.stderr.write(`… provisioning ${loaded.scenario.id}\n`);
-    const record = await app.labs.up(loaded, { candidateId: opts.candidate });
+    const record = await app.labs.up(loaded, { candidateId: opts.candidate, draw });
     const keyFile = candidateKeyFile(app, record);
     if (opts.json) {
       process.stdout.write(`${JSON.stringify({ ...publicView(record), candidateKey: keyFile, candidatePassword: record.secrets.candidatePassword }, null, 2)}\n`);
@@ -68,6 +71,21 @@ export async function labUp(program: Command, file: string, opts: { candidate?: 
   } finally {
     app.close();
   }
+}
+
+/** `--fault pool=option` as a draw: every pool named once, with one of its options. */
+function faultChoice(scenario: Scenario, given: readonly string[]): FaultDraw {
+  const draw: FaultDraw = {};
+  for (const item of given) {
+    const [pool, option] = item.split('=', 2);
+    const found = scenario.faultPools.find((p) => p.id === pool);
+    if (!found) throw new InputError(`--fault ${item}: no fault pool "${pool}"; pools: ${scenario.faultPools.map((p) => p.id).join(', ') || '(none)'}`);
+    if (!found.options.some((o) => o.id === option)) throw new InputError(`--fault ${item}: pool "${pool}" has no option "${option ?? ''}"; options: ${found.options.map((o) => o.id).join(', ')}`);
+    draw[found.id] = option as string;
+  }
+  const missing = scenario.faultPools.filter((p) => !(p.id in draw)).map((p) => p.id);
+  if (missing.length) throw new InputError(`--fault: name an option for every pool; missing: ${missing.join(', ')}`);
+  return draw;
 }
 
 /** Reads the store only: listing labs starts no engine. */

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { InputError } from '../../util/errors.js';
-import { testScenario } from '../../labs/index.js';
+import type { App } from '../../daemon/index.js';
+import { proveScenario, type ScenarioTestReport } from '../../labs/index.js';
 import { scenarioJsonSchema, scenarioWarnings } from '../../scenario/index.js';
 import { appFor, Exit, EXIT, printError } from '../context.js';
 import { connectionInfo, formatPoints } from '../output.js';
@@ -39,33 +40,35 @@ export async function scenarioTest(program: Command, file: string, opts: { json?
   const app = await appFor(program);
   try {
     const loaded = await app.loadScenario(file);
-    const report = await testScenario(app.labs, loaded, opts.json ? undefined : (line) => process.stderr.write(`… ${line}\n`), { keep: opts.keep });
-    if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    const proof = await proveScenario(app.labs, loaded, opts.json ? undefined : (line) => process.stderr.write(`… ${line}\n`), { keep: opts.keep });
+    if (opts.json) process.stdout.write(`${JSON.stringify(proof, null, 2)}\n`);
     else {
-      const broken = report.broken?.score;
-      const solved = report.solved?.score;
-      if (broken) process.stdout.write(`broken state: ${formatPoints(broken.points)}/${formatPoints(broken.maxPoints)} (${broken.percent}%)\n`);
-      if (solved) process.stdout.write(`solved state: ${formatPoints(solved.points)}/${formatPoints(solved.maxPoints)} (${solved.percent}%)\n`);
-      const seconds = Object.entries(report.timings).map(([k, v]) => `${k.replace(/Ms$/, '')} ${(v / 1000).toFixed(1)} s`);
-      process.stdout.write(`timings: ${seconds.join(', ')}\n`);
-      if (report.ok) process.stdout.write(`${file}: scenario test passed\n`);
-      else {
-        process.stdout.write(`${file}: scenario test FAILED\n`);
-        for (const p of report.problems) process.stdout.write(`  - ${p}\n`);
-        if (report.kept && report.labId) {
-          const lab = app.labs.get(report.labId);
-          process.stdout.write(`the lab is kept, as the solution left it:\n${connectionInfo(lab, candidateKeyFile(app, lab))}\n`);
-          process.stdout.write(`grade it again with: examlab lab grade ${lab.id}\nremove it with: examlab lab down ${lab.id}\n`);
-        }
-      }
+      for (const report of proof.variants) printReport(app, report, proof.variants.length > 1);
+      process.stdout.write(`${file}: scenario test ${proof.ok ? 'passed' : 'FAILED'}${proof.variants.length > 1 ? ` (${proof.variants.filter((v) => v.ok).length}/${proof.variants.length} variants)` : ''}\n`);
     }
-    if (!report.ok) throw new Exit(EXIT.failed);
+    if (!proof.ok) throw new Exit(EXIT.failed);
   } catch (err) {
     if (err instanceof Exit) throw err;
     printError(err);
     throw new Exit(err instanceof InputError ? EXIT.failed : EXIT.usage);
   } finally {
     app.close();
+  }
+}
+
+function printReport(app: App, report: ScenarioTestReport, named: boolean): void {
+  const say = (line: string) => process.stdout.write(`${named ? '  ' : ''}${line}\n`);
+  if (named) process.stdout.write(`variant ${Object.entries(report.draw).map(([pool, option]) => `${pool}=${option}`).join(', ')}: ${report.ok ? 'passed' : 'FAILED'}\n`);
+  const broken = report.broken?.score;
+  const solved = report.solved?.score;
+  if (broken) say(`broken state: ${formatPoints(broken.points)}/${formatPoints(broken.maxPoints)} (${broken.percent}%)`);
+  if (solved) say(`solved state: ${formatPoints(solved.points)}/${formatPoints(solved.maxPoints)} (${solved.percent}%)`);
+  say(`timings: ${Object.entries(report.timings).map(([k, v]) => `${k.replace(/Ms$/, '')} ${(v / 1000).toFixed(1)} s`).join(', ')}`);
+  for (const p of report.problems) say(`  - ${p}`);
+  if (report.kept && report.labId) {
+    const lab = app.labs.get(report.labId);
+    say(`the lab is kept, as the solution left it:\n${connectionInfo(lab, candidateKeyFile(app, lab))}`);
+    say(`grade it again with: examlab lab grade ${lab.id}\nremove it with: examlab lab down ${lab.id}`);
   }
 }
 

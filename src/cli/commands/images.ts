@@ -11,11 +11,13 @@ export function registerImageCommands(program: Command): void {
     .description('Build the named images (all by default: Docker images, then VM images); only what changed is rebuilt')
     .argument('[names...]', 'image names (folders of images/)')
     .option('--force', 'rebuild the named images even when their tag exists')
-    .action(async (names: string[], opts: { force?: boolean }) => (await actions()).imagesBuild(program, names, opts));
+    .option('--scenario <file>', 'the images this scenario\'s machines run, those of the images/ folder beside it included')
+    .action(async (names: string[], opts: { force?: boolean; scenario?: string }) => (await actions()).imagesBuild(program, names, opts));
 
   images
     .command('ls')
     .description('List the catalog with each image\'s current tag and whether it is built')
     .option('--json', 'print as JSON')
-    .action(async (opts: { json?: boolean }) => (await actions()).imagesLs(program, opts));
+    .option('--scenario <file>', 'also the images of the images/ folder beside this scenario')
+    .action(async (opts: { json?: boolean; scenario?: string }) => (await actions()).imagesLs(program, opts));
 }

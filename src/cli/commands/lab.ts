@@ -11,8 +11,9 @@ export function registerLabCommands(program: Command): void {
     .description('Provision a lab from a scenario: machines, setup, faults; prints how to connect')
     .argument('<file>', 'scenario YAML file')
     .option('--candidate <id>', 'candidate id (varies the per-candidate values)')
+    .option('--fault <pool=option>', 'the option of a fault pool, instead of a draw (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
     .option('--json', 'print the lab as JSON')
-    .action(async (file: string, opts: { candidate?: string; json?: boolean }) => (await actions()).labUp(program, file, opts));
+    .action(async (file: string, opts: { candidate?: string; fault?: string[]; json?: boolean }) => (await actions()).labUp(program, file, opts));
 
   lab
     .command('ls')

@@ -6,7 +6,7 @@ import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { EnvironmentError, errorMessage } from '../../util/errors.js';
 import { Mutex } from '../../util/concurrency.js';
-import type { CatalogImage, ImageCatalog } from '../../images/index.js';
+import { lineageOf, type CatalogImage } from '../../images/index.js';
 
 export interface BuilderOptions {
   /** Scratch space for root filesystems (removed after import). */
@@ -24,7 +24,6 @@ export class DockerImageBuilder {
 
   constructor(
     private readonly docker: Dockerode,
-    private readonly catalog: ImageCatalog,
     private readonly log: Logger,
     private readonly options: BuilderOptions,
   ) {}
@@ -38,14 +37,14 @@ export class DockerImageBuilder {
     }
   }
 
-  /** Makes sure the image and its ancestors exist, building what is missing. Returns the image. */
-  async ensure(name: string, options: { force?: boolean } = {}): Promise<CatalogImage> {
-    const lineage = this.catalog.lineage(name);
-    for (const image of lineage) {
-      const lock = this.locks.get(image.name) ?? new Mutex();
-      this.locks.set(image.name, lock);
+  /** Makes sure the image and its ancestors exist, building what is missing. */
+  async ensure(wanted: CatalogImage, options: { force?: boolean } = {}): Promise<void> {
+    for (const image of lineageOf(wanted)) {
+      // By tag: two catalogs (examlab's, a trainer's) share their common ancestors.
+      const lock = this.locks.get(image.tag) ?? new Mutex();
+      this.locks.set(image.tag, lock);
       await lock.run(async () => {
-        const force = options.force === true && image.name === name;
+        const force = options.force === true && image === wanted;
         if (!force && (await this.isPresent(image.tag))) return;
         const started = Date.now();
         this.log.info({ image: image.tag }, 'building image');
@@ -53,7 +52,6 @@ export class DockerImageBuilder {
         this.log.info({ image: image.tag, seconds: Math.round((Date.now() - started) / 1000) }, 'image built');
       });
     }
-    return lineage.at(-1) as CatalogImage;
   }
 
   private async build(image: CatalogImage): Promise<void> {

@@ -7,7 +7,7 @@ import { runCommand } from '../../util/command.js';
 import { Mutex } from '../../util/concurrency.js';
 import { sha256 } from '../../util/ids.js';
 import { parseSize } from '../../util/units.js';
-import type { CatalogImage, ImageCatalog } from '../../images/index.js';
+import type { CatalogImage } from '../../images/index.js';
 
 export interface VmBuilderOptions {
   /** Built images: <imagesDir>/<name>-<hash12>/. Must be readable by the QEMU user. */
@@ -41,7 +41,6 @@ export class VmImageBuilder {
   private readonly locks = new Map<string, Mutex>();
 
   constructor(
-    private readonly catalog: ImageCatalog,
     private readonly log: Logger,
     private readonly options: VmBuilderOptions,
   ) {}
@@ -51,8 +50,9 @@ export class VmImageBuilder {
   }
 
   /** The image if it is built (or is a disk made elsewhere that exists). */
-  async find(name: string): Promise<VmImage | undefined> {
-    const image = this.vmImage(name);
+  async find(wanted: CatalogImage): Promise<VmImage | undefined> {
+    const image = vmImage(wanted);
+    const name = image.name;
     const prebuilt = image.definition.vm?.disk;
     if (prebuilt !== undefined) {
       const disk = isAbsolute(prebuilt) ? prebuilt : join(image.dir, prebuilt);
@@ -64,12 +64,13 @@ export class VmImageBuilder {
   }
 
   /** Builds the image when it is missing (or when forced). */
-  async ensure(name: string, options: { force?: boolean } = {}): Promise<VmImage> {
-    const image = this.vmImage(name);
-    const lock = this.locks.get(name) ?? new Mutex();
-    this.locks.set(name, lock);
+  async ensure(wanted: CatalogImage, options: { force?: boolean } = {}): Promise<VmImage> {
+    const image = vmImage(wanted);
+    const name = image.name;
+    const lock = this.locks.get(image.tag) ?? new Mutex();
+    this.locks.set(image.tag, lock);
     return lock.run(async () => {
-      const existing = await this.find(name);
+      const existing = await this.find(image);
       if (existing && !(options.force && image.definition.debootstrap)) return existing;
       if (image.definition.vm?.disk !== undefined) {
         throw new EnvironmentError(`image ${name} is a disk made elsewhere, and ${image.definition.vm.disk} does not exist: put the qcow2 there (see README, "Windows guests")`);
@@ -80,15 +81,6 @@ export class VmImageBuilder {
       this.log.info({ image: name, seconds: Math.round((Date.now() - started) / 1000) }, 'VM image built');
       return built;
     });
-  }
-
-  private vmImage(name: string): CatalogImage {
-    const image = this.catalog.get(name);
-    if (image.definition.provider !== 'libvirt') throw new InputError(`image ${name} is a ${image.definition.provider} image, not a VM image`);
-    if (!image.definition.debootstrap && image.definition.vm?.disk === undefined) {
-      throw new InputError(`image ${name}: a VM image needs "debootstrap" (built here) or "vm.disk" (a qcow2 made elsewhere)`);
-    }
-    return image;
   }
 
   private async build(image: CatalogImage): Promise<VmImage> {
@@ -205,4 +197,13 @@ export class VmImageBuilder {
       await file.close();
     }
   }
+}
+
+/** The image, if it can be a VM's. */
+function vmImage(image: CatalogImage): CatalogImage {
+  if (image.definition.provider !== 'libvirt') throw new InputError(`image ${image.name} is a ${image.definition.provider} image, not a VM image`);
+  if (!image.definition.debootstrap && image.definition.vm?.disk === undefined) {
+    throw new InputError(`image ${image.name}: a VM image needs "debootstrap" (built here) or "vm.disk" (a qcow2 made elsewhere)`);
+  }
+  return image;
 }

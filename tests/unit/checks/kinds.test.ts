@@ -80,6 +80,25 @@ describe('check kinds read what the probe saw', () => {
     expect(passes(evaluate(other, { ...base, file2: '[Service]\nExecStart=/sbin/sshd -D\n', ...links(true), cgroup: '7\t/usr/sbin/sshd\tsshd: listener\n' }))).toBe(true);
   });
 
+  test('service: a masked unit (its /etc link to /dev/null) is neither running nor enabled, and not an error', () => {
+    const c = check({ kind: 'service', name: 'cups', active: true, enabled: true });
+    const none = Object.fromEntries(['multi-user', 'graphical', 'default', 'sockets', 'timers', 'sysinit', 'basic', 'network-online', 'remote-fs', 'printer', 'getty'].flatMap((t) => [[`wants-${t}`, missing], [`runtime-${t}`, missing]]));
+    const masked = evaluate(c, {
+      file0: ['err', 'not a regular file (character)'],
+      file1: missing,
+      file2: '[Service]\nExecStart=/usr/sbin/cupsd -l\n',
+      file3: missing,
+      masked: 'type=symlink\ntarget=/dev/null\n',
+      ...none,
+      cgroup: missing,
+    });
+    expect(masked.assertions.map((a) => [a.name, a.pass, a.actual])).toEqual([
+      ['active', false, 'inactive'],
+      ['enabled', false, 'masked'],
+    ]);
+    expect(masked.evidence).toContain('cups.service: masked');
+  });
+
   test('service: an explicit program matcher wins; an unknown program is an error', () => {
     const c = check({ kind: 'service', name: 'apache2', program: '/usr/sbin/apache2' });
     const base = { file0: missing, file1: missing, file2: '[Service]\nExecStart=/usr/sbin/apachectl start\n', file3: missing, masked: missing };

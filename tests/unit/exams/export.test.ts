@@ -21,6 +21,16 @@ const scenario = {
   ],
   checks: [check('a', 2, 'C1'), check('b', 3.5, 'C2')],
   manualCriteria: [{ id: 'cr', title: "Compte rendu d'intervention", competency: 'C1', levels: [{ id: 'non', title: 'Absent', points: 0 }, { id: 'oui', title: 'Complet et clair', points: 5 }] }],
+  faultPools: [
+    {
+      id: 'dns',
+      title: 'Résolution DNS cassée',
+      options: [
+        { id: 'resolveur', title: 'Le résolveur pointe ailleurs', steps: [], solution: [] },
+        { id: 'hosts', title: 'Une entrée fausse dans /etc/hosts', steps: [], solution: [] },
+      ],
+    },
+  ],
 };
 const exam = {
   id: '3f2a9c0d1e4b',
@@ -61,18 +71,18 @@ const mark = (candidateId: string, level: string, points: number, comment: strin
 
 /** Zoé passes with half points; a hostile name and comment try to run formulas; Éloïse is not marked yet. */
 const results: CandidateResult[] = [
-  candidateResult(scenario, candidate('zoe', "Zoé N'Diaye", 'zoe@example.fr'), run([line('a', 'pass', 2, 2, 'C1', 'mode 2770'), line('b', 'pass', 3.5, 3.5, 'C2', 'ok')]), [mark('zoe', 'oui', 5, 'Très clair, bien structuré')], undefined),
-  candidateResult(scenario, candidate('hack', '=HYPERLINK("http://evil","clic")'), run([line('a', 'fail', 0, 2, 'C1', '-rw-r--r-- root'), line('b', 'pass', 3.5, 3.5, 'C2', '@SUM(1)')]), [mark('hack', 'non', 0, '+cmd|" /C calc"!A0')], undefined),
+  candidateResult(scenario, candidate('zoe', "Zoé N'Diaye", 'zoe@example.fr'), run([line('a', 'pass', 2, 2, 'C1', 'mode 2770'), line('b', 'pass', 3.5, 3.5, 'C2', 'ok')]), [mark('zoe', 'oui', 5, 'Très clair, bien structuré')], undefined, { dns: 'hosts' }),
+  candidateResult(scenario, candidate('hack', '=HYPERLINK("http://evil","clic")'), run([line('a', 'fail', 0, 2, 'C1', '-rw-r--r-- root'), line('b', 'pass', 3.5, 3.5, 'C2', '@SUM(1)')]), [mark('hack', 'non', 0, '+cmd|" /C calc"!A0')], undefined, { dns: 'resolveur' }),
   candidateResult(scenario, candidate('eloise', "Éloïse d'Artagnan"), undefined, [], undefined),
 ];
 
 describe('results as CSV', () => {
   test('plain: "," and decimal points; formulas neutralised', () => {
     const rows = parse(resultsCsv(scenario, results), { columns: true }) as Record<string, string>[];
-    expect(rows.map((r) => [r.candidate_id, r.name, r.total_points, r.percent, r.passed, r['check:b'], r['manual:cr']])).toEqual([
-      ['zoe', "Zoé N'Diaye", '10.50', '100', 'yes', '3.50', '5'],
-      ['hack', `'=HYPERLINK("http://evil","clic")`, '3.50', '33.33', 'no', '3.50', '0'],
-      ['eloise', "Éloïse d'Artagnan", '0', '0', 'no', '', ''],
+    expect(rows.map((r) => [r.candidate_id, r.name, r.total_points, r.percent, r.passed, r['check:b'], r['manual:cr'], r['fault:dns']])).toEqual([
+      ['zoe', "Zoé N'Diaye", '10.50', '100', 'yes', '3.50', '5', 'hosts'],
+      ['hack', `'=HYPERLINK("http://evil","clic")`, '3.50', '33.33', 'no', '3.50', '0', 'resolveur'],
+      ['eloise', "Éloïse d'Artagnan", '0', '0', 'no', '', '', ''],
     ]);
   });
 
@@ -115,13 +125,13 @@ describe('results as an XLSX workbook', () => {
 
   test('candidates: points, percent, verdict and competencies as numbers; the grading date as a date in the exam\'s time zone', () => {
     const [header, zoe, hack, eloise] = rowsOf('Candidats');
-    expect(header).toEqual(['Identifiant', 'Nom', 'Courriel', 'Points', 'Sur', '%', 'Résultat', 'Définitif', 'Automatique', 'Jury', 'C1 – Diagnostiquer', 'C2 – Sécuriser', 'Notée le']);
+    expect(header).toEqual(['Identifiant', 'Nom', 'Courriel', 'Points', 'Sur', '%', 'Résultat', 'Définitif', 'Automatique', 'Jury', 'C1 – Diagnostiquer', 'C2 – Sécuriser', 'Résolution DNS cassée', 'Notée le']);
     // 20:27:01 UTC is 22:27:01 in Paris in June (UTC+2): the cell shows the room's clock.
-    expect(zoe).toEqual(['zoe', "Zoé N'Diaye", 'zoe@example.fr', 10.5, 10.5, 100, 'ACQUIS', 'oui', 5.5, 5, 7, 3.5, new Date(Date.UTC(2025, 5, 12, 22, 27, 1))]);
+    expect(zoe).toEqual(['zoe', "Zoé N'Diaye", 'zoe@example.fr', 10.5, 10.5, 100, 'ACQUIS', 'oui', 5.5, 5, 7, 3.5, 'hosts – Une entrée fausse dans /etc/hosts', new Date(Date.UTC(2025, 5, 12, 22, 27, 1))]);
     expect(hack?.slice(0, 8)).toEqual(['hack', `'=HYPERLINK("http://evil","clic")`, undefined, 3.5, 10.5, 33.33, 'NON ACQUIS', 'oui']);
     expect(eloise?.slice(0, 8)).toEqual(['eloise', "Éloïse d'Artagnan", undefined, 0, 10.5, 0, 'NON ACQUIS', 'non']);
     const sheet = workbook.getWorksheet('Candidats');
-    expect(sheet?.getCell('M2').numFmt).toBe('dd/mm/yyyy hh:mm');
+    expect(sheet?.getCell('N2').numFmt).toBe('dd/mm/yyyy hh:mm');
     expect(sheet?.getCell('D2').type).toBe(ExcelJS.ValueType.Number);
     expect(sheet?.getCell('B3').type).toBe(ExcelJS.ValueType.String);
   });
@@ -175,6 +185,8 @@ describe('the printable report', () => {
     expect(html).toContain('déposée le 01/12/2025 17:05');
     expect(html).toContain('Total: <b>10,50 / 10,50</b>');
     expect(html).not.toMatch(/\b(AM|PM)\b/);
+    // The variant of each fault pool the candidate faced.
+    expect(html).toContain('Pannes tirées: Résolution DNS cassée: <b>Une entrée fausse dans /etc/hosts</b> (hosts)');
     const english = candidateReportHtml({ ...exam, timeZone: 'America/Cayenne' }, { ...scenario, language: 'en' }, zoe);
     expect(english).toContain('graded at 12/06/2025, 17:27');
     expect(english).toContain('Total: <b>10.50 / 10.50</b>');

@@ -11,6 +11,7 @@ const scenario = {
   ccp: 'CCP1' as const,
   language: 'fr' as const,
   passMark: 60,
+  faultPools: [],
   competencies: [
     { id: 'C1', title: 'Diagnostiquer' },
     { id: 'C2', title: 'Sécuriser' },
