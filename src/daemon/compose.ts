@@ -4,6 +4,7 @@ import { Authenticator, SessionRegistry, StaffTokens } from '../access/index.js'
 import { ExamReader, ExamScenarios, ExamService, LabPipeline, Scheduler, type AccessInfo } from '../exams/index.js';
 import { SshGateway } from '../gateway/index.js';
 import { createHttpApp, createMetrics, type Readiness } from '../http/index.js';
+import { ScenarioLibrary } from '../scenario/index.js';
 import type { Clock } from '../util/retry.js';
 import type { App } from './app.js';
 import { PACKAGE_ROOT } from './config.js';
@@ -70,7 +71,7 @@ export function composeDaemon(app: App, wiring: DaemonWiring): DaemonParts {
     scenarios,
     clock,
     log: log.child({ component: 'exams' }),
-    scenariosDir: app.config.scenariosDir,
+    library: new ScenarioLibrary([app.config.scenariosDir, ...config.scenarioFolders]),
     uploadsDir: join(app.config.dataDir, 'scenarios'),
     loadScenario: (file) => app.loadScenario(file),
   });

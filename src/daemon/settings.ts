@@ -48,6 +48,10 @@ export const daemonConfigSchema = z.strictObject({
       publicHost: z.string().optional().describe('The address candidates type; default: this host\'s first network address'),
     })
     .prefault({}),
+  scenarioFolders: z
+    .array(z.string().min(1))
+    .default([])
+    .describe("Trainers' folders of scenarios, offered besides examlab's own: NAME.yaml, or NAME/NAME.yaml with its images/ and files beside it"),
   tokens: z.array(tokenSchema).default([]).describe('Staff tokens; when none is given, an operator and a jury token are made at first start'),
   provisioning: z
     .strictObject({

@@ -1,11 +1,11 @@
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { SYSTEM, type Actor, type AuditLog } from '../audit/index.js';
 import { hashCandidateToken, newCandidateToken, UnauthenticatedError, type AdmittedCandidate, type CandidateDirectory, type SessionRegistry } from '../access/index.js';
 import { ConflictError, ExamlabError, InputError, NotAllowedError, NotFoundError, errorMessage } from '../util/errors.js';
 import type { LabService } from '../labs/index.js';
-import { drawOf, type LoadedScenario } from '../scenario/index.js';
+import { drawOf, type LoadedScenario, type ScenarioLibrary } from '../scenario/index.js';
 import type { SshTarget } from '../remote/index.js';
 import type { CandidateRecord, ExamMode, ExamRecord, ExamStore, MarkRecord, ReportRecord } from './exam-store.js';
 import type { LabRecord, LabStore, RunRecord } from '../labs/index.js';
@@ -57,7 +57,8 @@ export interface ExamServiceDeps {
   scenarios: ExamScenarios;
   clock: Clock;
   log: Logger;
-  scenariosDir: string;
+  /** The scenarios an exam can name. */
+  library: ScenarioLibrary;
   /** Where uploaded scenarios are kept (one file per exam). */
   uploadsDir: string;
   /** Loads and validates a scenario file (images checked against the catalog). */
@@ -130,22 +131,16 @@ export class ExamService implements CandidateDirectory {
     return { exam, tokens };
   }
 
-  /** Scenarios an exam can be made from (the scenarios folder). */
+  /** Scenarios an exam can be made from (examlab's folder and the trainers' folders). */
   scenarioNames(): string[] {
-    if (!existsSync(this.deps.scenariosDir)) return [];
-    return readdirSync(this.deps.scenariosDir)
-      .filter((f) => f.endsWith('.yaml'))
-      .map((f) => f.replace(/\.yaml$/, ''))
-      .sort();
+    return this.deps.library.names();
   }
 
   private async loadScenarioFor(examId: string, source: NewExam['scenario']): Promise<LoadedScenario> {
     if ('name' in source) {
-      const known = this.scenarioNames();
-      if (!SCENARIO_NAME.test(source.name) || !known.includes(source.name)) {
-        throw new InputError(`unknown scenario "${source.name}"`, [{ where: 'scenario', message: `known: ${known.join(', ') || '(none)'}` }]);
-      }
-      return this.deps.loadScenario(join(this.deps.scenariosDir, `${source.name}.yaml`));
+      const file = SCENARIO_NAME.test(source.name) ? this.deps.library.fileOf(source.name) : undefined;
+      if (!file) throw new InputError(`unknown scenario "${source.name}"`, [{ where: 'scenario', message: `known: ${this.scenarioNames().join(', ') || '(none)'}` }]);
+      return this.deps.loadScenario(file);
     }
     // An uploaded scenario is kept as a file, like any other, so its labs can always be traced to it.
     makeDirs(this.deps.uploadsDir);

@@ -222,8 +222,8 @@ export class LabService {
     const run = await this.grade(labId, 'baseline');
     const problems = run.results.flatMap((r): BaselineReport['problems'] => {
       if (r.status === 'error') return [{ checkId: r.checkId, expected: r.baseline, status: r.status, detail: r.message ?? '' }];
-      if (r.baseline === 'pass' && r.status !== 'pass') return [{ checkId: r.checkId, expected: 'pass', status: r.status, detail: r.actual || (r.message ?? '') }];
-      if (r.baseline === 'fail' && r.status === 'pass') return [{ checkId: r.checkId, expected: 'fail', status: r.status, detail: 'the faults do not break what this check tests' }];
+      if (r.baseline === 'pass' && r.status !== 'pass') return [{ checkId: r.checkId, expected: 'pass', status: r.status, detail: r.message ?? `expected: ${r.expected} — observed: ${r.actual}` }];
+      if (r.baseline === 'fail' && r.status === 'pass') return [{ checkId: r.checkId, expected: 'fail', status: r.status, detail: `the faults do not break what this check tests: observed ${r.actual}` }];
       return [];
     });
     return { ok: problems.length === 0, run, problems };

@@ -56,7 +56,7 @@ export async function testScenario(labs: LabService, loaded: LoadedScenario, pro
     const solved = await timed('gradeSolvedMs', () => labs.grade(lab.id, 'solution'));
     report.solved = { score: solved.score as Score, checks: solved.results.map((r) => ({ id: r.checkId, status: r.status })) };
     for (const r of solved.results) {
-      if (r.status !== 'pass') report.problems.push(`solved state: check ${r.checkId} is ${r.status}${r.message ? ` (${r.message})` : r.actual ? ` (${r.actual})` : ''}`);
+      if (r.status !== 'pass') report.problems.push(`solved state: check ${r.checkId} is ${r.status}${r.message ? ` (${r.message})` : r.actual ? ` (expected: ${r.expected} — observed: ${r.actual})` : ''}`);
     }
   } catch (err) {
     // An engine that is down says nothing about the scenario: it is reported as such, not as a failed test.

@@ -4,3 +4,5 @@ export type { Scenario, Machine, Step, Check, Variable, ManualCriterion } from '
 export { renderDeep, renderText, findPlaceholders } from '../util/template.js';
 export { resolveVariables } from './variables.js';
 export { applyDraw, drawFaults, drawOf, drawVariables, everyOption, type DrawBasis, type FaultDraw } from './fault-pools.js';
+export { newScenarioFolder } from './new-scenario.js';
+export { ScenarioLibrary, type LibraryEntry } from './library.js';

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { InputError, errorMessage, type ErrorDetail } from '../util/errors.js';
@@ -38,8 +39,10 @@ export async function loadScenarioFile(file: string, options: LoadOptions = {}):
   } catch (err) {
     throw new InputError(`cannot read scenario ${file}: ${errorMessage(err)}`);
   }
-  const baseDir = options.baseDir ?? file.replace(/\/[^/]*$/, '') ?? '.';
-  return { scenario: parseScenario(text, file, { ...options, baseDir }), file, text };
+  // Kept absolute: a lab records where its scenario is, and is reset or graded later from anywhere.
+  const absolute = resolve(file);
+  const baseDir = options.baseDir ?? dirname(absolute);
+  return { scenario: parseScenario(text, file, { ...options, baseDir }), file: absolute, text };
 }
 
 /** Validates scenario text. `fileName` is only used in messages. */

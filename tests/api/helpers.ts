@@ -43,11 +43,11 @@ export interface TestDaemon {
  * the real Docker engine, with a private data directory. If the engine
  * does not answer, start() throws and the test fails.
  */
-export async function startTestDaemon(): Promise<TestDaemon> {
+export async function startTestDaemon(settings: Record<string, unknown> = {}): Promise<TestDaemon> {
   const dataDir = mkdtempSync(join(tmpdir(), 'examlab-api-'));
   const log = createLogger({ level: process.env.EXAMLAB_TEST_LOG ?? 'silent' });
   const app = createApp(loadConfig({ dataDir }), log);
-  const daemon = new Daemon(app, daemonConfigSchema.parse(TEST_CONFIG), log);
+  const daemon = new Daemon(app, daemonConfigSchema.parse({ ...TEST_CONFIG, ...settings }), log);
   const started = await daemon.start();
   return {
     daemon,

@@ -8,7 +8,7 @@ import { ExamReader, ExamScenarios, ExamService, ExamStore, LabPipeline, reconci
 import type { BuiltImage, ImageService } from '../../src/images/index.js';
 import { LabService, LabStore } from '../../src/labs/index.js';
 import { ProviderRegistry } from '../../src/providers/index.js';
-import { loadScenarioFile, parseScenario, type LoadedScenario } from '../../src/scenario/index.js';
+import { loadScenarioFile, parseScenario, ScenarioLibrary, type LoadedScenario } from '../../src/scenario/index.js';
 import { openDatabase, type Db } from '../../src/util/database.js';
 import { InputError } from '../../src/util/errors.js';
 import { FakeMachineAccess } from './fake-machine-access.js';
@@ -98,7 +98,7 @@ export class ExamHarness {
       scenarios,
       clock,
       log: this.log,
-      scenariosDir: join(world.dir, 'scenarios'),
+      library: new ScenarioLibrary([join(world.dir, 'scenarios')]),
       uploadsDir: join(world.dir, 'uploads'),
       loadScenario: (file) => loadScenarioFile(file),
     });

@@ -49,7 +49,7 @@ writeFileSync(invalid, 'apiVersion: examlab/v1\nid: Bad Id\ntitle: x\n');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('the examlab command', () => {
-  test.each([[[]], [['scenario']], [['scenario', 'validate']], [['scenario', 'test']], [['lab', 'up']], [['lab', 'ls']], [['lab', 'show']], [['lab', 'grade']], [['lab', 'down']], [['images', 'build']], [['demo']]])(
+  test.each([[[]], [['scenario']], [['scenario', 'validate']], [['scenario', 'test']], [['scenario', 'new']], [['lab', 'up']], [['lab', 'ls']], [['lab', 'show']], [['lab', 'grade']], [['lab', 'down']], [['images', 'build']], [['demo']]])(
     '%j --help',
     async (words) => {
       const { code, stdout } = await examlab([...words, '--help'], data);
@@ -130,4 +130,44 @@ describe('the examlab command', () => {
     expect((await examlab(['scenario', 'test', unsolved], data)).code).toBe(1);
     expect(JSON.parse((await examlab(['lab', 'ls', '--json'], data)).stdout)).toHaveLength(before);
   }, 180_000);
+
+  test('scenario new: a trainer\'s folder, outside the checkout, with an image of its own, that passes its own test', async () => {
+    const folder = join(dir, 'formations', 'intranet-accueil');
+    const made = await examlab(['scenario', 'new', folder], data);
+    expect(made.code).toBe(0);
+    const file = join(folder, 'intranet-accueil.yaml');
+    expect(made.stdout).toContain(`${file}: new scenario`);
+    expect(readFileSync(file, 'utf8')).toMatch(/\nid: intranet-accueil\n/);
+    // The folder's own image is known to its scenarios, and only to them.
+    const images = JSON.parse((await examlab(['images', 'ls', '--json', '--scenario', file], data)).stdout) as { name: string }[];
+    expect(images.map((i) => i.name)).toContain('poste-accueil');
+    expect((JSON.parse((await examlab(['images', 'ls', '--json'], data)).stdout) as { name: string }[]).map((i) => i.name)).not.toContain('poste-accueil');
+    expect((await examlab(['scenario', 'validate', file], data)).stdout).toContain(`${file}: ok`);
+    const proved = await examlab(['scenario', 'test', file], data);
+    expect(proved.stdout).toContain(`${file}: scenario test passed`);
+    expect(proved.code).toBe(0);
+    // A folder that holds something is never written into.
+    const again = await examlab(['scenario', 'new', folder], data);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(`${folder} is not empty`);
+  }, 300_000);
+
+  test('lab up --fault names a pool and option that do not exist', async () => {
+    const pooled = join(dir, 'pooled.yaml');
+    writeFileSync(
+      pooled,
+      `${readFileSync(scenario, 'utf8')}faultPools:
+  - id: panne
+    title: Panne
+    options:
+      - { id: a, title: A, steps: [{ machine: box, run: "true" }] }
+      - { id: b, title: B, steps: [{ machine: box, run: "true" }] }
+`,
+    );
+    const pool = await examlab(['lab', 'up', pooled, '--fault', 'disque=a'], data);
+    expect(pool.stderr).toContain('--fault disque=a: no fault pool "disque"; pools: panne');
+    const option = await examlab(['lab', 'up', pooled, '--fault', 'panne=c'], data);
+    expect(option.stderr).toContain('--fault panne=c: pool "panne" has no option "c"; options: a, b');
+    expect([pool.code, option.code]).toEqual([1, 1]);
+  }, 60_000);
 });

@@ -1,14 +1,12 @@
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from 'commander';
+import { ScenarioLibrary } from '../../scenario/index.js';
 import { appFor } from '../context.js';
 import { table } from '../output.js';
 
 export async function doctor(program: Command, files: string[], opts: { json?: boolean }): Promise<void> {
   const app = await appFor(program);
   try {
-    const dir = app.config.scenariosDir;
-    const chosen = files.length ? files : readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort().map((f) => join(dir, f));
+    const chosen = files.length ? files : new ScenarioLibrary([app.config.scenariosDir]).list().map((e) => e.file);
     const reports = [];
     for (const file of chosen) {
       const loaded = await app.loadScenario(file);

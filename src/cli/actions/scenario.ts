@@ -2,7 +2,9 @@ import type { Command } from 'commander';
 import { InputError } from '../../util/errors.js';
 import type { App } from '../../daemon/index.js';
 import { proveScenario, type ScenarioTestReport } from '../../labs/index.js';
-import { scenarioJsonSchema, scenarioWarnings } from '../../scenario/index.js';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../../daemon/config.js';
+import { newScenarioFolder, scenarioJsonSchema, scenarioWarnings } from '../../scenario/index.js';
 import { appFor, Exit, EXIT, printError } from '../context.js';
 import { connectionInfo, formatPoints } from '../output.js';
 import { candidateKeyFile } from './lab.js';
@@ -69,6 +71,25 @@ function printReport(app: App, report: ScenarioTestReport, named: boolean): void
     const lab = app.labs.get(report.labId);
     say(`the lab is kept, as the solution left it:\n${connectionInfo(lab, candidateKeyFile(app, lab))}`);
     say(`grade it again with: examlab lab grade ${lab.id}\nremove it with: examlab lab down ${lab.id}`);
+  }
+}
+
+export function scenarioNew(folder: string, opts: { id?: string }): void {
+  try {
+    const file = newScenarioFolder(join(PACKAGE_ROOT, 'scenarios', 'template'), folder, opts.id);
+    process.stdout.write(
+      [
+        `${file}: new scenario, from the template (an image of its own in ${join(folder, 'images')}, a file it uploads in ${join(folder, 'files')})`,
+        'next:',
+        `  examlab scenario validate ${file}   # every problem at once, with its line`,
+        `  examlab scenario test ${file}       # build it, break it, repair it, on the real engines`,
+        'the trainer\'s guide: docs/trainers-guide.md',
+        '',
+      ].join('\n'),
+    );
+  } catch (err) {
+    printError(err);
+    throw new Exit(EXIT.failed);
   }
 }
 

@@ -22,6 +22,13 @@ export function registerScenarioCommands(program: Command): void {
     .action(async (file: string, opts: { json?: boolean; keep?: boolean }) => (await actions()).scenarioTest(program, file, opts));
 
   scenario
+    .command('new')
+    .description('Start a scenario in a new folder from the template: the scenario, an image of its own, a file it uploads; it passes its test as is')
+    .argument('<folder>', 'a new (or empty) folder')
+    .option('--id <id>', 'the scenario id (default: the folder name)')
+    .action(async (folder: string, opts: { id?: string }) => (await actions()).scenarioNew(folder, opts));
+
+  scenario
     .command('schema')
     .description('Print the JSON Schema of the scenario format (for editors)')
     .action(async () => (await actions()).scenarioSchema());

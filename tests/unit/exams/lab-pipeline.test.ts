@@ -56,7 +56,7 @@ describe('the lab pipeline', () => {
 
       const c = candidate(exam.id);
       expect(c.phase).toBe('failed');
-      expect(c.detail).toBe('the broken state is not as the scenario says (1 check(s)): check service: expected fail, got pass: the faults do not break what this check tests');
+      expect(c.detail).toBe('the broken state is not as the scenario says (1 check(s)): check service: expected fail, got pass: the faults do not break what this check tests: observed exit code 0');
       const lab = labOf(exam.id);
       expect(lab.state).toBe('destroyed');
       expect(h.docker.machinesOf(lab.id)).toEqual([]);

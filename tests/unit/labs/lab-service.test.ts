@@ -90,7 +90,7 @@ describe('a lab', () => {
     expect(report.run.purpose).toBe('baseline');
 
     const harmless = await up(flagScenario({ fault: 'flag-off nothing' }));
-    expect((await h.labs.verifyBaseline(harmless.id)).problems).toEqual([{ checkId: 'service', expected: 'fail', status: 'pass', detail: 'the faults do not break what this check tests' }]);
+    expect((await h.labs.verifyBaseline(harmless.id)).problems).toEqual([{ checkId: 'service', expected: 'fail', status: 'pass', detail: 'the faults do not break what this check tests: observed exit code 0' }]);
 
     const tooBroken = await up(flagScenario({ fault: 'flag-off service' }));
     h.docker.machine(tooBroken.id, 'srv')?.flags.delete('sshd');

@@ -1,6 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { InputError } from '../../../src/util/errors.js';
-import { parseScenario } from '../../../src/scenario/index.js';
+import { loadScenarioFile, parseScenario } from '../../../src/scenario/index.js';
 
 const minimal = readFileSync(new URL('../../fixtures/minimal.yaml', import.meta.url), 'utf8');
 
@@ -100,6 +102,22 @@ describe('scenario loading', () => {
   test('a capability that reaches beyond the container is refused, saying why', () => {
     const text = minimal.replace(/(\n    image: [a-z-]+\n)/, '$1    capabilities: [SYS_TIME]\n');
     expect(problems(text).join('\n')).toMatch(/machines\[0\]\.capabilities\[0\]: expected one of "NET_ADMIN", "NET_RAW", "MKNOD", got string "SYS_TIME"/);
+  });
+
+  test('a scenario named relative to the current folder finds its files, and is recorded by its absolute path', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'examlab-load-'));
+    mkdirSync(join(dir, 'files'));
+    writeFileSync(join(dir, 'files', 'a.txt'), 'a');
+    writeFileSync(join(dir, 'sc.yaml'), minimal.replace('    run: useradd -m {{ user }}', '    upload: files/a.txt\n    to: /tmp/a.txt'));
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      const loaded = await loadScenarioFile('sc.yaml');
+      expect(loaded.file).toBe(join(dir, 'sc.yaml'));
+      expect(loaded.scenario.setup[0]?.upload).toBe('files/a.txt');
+    } finally {
+      process.chdir(cwd);
+    }
   });
 
   test('uploads come from the scenario\'s folder only', () => {
