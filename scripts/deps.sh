@@ -3,7 +3,8 @@
 set -eu
 # libvirt-dev before `npm ci`: the @unraid/libvirt binding builds against it.
 want="docker.io debootstrap iptables gcc libc6-dev
-  qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-dev libvirt-clients genisoimage fdisk"
+  qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-dev libvirt-clients genisoimage fdisk
+  chromium fonts-dejavu-core"
 missing=""
 for pkg in $want; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
