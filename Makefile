@@ -48,9 +48,11 @@ engines: deps build
 
 build: node_modules/.installed
 	$(NODE_BIN)/tsc -p tsconfig.json
+	node scripts/build-web.mjs
 
 typecheck: node_modules/.installed
 	$(NODE_BIN)/tsc -p tsconfig.test.json
+	$(NODE_BIN)/tsc -p tsconfig.web.json
 
 # The import rule (.dependency-cruiser.cjs, docs/architecture.md): layers, no cycles, front doors.
 imports: node_modules/.installed

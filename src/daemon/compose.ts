@@ -91,7 +91,7 @@ export function composeDaemon(app: App, wiring: DaemonWiring): DaemonParts {
     log: log.child({ component: 'http' }),
     version: wiring.version,
     readiness: wiring.readiness,
-    publicDir: join(PACKAGE_ROOT, 'public'),
+    publicDirs: [join(PACKAGE_ROOT, 'public'), join(PACKAGE_ROOT, 'dist', 'public')],
   });
   return { sessions, pipeline, service, reader, auth, scheduler, gateway, http };
 }

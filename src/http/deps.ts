@@ -25,6 +25,6 @@ export interface ServerDeps {
   log: Logger;
   version: string;
   readiness(): Promise<Readiness>;
-  /** Folder of static pages served at /. */
-  publicDir?: string;
+  /** Folders of static files served at /, in order: the pages, the bundled scripts. */
+  publicDirs?: string[];
 }

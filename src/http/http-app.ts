@@ -53,7 +53,8 @@ export function createHttpApp(deps: ServerDeps): Express {
   // Files (rosters) stay bytes: their encoding is found from their content, not assumed.
   app.use(express.raw({ type: [...new Set(routes.flatMap((r) => r.rawBody?.contentTypes ?? []))], limit: BODY_LIMIT }));
   mountRoutes(app, routes, deps.auth);
-  if (deps.publicDir) app.use(express.static(deps.publicDir, { index: 'index.html' }));
+  // The pages, then the scripts the build bundled for them.
+  for (const dir of deps.publicDirs ?? []) app.use(express.static(dir, { index: 'index.html' }));
   app.use((req, _res, next) => next(new NotFoundError(`no endpoint ${req.method} ${req.path}; see /api/openapi.json`)));
   app.use(errorHandler(deps.log, deps.metrics));
   return app;
