@@ -23,7 +23,7 @@ interface DnsFacts {
 export const dnsKind = defineKind(
   'dns',
   {
-    name: pattern(/^[A-Za-z0-9_.-]+$/, 'not a valid DNS name'),
+    name: pattern(/^[A-Za-z0-9_.-]+$/, 'not a valid DNS name').describe('The name asked; for PTR an IPv4 address may be given (10.0.0.5 asks 5.0.0.10.in-addr.arpa)'),
     type: z.enum(RECORD_TYPES).default('A'),
     server: z.string().optional().describe('Machine name or address of the server to ask; the machine\'s resolv.conf otherwise'),
     from: z.string().optional().describe('Machine asking, or "grader"; defaults to the check\'s machine'),
@@ -38,11 +38,12 @@ export const dnsKind = defineKind(
       const server = check.server === undefined ? undefined : isIP(check.server) ? check.server : ctx.addressOf(check.server, from);
       if (check.server !== undefined && server === undefined) throw new ProbeError(`no address for DNS server ${check.server}`);
       const budget = Math.max(500, Math.floor(check.timeout / 2));
+      const name = queriedName(check.type, check.name);
       if (from === 'grader') {
         if (!server) throw new ProbeError('a DNS check from the grader needs a server');
-        return { observe: () => resolveFromGrader(check.name, check.type, server, budget) };
+        return { observe: () => resolveFromGrader(name, check.type, server, budget) };
       }
-      return { machine: from, probe: { dns: server ? obs('dns', check.type, check.name, budget, server) : obs('dns', check.type, check.name, budget) } };
+      return { machine: from, probe: { dns: server ? obs('dns', check.type, name, budget, server) : obs('dns', check.type, name, budget) } };
     },
     evaluate(check, facts) {
       let dns: DnsFacts;
@@ -54,13 +55,23 @@ export const dnsKind = defineKind(
       const values = dns.answers.filter((a) => a.type === check.type).map((a) => a.value);
       const resolved = dns.rcode === 'NOERROR' && values.length > 0;
       const outcome = dns.failure ?? (dns.rcode === 'NOERROR' && !values.length ? `no ${check.type} record` : (dns.rcode ?? 'no answer'));
-      const evidence = `${check.name} ${check.type} via ${dns.server ?? 'resolv.conf'}: ${resolved ? values.join(', ') : outcome}`;
+      const evidence = `${queriedName(check.type, check.name)} ${check.type} via ${dns.server ?? 'resolv.conf'}: ${resolved ? values.join(', ') : outcome}`;
       const assertions: Assertion[] = [assertFlag('resolves', check.resolves, resolved, resolved ? `resolves to ${values.join(', ')}` : outcome)];
       if (check.addresses !== undefined && resolved) assertions.push(assertMatch('answers', check.addresses, values));
       return { assertions, evidence };
     },
   },
 );
+
+/**
+ * The name a query asks: a PTR check may name the IPv4 address itself, whose
+ * reverse name a template cannot spell (10.231.4.30 asks
+ * 30.4.231.10.in-addr.arpa).
+ */
+export function queriedName(type: string, name: string): string {
+  if (type !== 'PTR' || isIP(name) !== 4) return name;
+  return `${name.split('.').reverse().join('.')}.in-addr.arpa`;
+}
 
 /** Parses the probe's answer: server=, rcode=, answer=TYPE VALUE lines, or reason= when no server answered. */
 export function parseProbeDns(stdout: string): DnsFacts {

@@ -202,6 +202,17 @@ describe('check kinds read what the probe saw', () => {
     expect(evaluate(c, { dns: 'server=10.0.0.5\nrcode=NOERROR\nanswer=A 10.0.0.5\n' }).assertions[0]?.actual).toBe('no SRV record');
   });
 
+  test('dns: a PTR check may name the IPv4 address, asked by its in-addr.arpa name', () => {
+    const c = check({ kind: 'dns', type: 'PTR', name: '10.231.4.30', addresses: { contains: 'intranet.agence.lan' } });
+    expect(checkKind('dns').plan(c, context).probe?.dns).toEqual({ verb: 'dns', args: ['PTR', '30.4.231.10.in-addr.arpa', 5000] });
+    const r = evaluate(c, { dns: 'server=10.231.4.2\nrcode=NOERROR\nanswer=PTR intranet.agence.lan\n' });
+    expect(passes(r)).toBe(true);
+    expect(r.evidence).toBe('30.4.231.10.in-addr.arpa PTR via 10.231.4.2: intranet.agence.lan');
+    // Other types, and a PTR already spelled out, are asked as written.
+    expect(checkKind('dns').plan(check({ kind: 'dns', name: '10.231.4.30' }), context).probe?.dns?.args[1]).toBe('10.231.4.30');
+    expect(checkKind('dns').plan(check({ kind: 'dns', type: 'PTR', name: '30.4.231.10.in-addr.arpa' }), context).probe?.dns?.args[1]).toBe('30.4.231.10.in-addr.arpa');
+  });
+
   test('http: status and body from the raw response; a refused connection fails with the reason', () => {
     const response = 'HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<h1>Intranet</h1>';
     expect(passes(evaluate(check({ kind: 'http', url: 'http://x/', body: { contains: 'Intranet' } }), { http: response }))).toBe(true);
