@@ -50,7 +50,7 @@ export class DockerProvider implements Provider, NetworkProvider {
   static async start(log: Logger, options: DockerProviderOptions): Promise<DockerProvider> {
     const provider = new DockerProvider(new Dockerode({ socketPath: options.socketPath ?? '/var/run/docker.sock' }), log, options);
     await provider.ping();
-    await ensureHostIsolation();
+    for (const warning of await ensureHostIsolation()) log.warn(warning);
     return provider;
   }
 
