@@ -19,7 +19,9 @@ export const packageKind = defineKind(
     evaluate(check, facts) {
       const database = textOf(facts, 'status', 'read /var/lib/dpkg/status');
       const paragraphs = database.split(/\n\n+/).filter((p) => p.split('\n').includes(`Package: ${check.name}`));
-      const installed = paragraphs.map(parseParagraph).find((p) => /\binstalled$/.test(p.status ?? '') && !/config-files$/.test(p.status ?? ''));
+      // Status is "<selection> <flag> <state>": the state must be "installed" itself
+      // ("hold ok not-installed", a package on hold that is not there, is not).
+      const installed = paragraphs.map(parseParagraph).find((p) => (p.status ?? '').split(' ')[2] === 'installed');
       const states = paragraphs.map((p) => parseParagraph(p).status).filter(Boolean);
       const evidence = installed ? `${check.name} ${installed.version} (${installed.status})` : states.length ? `${check.name}: ${states.join(', ')}` : `${check.name}: unknown to dpkg`;
       const assertions: Assertion[] = [assertFlag('installed', check.installed, Boolean(installed), installed ? `installed ${installed.version}` : 'not installed')];

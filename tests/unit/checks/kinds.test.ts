@@ -138,6 +138,11 @@ describe('check kinds read what the probe saw', () => {
     expect(passes(evaluate(check({ kind: 'package', name: 'cups-daemon', version: { matches: '^2\\.4' } }), { status }))).toBe(true);
     const removed = 'Package: cups-daemon\nStatus: deinstall ok config-files\nVersion: 2.4.2-3\n';
     expect(passes(evaluate(check({ kind: 'package', name: 'cups-daemon' }), { status: removed }))).toBe(false);
+    // apt-mark hold on a package that is not installed: held, still absent.
+    const heldAbsent = 'Package: p7zip-full\nStatus: hold ok not-installed\nArchitecture: amd64\n';
+    expect(passes(evaluate(check({ kind: 'package', name: 'p7zip-full' }), { status: heldAbsent }))).toBe(false);
+    const heldInstalled = 'Package: p7zip-full\nStatus: hold ok installed\nVersion: 16.02\n';
+    expect(passes(evaluate(check({ kind: 'package', name: 'p7zip-full' }), { status: heldInstalled }))).toBe(true);
     expect(() => evaluate(check({ kind: 'package', name: 'cups' }), { status: ['part', status] })).toThrow(/larger than the grader reads/);
   });
 
