@@ -5,6 +5,7 @@ import { createTestApp, inlineScenario, leftovers, scenarioHead } from './helper
 import { withSession } from '../../src/remote/ssh-client.js';
 import { requireTarget } from '../../src/labs/access.js';
 import { StepError } from '../../src/labs/steps.js';
+import type { DockerProvider } from '../../src/providers/docker/docker-provider.js';
 
 const docker = new Dockerode();
 
@@ -143,4 +144,32 @@ describe('Docker labs', () => {
     // Destroying twice is fine.
     await app.labs.destroy(record.id);
   }, 120_000);
+
+  test('a subnet another process takes between the pick and the creation is skipped, not an error', async () => {
+    const provider = (await app.providers.get('docker')) as DockerProvider;
+    // Another process's network, on the subnet this one is about to pick, that it has not seen yet.
+    const listed = await provider.docker.listNetworks();
+    const inUse = new Set(listed.flatMap((n) => (n.IPAM?.Config ?? []).map((c) => c.Subnet)));
+    let third = 0;
+    while (inUse.has(`10.231.${third}.0/24`)) third++;
+    const rival = await docker.createNetwork({ Name: `examlab-test-rival-${third}`, Internal: true, IPAM: { Config: [{ Subnet: `10.231.${third}.0/24` }] } });
+    const list = provider.docker.listNetworks.bind(provider.docker);
+    let hidden = false;
+    provider.docker.listNetworks = (async (...args: Parameters<Dockerode['listNetworks']>) => {
+      const all = await list(...args);
+      if (hidden) return all;
+      hidden = true;
+      return all.filter((n) => n.Id !== rival.id);
+    }) as Dockerode['listNetworks'];
+    const labId = `race${Date.now().toString(36)}`;
+    try {
+      const network = await provider.createNetwork({ labId }, 'lan');
+      expect(hidden).toBe(true);
+      expect(network.subnet).not.toBe(`10.231.${third}.0/24`);
+    } finally {
+      provider.docker.listNetworks = list;
+      await provider.destroyNetworks({ labId });
+      await rival.remove();
+    }
+  }, 60_000);
 });

@@ -13,6 +13,9 @@ import { LABEL, labLabels, objectName } from '../index.js';
 import { freeSubnet, hostAddress } from '../index.js';
 import { tarOf } from './tar.js';
 
+/** Subnets tried when other processes keep taking the free one first. */
+const SUBNET_ATTEMPTS = 8;
+
 export interface DockerProviderOptions {
   /** Where lab subnets are carved from, one /24 per network. */
   subnetPool: string;
@@ -66,22 +69,32 @@ export class DockerProvider implements Provider, NetworkProvider {
   async createNetwork(lab: LabRef, name: string): Promise<LabNetwork> {
     // Interface names hold 15 characters; the host firewall matches the exl prefix.
     const bridge = `exl${sha256(`${lab.labId}/${name}`).slice(0, 12)}`;
-    // Picking a free subnet and creating the network must not interleave with another lab's.
+    // Picking a free subnet and creating the network must not interleave with another lab's of this
+    // process; another process (a CLI beside the daemon) may still take the same one first: the
+    // engine then refuses it as overlapping, and the next free one is tried.
     return this.subnetLock.run(async () => {
       const taken = await this.subnetsInUse();
-      const subnet = freeSubnet(this.options.subnetPool, taken);
-      if (!subnet) throw new EnvironmentError(`no free /24 left in the lab subnet pool ${this.options.subnetPool}`);
-      const gateway = hostAddress(subnet, 1);
-      await this.docker.createNetwork({
-        Name: objectName(lab, name),
-        Driver: 'bridge',
-        Internal: true,
-        CheckDuplicate: true,
-        IPAM: { Driver: 'default', Config: [{ Subnet: subnet, Gateway: gateway }] },
-        Options: { 'com.docker.network.bridge.name': bridge, 'com.docker.network.bridge.enable_icc': 'true' },
-        Labels: { ...labLabels(lab), [LABEL.network]: name },
-      });
-      return { name, subnet, gateway, bridge };
+      for (let attempt = 1; ; attempt++) {
+        const subnet = freeSubnet(this.options.subnetPool, taken);
+        if (!subnet) throw new EnvironmentError(`no free /24 left in the lab subnet pool ${this.options.subnetPool}`);
+        const gateway = hostAddress(subnet, 1);
+        try {
+          await this.docker.createNetwork({
+            Name: objectName(lab, name),
+            Driver: 'bridge',
+            Internal: true,
+            CheckDuplicate: true,
+            IPAM: { Driver: 'default', Config: [{ Subnet: subnet, Gateway: gateway }] },
+            Options: { 'com.docker.network.bridge.name': bridge, 'com.docker.network.bridge.enable_icc': 'true' },
+            Labels: { ...labLabels(lab), [LABEL.network]: name },
+          });
+          return { name, subnet, gateway, bridge };
+        } catch (err) {
+          if (attempt >= SUBNET_ATTEMPTS || !/overlap/i.test(errorMessage(err))) throw err;
+          this.log.info({ subnet, attempt }, 'lab subnet taken meanwhile by another process; trying the next one');
+          taken.push(subnet);
+        }
+      }
     });
   }
 
