@@ -14,6 +14,7 @@ describe('the shipped scenarios', () => {
         'scenarios/ad-join.yaml',
         'scenarios/ad-join-windows/ad-join-windows.yaml',
         'scenarios/broken-workstation.yaml',
+        'scenarios/file-share-permissions.yaml',
         'scenarios/firewall-rules.yaml',
         'scenarios/network-services.yaml',
         'scenarios/workstation-onboarding.yaml',
