@@ -13,6 +13,7 @@ describe('the shipped scenarios', () => {
       expect.arrayContaining([
         'scenarios/ad-join.yaml',
         'scenarios/ad-join-windows/ad-join-windows.yaml',
+        'scenarios/backup-restore.yaml',
         'scenarios/broken-workstation.yaml',
         'scenarios/file-share-permissions.yaml',
         'scenarios/firewall-rules.yaml',
