@@ -72,6 +72,13 @@ describe('Docker labs', () => {
     expect(inside.stdout).toMatch(/rc=(?!0)\d+/); // no CAP_SYS_ADMIN: no mounts, no cgroup release_agent escape
   });
 
+  test('a unit whose last process outlives its main one stops at once, not at its 90 s timeout (no release agent in a container)', async () => {
+    const run = await onMachine(app, a, 'box', 'systemd-run --wait -p Type=oneshot -p TimeoutStopSec=60s /bin/sh -c "sleep 300 & exit 0"; echo "exit=$?"');
+    // Without the cgroup watch, systemd waits for the timeout and the unit fails with result "timeout".
+    expect(`${run.stdout}${run.stderr}`).toContain('Finished with result: success');
+    expect(run.stdout).toContain('exit=0');
+  }, 120_000);
+
   test('labs cannot reach each other', async () => {
     const other = app.stores.labs.get(b).topology?.machines[0]?.address as string;
     const own = app.stores.labs.get(a).topology?.machines[0]?.address as string;
