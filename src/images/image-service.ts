@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { mapLimit } from '../util/concurrency.js';
 import { EnvironmentError } from '../util/errors.js';
 import type { CatalogImage, ImageCatalog } from './catalog.js';
 
@@ -22,6 +23,9 @@ export interface ImageBuilder {
   ensure(image: CatalogImage, options?: { force?: boolean }): Promise<BuiltImage>;
   isBuilt(image: CatalogImage): Promise<boolean>;
 }
+
+/** Images built at once by `build`. */
+const BUILD_CONCURRENCY = 3;
 
 /** Where a scenario may keep images of its own: an `images/` folder beside it. */
 export function scenarioImagesDir(scenarioDir: string): string {
@@ -70,16 +74,17 @@ export class ImageService {
     return catalog;
   }
 
-  /** Builds the named images (all by default, provider by provider in the order their builders were given); only what changed is rebuilt. */
+  /** Builds the named images (all by default, Docker's first); only what changed is rebuilt. */
   async build(names: readonly string[] = [], options: { force?: boolean; scenarioDir?: string; onBuilt?: (name: string, image: BuiltImage) => void } = {}): Promise<void> {
     const catalog = await this.catalog(options.scenarioDir);
     const order = Object.keys(this.builders);
     const rank = (name: string) => order.indexOf(catalog.get(name).definition.provider);
     const wanted = names.length ? names : catalog.names().sort((a, b) => rank(a) - rank(b));
-    for (const name of wanted) {
+    // A few at once: builds mostly wait on the mirror and the engine; a shared parent is built once (the builders lock by tag).
+    await mapLimit(wanted, BUILD_CONCURRENCY, async (name) => {
       const image = await this.ensure(name, { force: options.force, scenarioDir: options.scenarioDir });
       options.onBuilt?.(name, image);
-    }
+    });
   }
 
   async list(scenarioDir?: string): Promise<ImageStatus[]> {
