@@ -160,9 +160,12 @@ function clock(ms: number): string {
   return `${h}:${String(m).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
 }
 
+/** An actor as the audit writes it (`jury:dupont`) as people read it (`dupont (jury)`). */
+const actorName = (actor: string | undefined) => (actor ?? '').replace(/^([a-z]+):(.+)$/, '$2 ($1)');
 const serverNow = () => Date.now() + skewMs;
 const phaseWord = (p: string) => (w as Record<string, string>)[`phase_${p}`] ?? p;
 const statusWord = (s: string) => (w as Record<string, string>)[`status_${s}`] ?? s;
+const labWord = (s: string | undefined) => (s ? ((w as Record<string, string>)[`lab_${s}`] ?? s) : '');
 const checkWord = (s: string) => (w as Record<string, string>)[`check_${s}`] ?? s;
 const score = (t: CandidateResult['total']) => `${t.points} / ${t.maxPoints} (${t.percent.toLocaleString(language === 'en' ? 'en-GB' : 'fr-FR')} %)`;
 
@@ -385,8 +388,7 @@ async function viewRoom(examId: string): Promise<void> {
   scoresKey = '';
   scores = new Map();
   main().innerHTML = `<div id="room-head"></div><div id="room-progress" class="progress"></div>
-    <table class="room"><thead><tr><th>${esc(w.candidate)}</th><th>${esc(w.phase)}</th><th>${esc(w.lab)}</th><th>${esc(w.timeLeft)}</th><th>${esc(w.endsAt)}</th>
-    <th>${esc(w.connected)}</th><th>${esc(w.lastActivity)}</th><th>${esc(w.score)}</th><th>${esc(w.actions)}</th></tr></thead><tbody id="room-rows"></tbody></table>
+    <table class="room"><thead id="room-columns"></thead><tbody id="room-rows"></tbody></table><p id="room-foot" class="muted small"></p>
     ${examDownloads(examId)}`;
   const render = () => {
     if (!exam) return;
@@ -403,19 +405,25 @@ async function viewRoom(examId: string): Promise<void> {
       <div>${esc(w.phases)} : ${list(p.byPhase, phaseWord)}</div>
       <div>${esc(w.labsByState)} : ${list(p.labs, (k) => k)}</div>
       ${p.spares.wanted || p.spares.ready || p.spares.building ? `<div>${esc(w.spares)} : ${esc(fill(w.sparesLine, p.spares))}</div>` : ''}`;
+    // Sessions and last activity: shown when the daemon reports them.
+    const sessions = e.candidates.some((c) => c.connected !== undefined || c.lastActivityAt !== undefined);
+    const actions = isOperator();
+    $('room-columns').innerHTML = `<tr><th>${esc(w.candidate)}</th><th>${esc(w.phase)}</th><th>${esc(w.lab)}</th><th>${esc(w.timeLeft)}</th><th>${esc(w.endsAt)}</th>
+      ${sessions ? `<th>${esc(w.connected)}</th><th>${esc(w.lastActivity)}</th>` : ''}<th>${esc(w.score)}</th>${actions ? `<th>${esc(w.actions)}</th>` : ''}</tr>`;
+    $('room-foot').textContent = [...scores.values()].some((r) => r.runId && !r.complete) ? w.incompleteNote : '';
     $('room-rows').innerHTML = e.candidates
       .map((c) => {
         const r = scores.get(c.id);
         return `<tr data-candidate="${esc(c.id)}" data-phase="${esc(c.phase)}">
         <td><a href="#/exam/${esc(e.id)}/candidate/${enc(c.id)}">${esc(c.name)}</a> <span class="muted">${esc(c.id)}</span></td>
         <td class="phase"><span class="phase-${esc(c.phase)}">${esc(phaseWord(c.phase))}</span>${c.revoked ? ` <span class="bad">${esc(w.revoked)}</span>` : ''}${c.detail ? `<div class="muted small">${esc(c.detail)}</div>` : ''}</td>
-        <td>${esc(c.lab?.state ?? '')}</td>
+        <td>${esc(labWord(c.lab?.state))}</td>
         <td>${timeLeftCell(c)}</td>
         <td>${esc(when(c.deadline, e.timeZone, { timeStyle: 'medium' }))}</td>
-        <td>${c.connected === undefined ? '' : c.connected > 0 ? `<span class="good">${esc(w.yes)}</span> (${c.connected})` : esc(w.no)}</td>
-        <td>${esc(when(c.lastActivityAt, e.timeZone, { timeStyle: 'medium' }))}</td>
-        <td class="score">${r?.runId ? `${esc(score(r.total))}${r.complete ? '' : ' *'}` : ''}</td>
-        <td>${candidateActions(e.id, c)}</td></tr>`;
+        ${sessions ? `<td class="connected">${c.connected === undefined ? '' : c.connected > 0 ? `<span class="good">${esc(w.yes)}</span> (${c.connected})` : esc(w.no)}</td>
+        <td>${esc(when(c.lastActivityAt, e.timeZone, { timeStyle: 'medium' }))}</td>` : ''}
+        <td class="score">${r?.runId ? `${esc(score(r.total))}${r.complete ? ' ' : ' * '}${r.total.passed ? `<span class="good">${esc(w.passed)}</span>` : `<span class="bad">${esc(w.notPassed)}</span>`}` : ''}</td>
+        ${actions ? `<td>${candidateActions(e.id, c)}</td>` : ''}</tr>`;
       })
       .join('');
     setLive(liveOpen);
@@ -486,7 +494,7 @@ async function viewCandidate(examId: string, candidateId: string): Promise<void>
     ]);
     $('crumbs').innerHTML = `<a href="#/">${esc(w.allExams)}</a> › <a href="#/exam/${esc(examId)}">${esc(exam.title)}</a> › ${esc(detail.name)}`;
     $('cand-head').innerHTML = `<h2>${esc(detail.name)} <span class="muted">${esc(detail.id)}</span> <span class="phase-${esc(detail.phase)}">${esc(phaseWord(detail.phase))}</span>${detail.revoked ? ` <span class="bad">${esc(w.revoked)}</span>` : ''}</h2>
-      <p>${esc(w.lab)} : ${esc(detail.lab?.state ?? '—')} · ${esc(w.endsAt)} : ${esc(when(detail.deadline, exam.timeZone)) || '—'}${detail.deadline && ['active', 'provisioning'].includes(detail.phase) ? ` · ${esc(w.timeLeft)} : ${timeLeftCell(detail)}` : ''}
+      <p>${esc(w.lab)} : ${esc(labWord(detail.lab?.state) || '—')} · ${esc(w.endsAt)} : ${esc(when(detail.deadline, exam.timeZone)) || '—'}${detail.deadline && ['active', 'provisioning'].includes(detail.phase) ? ` · ${esc(w.timeLeft)} : ${timeLeftCell(detail)}` : ''}
       ${detail.connected !== undefined ? ` · ${esc(w.connected)} : ${detail.connected > 0 ? `${esc(w.yes)} (${detail.connected})` : esc(w.no)}` : ''}${detail.lastActivityAt ? ` · ${esc(w.lastActivity)} : ${esc(when(detail.lastActivityAt, exam.timeZone))}` : ''}</p>
       <p class="total">${esc(w.total)} : <strong id="total">${esc(score(result.total))}</strong> — ${esc(w.auto)} ${result.auto.points}/${result.auto.maxPoints}, ${esc(w.manual)} <span id="manual-points">${result.manual.points}/${result.manual.maxPoints}</span> ·
         ${result.total.passed ? `<span class="good">${esc(w.passed)}</span>` : `<span class="bad">${esc(w.notPassed)}</span>`}
@@ -528,7 +536,7 @@ async function viewCandidate(examId: string, candidateId: string): Promise<void>
           .join('')}
         <label>${esc(w.comment)}<textarea name="comment-${esc(c.id)}" rows="2" maxlength="4000">${esc(mark?.comment ?? '')}</textarea></label>
         <p><button type="button" data-mark="${esc(c.id)}">${esc(w.saveMark)}</button>
-        <span class="muted small mark-state">${mark?.status === 'marked' ? esc(fill(w.markedBy, { who: mark.markedBy ?? '', at: when(mark.markedAt, exam.timeZone) })) : esc(w.unmarked)}</span></p></fieldset>`;
+        <span class="muted small mark-state">${mark?.status === 'marked' ? esc(fill(w.markedBy, { who: actorName(mark.markedBy), at: when(mark.markedAt, exam.timeZone) })) : esc(w.unmarked)}</span></p></fieldset>`;
       })
       .join('');
   };
