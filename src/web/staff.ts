@@ -162,6 +162,8 @@ function clock(ms: number): string {
 
 /** An actor as the audit writes it (`jury:dupont`) as people read it (`dupont (jury)`). */
 const actorName = (actor: string | undefined) => (actor ?? '').replace(/^([a-z]+):(.+)$/, '$2 ($1)');
+/** French puts a (narrow no-break) space before a colon, English does not. */
+const colon = () => (language === 'fr' ? '\u202f:' : ':');
 const serverNow = () => Date.now() + skewMs;
 const phaseWord = (p: string) => (w as Record<string, string>)[`phase_${p}`] ?? p;
 const statusWord = (s: string) => (w as Record<string, string>)[`status_${s}`] ?? s;
@@ -324,7 +326,7 @@ async function act(action: Action, examId: string, candidateId?: string, name = 
   try {
     const answer = await api<{ score?: CandidateResult['total'] }>('POST', path, body);
     const what = `${labels[action]}${name ? ` (${name})` : ''}`;
-    notice(fill(w.done, { what }) + (answer?.score ? ` ${w.score} : ${score(answer.score)}` : ''));
+    notice(fill(w.done, { what }) + (answer?.score ? ` ${w.score}${colon()} ${score(answer.score)}` : ''));
     if (action === 'grade' || action === 'regrade') await refreshCandidate?.();
   } catch (err) {
     showError(err);
@@ -402,9 +404,9 @@ async function viewRoom(examId: string): Promise<void> {
     const list = (o: Record<string, number>, word: (k: string) => string) =>
       Object.entries(o).filter(([, n]) => n).map(([k, n]) => `<span class="chip" data-key="${esc(k)}">${esc(word(k))} <b>${n}</b></span>`).join(' ') || '—';
     $('room-progress').innerHTML = `<div><b>${p.ready}/${p.total}</b> ${esc(w.labsOffered)}${p.failed ? `, <span class="bad">${p.failed} ${esc(w.failed)}</span>` : ''}</div>
-      <div>${esc(w.phases)} : ${list(p.byPhase, phaseWord)}</div>
-      <div>${esc(w.labsByState)} : ${list(p.labs, (k) => k)}</div>
-      ${p.spares.wanted || p.spares.ready || p.spares.building ? `<div>${esc(w.spares)} : ${esc(fill(w.sparesLine, p.spares))}</div>` : ''}`;
+      <div>${esc(w.phases)}${colon()} ${list(p.byPhase, phaseWord)}</div>
+      <div>${esc(w.labsByState)}${colon()} ${list(p.labs, labWord)}</div>
+      ${p.spares.wanted || p.spares.ready || p.spares.building ? `<div>${esc(w.spares)}${colon()} ${esc(fill(w.sparesLine, p.spares))}</div>` : ''}`;
     // Sessions and last activity: shown when the daemon reports them.
     const sessions = e.candidates.some((c) => c.connected !== undefined || c.lastActivityAt !== undefined);
     const actions = isOperator();
@@ -494,11 +496,11 @@ async function viewCandidate(examId: string, candidateId: string): Promise<void>
     ]);
     $('crumbs').innerHTML = `<a href="#/">${esc(w.allExams)}</a> › <a href="#/exam/${esc(examId)}">${esc(exam.title)}</a> › ${esc(detail.name)}`;
     $('cand-head').innerHTML = `<h2>${esc(detail.name)} <span class="muted">${esc(detail.id)}</span> <span class="phase-${esc(detail.phase)}">${esc(phaseWord(detail.phase))}</span>${detail.revoked ? ` <span class="bad">${esc(w.revoked)}</span>` : ''}</h2>
-      <p>${esc(w.lab)} : ${esc(labWord(detail.lab?.state) || '—')} · ${esc(w.endsAt)} : ${esc(when(detail.deadline, exam.timeZone)) || '—'}${detail.deadline && ['active', 'provisioning'].includes(detail.phase) ? ` · ${esc(w.timeLeft)} : ${timeLeftCell(detail)}` : ''}
-      ${detail.connected !== undefined ? ` · ${esc(w.connected)} : ${detail.connected > 0 ? `${esc(w.yes)} (${detail.connected})` : esc(w.no)}` : ''}${detail.lastActivityAt ? ` · ${esc(w.lastActivity)} : ${esc(when(detail.lastActivityAt, exam.timeZone))}` : ''}</p>
-      <p class="total">${esc(w.total)} : <strong id="total">${esc(score(result.total))}</strong> — ${esc(w.auto)} ${result.auto.points}/${result.auto.maxPoints}, ${esc(w.manual)} <span id="manual-points">${result.manual.points}/${result.manual.maxPoints}</span> ·
+      <p>${esc(w.lab)}${colon()} ${esc(labWord(detail.lab?.state) || '—')} · ${esc(w.endsAt)}${colon()} ${esc(when(detail.deadline, exam.timeZone)) || '—'}${detail.deadline && ['active', 'provisioning'].includes(detail.phase) ? ` · ${esc(w.timeLeft)}${colon()} ${timeLeftCell(detail)}` : ''}
+      ${detail.connected !== undefined ? ` · ${esc(w.connected)}${colon()} ${detail.connected > 0 ? `${esc(w.yes)} (${detail.connected})` : esc(w.no)}` : ''}${detail.lastActivityAt ? ` · ${esc(w.lastActivity)}${colon()} ${esc(when(detail.lastActivityAt, exam.timeZone))}` : ''}</p>
+      <p class="total">${esc(w.total)}${colon()} <strong id="total">${esc(score(result.total))}</strong> — ${esc(w.auto)} ${result.auto.points}/${result.auto.maxPoints}, ${esc(w.manual)} <span id="manual-points">${result.manual.points}/${result.manual.maxPoints}</span> ·
         ${result.total.passed ? `<span class="good">${esc(w.passed)}</span>` : `<span class="bad">${esc(w.notPassed)}</span>`}
-        ${result.complete ? `· ${esc(w.complete)}` : `<span class="muted">· ${esc(w.pending)} : ${esc(result.pending.join(' ; '))}</span>`}</p>
+        ${result.complete ? `· ${esc(w.complete)}` : `<span class="muted">· ${esc(w.pending)}${colon()} ${esc(result.pending.join(' ; '))}</span>`}</p>
       <p>${candidateActions(examId, detail)} ${downloadButton(w.report, `${base}/report.html`, `rapport-${candidateId}.html`)}</p>`;
     $('cand-checks').innerHTML = result.runId
       ? `<table class="checks"><thead><tr><th>${esc(w.check)}</th><th>${esc(w.status)}</th><th>${esc(w.points)}</th><th>${esc(w.expected)}</th><th>${esc(w.actual)}</th></tr></thead><tbody>

@@ -109,6 +109,23 @@ describe('staff pages: the room view, the end of the exam, marking and downloads
     await op.waitForSelector('#live.on');
     await op.waitForSelector('#room-rows button[data-action="extend"]');
     await op.screenshot({ path: join(SHOTS, 'room.png'), fullPage: true });
+    // Per-candidate actions, each seen live by the jury: more time for bruno, alice revoked then restored, alice graded now.
+    const endsAt = async () => (await row(jury, 'bruno').locator('td').nth(4).textContent()) ?? '';
+    const bruno = await endsAt();
+    await row(op, 'bruno').locator('button[data-action="extend"]').click();
+    await op.fill('#confirm-minutes', '10');
+    await op.click('#confirm-ok');
+    await seeText(op.locator('#notice'), /Done: Extend \(Bruno Petit\)/);
+    const later = (t: string) => t.split(':').map(Number).reduce((a, n) => a * 60 + n, 0);
+    await waitFor('bruno 10 minutes later on the jury page', endsAt, (t) => later(t) - later(bruno) === 600, 10_000);
+    await row(op, 'alice').locator('button[data-action="revoke"]').click();
+    await op.click('#confirm-ok');
+    await seeText(row(jury, 'alice').locator('td.phase'), /révoqué/);
+    await row(op, 'alice').locator('button[data-action="restore"]').click();
+    await waitFor('alice restored on the jury page', async () => (await row(jury, 'alice').locator('td.phase').textContent()) ?? '', (t) => !/révoqué/.test(t), 10_000);
+    await row(op, 'alice').locator('button[data-action="grade"]').click();
+    await op.click('#confirm-ok');
+    await seeText(op.locator('#notice'), /Done: Grade now \(Alice Martin\)\. Score: \d+ \/ \d+/, 120_000);
     // Cancelling the confirmation does nothing.
     await op.click('button[data-action="end-exam"]');
     await op.click('#confirm-cancel');
@@ -192,6 +209,37 @@ describe('staff pages: the room view, the end of the exam, marking and downloads
     await seeText(jury.locator('#chain'), /Chain intact/);
     expect(pageErrors).toEqual([]);
   }, 60_000);
+
+  test('the operator starts an exam from the list; a stale button is refused in plain words', async () => {
+    const op = api(d.url, OPERATOR);
+    const make = async (id: string) => {
+      const created = await op.post('/api/exams').send({ title: `Session ${id}`, scenario: 'broken-workstation', start: 'manual', candidates: [{ id, name: id }] });
+      expect(created.status).toBe(201);
+      return created.body.exam.id as string;
+    };
+    const toStart = await make('carla');
+    const stale = await make('denis');
+    const { context, page } = await newPage('fr-FR');
+    await signIn(page, OPERATOR);
+    await page.waitForSelector(`button[data-action="start"][data-exam="${stale}"]`);
+    // Ended behind the page's back: its Prepare button is now stale.
+    expect((await op.post(`/api/exams/${stale}/end`)).status).toBe(202);
+    await page.click(`button[data-action="prepare"][data-exam="${stale}"]`);
+    await page.click('#confirm-ok');
+    await seeText(page.locator('#error'), /^Impossible pour le moment\. exam [0-9a-f]{12} is ended; only a scheduled exam can be prepared/);
+
+    await page.click(`button[data-action="start"][data-exam="${toStart}"]`);
+    expect(await page.locator('#confirm-text').textContent()).toMatch(/Démarrer l’examen maintenant/);
+    await page.click('#confirm-ok');
+    await seeText(page.locator('#notice'), /Fait : Démarrer/);
+    expect((await op.get(`/api/exams/${toStart}`)).body.status).toBe('running');
+    await page.click(`a[href="#/exam/${toStart}"]`);
+    await seeText(page.locator('.status'), /en cours/);
+    await page.click('button[data-action="end-exam"]');
+    await page.click('#confirm-ok');
+    await seeText(page.locator('.status'), /se termine|terminé/);
+    await context.close();
+  }, 120_000);
 });
 
 /** Waits (up to 15 s by default) for a locator's visible text to match: the page updates on its own. */
