@@ -169,6 +169,12 @@ const phaseWord = (p: string) => (w as Record<string, string>)[`phase_${p}`] ?? 
 const statusWord = (s: string) => (w as Record<string, string>)[`status_${s}`] ?? s;
 const labWord = (s: string | undefined) => (s ? ((w as Record<string, string>)[`lab_${s}`] ?? s) : '');
 const checkWord = (s: string) => (w as Record<string, string>)[`check_${s}`] ?? s;
+/** Why a result is not final yet, in the page's language (the daemon's `pending` says the same in English). */
+const pendingWords = (r: CandidateResult) => [
+  ...(r.runId ? [] : [w.pendingGrade]),
+  ...(r.checks.some((c) => c.status === 'error') ? [fill(w.pendingErrors, { ids: r.checks.filter((c) => c.status === 'error').map((c) => c.id).join(', ') })] : []),
+  ...(r.manualCriteria.some((m) => m.status === 'unmarked') ? [fill(w.pendingMarks, { ids: r.manualCriteria.filter((m) => m.status === 'unmarked').map((m) => m.id).join(', ') })] : []),
+];
 const score = (t: CandidateResult['total']) => `${t.points} / ${t.maxPoints} (${t.percent.toLocaleString(language === 'en' ? 'en-GB' : 'fr-FR')} %)`;
 
 /** Keeps the page's clock in step with the server's: a deadline and the seconds the server says are left. */
@@ -500,7 +506,7 @@ async function viewCandidate(examId: string, candidateId: string): Promise<void>
       ${detail.connected !== undefined ? ` · ${esc(w.connected)}${colon()} ${detail.connected > 0 ? `${esc(w.yes)} (${detail.connected})` : esc(w.no)}` : ''}${detail.lastActivityAt ? ` · ${esc(w.lastActivity)}${colon()} ${esc(when(detail.lastActivityAt, exam.timeZone))}` : ''}</p>
       <p class="total">${esc(w.total)}${colon()} <strong id="total">${esc(score(result.total))}</strong> — ${esc(w.auto)} ${result.auto.points}/${result.auto.maxPoints}, ${esc(w.manual)} <span id="manual-points">${result.manual.points}/${result.manual.maxPoints}</span> ·
         ${result.total.passed ? `<span class="good">${esc(w.passed)}</span>` : `<span class="bad">${esc(w.notPassed)}</span>`}
-        ${result.complete ? `· ${esc(w.complete)}` : `<span class="muted">· ${esc(w.pending)}${colon()} ${esc(result.pending.join(' ; '))}</span>`}</p>
+        ${result.complete ? `· ${esc(w.complete)}` : `<span class="muted">· ${esc(w.pending)}${colon()} ${esc(pendingWords(result).join(' ; '))}</span>`}</p>
       <p>${candidateActions(examId, detail)} ${downloadButton(w.report, `${base}/report.html`, `rapport-${candidateId}.html`)}</p>`;
     $('cand-checks').innerHTML = result.runId
       ? `<table class="checks"><thead><tr><th>${esc(w.check)}</th><th>${esc(w.status)}</th><th>${esc(w.points)}</th><th>${esc(w.expected)}</th><th>${esc(w.actual)}</th></tr></thead><tbody>
@@ -564,7 +570,7 @@ async function viewCandidate(examId: string, candidateId: string): Promise<void>
       showError(err);
     }
   });
-  await loadRecordings(base);
+  await loadRecordings(base, exam.timeZone);
   // The candidate's state follows the room's event stream: reload when their entry changes.
   const stop = openEventStream(`/api/exams/${examId}/events`, {
     event(name, data) {
@@ -580,7 +586,7 @@ async function viewCandidate(examId: string, candidateId: string): Promise<void>
   teardown.push(stop, () => (refreshCandidate = undefined));
 }
 
-async function loadRecordings(base: string): Promise<void> {
+async function loadRecordings(base: string, timeZone: string): Promise<void> {
   const box = $('recordings');
   let recordings: Recording[];
   try {
@@ -593,7 +599,7 @@ async function loadRecordings(base: string): Promise<void> {
     ? `<table class="small"><thead><tr><th>${esc(w.machine)}</th><th>${esc(w.via)}</th><th>${esc(w.startedAt)}</th><th>${esc(w.endedAt)}</th><th>${esc(w.size)}</th><th></th></tr></thead><tbody>
       ${recordings
         .map(
-          (r) => `<tr><td>${esc(r.machine)}</td><td>${esc(r.via)}</td><td>${esc(when(r.startedAt))}</td><td>${r.live ? `<span class="good">${esc(w.live)}</span>` : esc(when(r.endedAt))}</td><td>${Math.ceil(r.bytes / 1024)} KiB</td>
+          (r) => `<tr><td>${esc(r.machine)}</td><td>${esc(r.via)}</td><td>${esc(when(r.startedAt, timeZone))}</td><td>${r.live ? `<span class="good">${esc(w.live)}</span>` : esc(when(r.endedAt, timeZone))}</td><td>${Math.ceil(r.bytes / 1024)} KiB</td>
           <td><button type="button" class="small" data-replay="${esc(r.id)}">${esc(w.replay)}</button>${r.live ? ` <button type="button" class="small" data-watch="${esc(r.id)}">${esc(w.watchLive)}</button>` : ''}</td></tr>`,
         )
         .join('')}</tbody></table>`

@@ -5,6 +5,13 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { api, JURY, OPERATOR, startTestDaemon, waitFor, type TestDaemon } from '../api/helpers.js';
 
 const ROOT = process.cwd();
+/**
+ * The contract's Content-Security-Policy, put on every page here until the daemon sends it itself: the pages must work
+ * under it. One addition: 'wasm-unsafe-eval', without which asciinema-player cannot compile its terminal emulator
+ * (WebAssembly, bundled in its script; Chromium refuses WebAssembly.instantiate under plain script-src 'self'). It lets
+ * the page compile WebAssembly only: eval() and new Function() stay refused.
+ */
+const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'";
 const SHOTS = join(ROOT, 'build', 'screenshots');
 
 /** The page scripts, bundled when missing or older than their sources (`make build` does it too). */
@@ -32,6 +39,11 @@ describe('staff pages: the room view, the end of the exam, marking and downloads
 
   const newPage = async (locale: string): Promise<{ context: BrowserContext; page: Page }> => {
     const context = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale, acceptDownloads: true });
+    await context.route('**/*', async (route) => {
+      if (route.request().resourceType() !== 'document') return route.continue();
+      const response = await route.fetch();
+      await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': CSP } });
+    });
     const page = await context.newPage();
     page.on('pageerror', (err) => pageErrors.push(err.message));
     page.on('console', (m) => {
@@ -152,7 +164,20 @@ describe('staff pages: the room view, the end of the exam, marking and downloads
     await context.close();
   }, 300_000);
 
-  test('the jury opens a candidate: checks with expected and actual, the report; marks a criterion and sees the total change', async () => {
+  test('the jury opens a candidate: checks with expected and actual, the report; marks a criterion and sees the total change; a recording replays (asciinema-player, under the CSP)', async () => {
+    // A recording as the contract's §4 lists and serves it, answered by the browser here (the daemon's recordings are
+    // engineer C's; tests/browser/staff-live.test.ts replays real ones): the page lists it and replays it.
+    const base = `/api/exams/${examId}/candidates/alice/recordings`;
+    await jury.route(`**${base}`, (route) =>
+      route.fulfill({ json: { recordings: [{ id: 'r1', machine: 'pc', via: 'browser', startedAt: new Date().toISOString(), endedAt: new Date().toISOString(), live: false, bytes: 2048 }] } }),
+    );
+    const cast = [
+      JSON.stringify({ version: 2, width: 80, height: 24, timestamp: 1764400000, title: 'alice@pc' }),
+      JSON.stringify([0.1, 'o', 'technicien@pc:~$ ']),
+      JSON.stringify([0.5, 'i', 'hostname\r']),
+      JSON.stringify([0.6, 'o', 'hostname\r\npc-alice\r\nje répare l’imprimante €\r\n']),
+    ].join('\n');
+    await jury.route(`**${base}/r1.cast`, (route) => route.fulfill({ status: 200, contentType: 'application/x-asciicast', body: cast }));
     await jury.click(`#room-rows tr[data-candidate="alice"] a`);
     await jury.waitForSelector('#cand-checks table.checks');
     expect(await jury.locator('#cand-checks tbody tr').count()).toBeGreaterThan(3);
@@ -174,7 +199,11 @@ describe('staff pages: the room view, the end of the exam, marking and downloads
     expect(after).toContain(`${marked.total.points} / ${marked.total.maxPoints}`);
     expect(after).not.toBe(before);
     await seeText(criterion.locator('.mark-state'), /noté par juror \(jury\) le/);
+    await jury.click('button[data-replay="r1"]');
+    await jury.waitForSelector('#player .ap-player', { timeout: 15_000 });
+    await waitFor('the recording replayed', async () => (await jury.locator('#player').textContent()) ?? '', (t) => t.includes('je répare l’imprimante €'), 15_000);
     await jury.screenshot({ path: join(SHOTS, 'candidate-detail.png'), fullPage: true });
+    expect(pageErrors).toEqual([]);
   }, 60_000);
 
   test('downloads answer: CSV (plain and for French Excel) with a row per candidate, JSON, XLSX, the printable report; the audit chain is intact', async () => {
