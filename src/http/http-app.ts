@@ -7,6 +7,7 @@ import { route, type Route } from './route.js';
 import { mountRoutes } from './router.js';
 import { adminRoutes } from './routes/admin.js';
 import { candidateRoutes } from './routes/candidates.js';
+import { eventRoutes } from './routes/events.js';
 import { examRoutes } from './routes/exams.js';
 import { meRoutes } from './routes/me.js';
 import { resultRoutes } from './routes/results.js';
@@ -15,7 +16,7 @@ export const BODY_LIMIT = '1mb';
 
 /** Every endpoint of the daemon, the OpenAPI document included. */
 export function allRoutes(deps: ServerDeps): Route[] {
-  const routes = [...examRoutes(deps), ...candidateRoutes(deps), ...resultRoutes(deps), ...meRoutes(deps), ...adminRoutes(deps)];
+  const routes = [...examRoutes(deps), ...candidateRoutes(deps), ...resultRoutes(deps), ...meRoutes(deps), ...adminRoutes(deps), ...eventRoutes(deps)];
   const openapi = route({
     method: 'get',
     path: '/api/openapi.json',

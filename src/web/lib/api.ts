@@ -16,12 +16,29 @@ export class ApiError extends Error {
   }
 }
 
+/** Headers a page adds to every request (the staff pages' interim bearer token, see staff-session.ts); none by default. */
+let credentials: () => Record<string, string> = () => ({});
+export function useCredentials(headers: () => Record<string, string>): void {
+  credentials = headers;
+}
+
+/** A request as fetch() answers it, with the page's headers: event streams, files to download. */
+export function apiFetch(path: string, init: RequestInit = {}): Promise<Response> {
+  const headers = { [REQUEST_HEADER]: '1', ...credentials(), ...(init.headers as Record<string, string> | undefined) };
+  return fetch(path, { ...init, headers, credentials: 'same-origin' });
+}
+
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const headers: Record<string, string> = { [REQUEST_HEADER]: '1', Accept: 'application/json' };
+  const headers: Record<string, string> = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(path, { method, headers, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await apiFetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
-  const data = text ? (JSON.parse(text) as unknown) : undefined;
+  let data: unknown;
+  try {
+    data = text ? (JSON.parse(text) as unknown) : undefined;
+  } catch {
+    if (res.ok) throw new ApiError(res.status, `the answer is not JSON (${res.headers.get('content-type') ?? 'no type'})`);
+  }
   if (!res.ok) {
     const error = (data ?? {}) as { message?: string; details?: { where?: string; message: string }[] };
     throw new ApiError(res.status, error.message ?? `${res.status} ${res.statusText}`, error.details);
