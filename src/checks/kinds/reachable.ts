@@ -38,9 +38,13 @@ export const reachableKind = defineKind(
       const probe = { reach: check.port !== undefined ? obs('connect', address, check.port, budget) : obs('ping', address, budget) };
       return { machine: from, probe };
     },
-    evaluate(check, facts) {
+    evaluate(check, facts, ctx) {
       let reach: ReachFacts;
-      const target = `${check.to}${check.port ? `:${check.port}` : ' (ping)'}`;
+      const from = check.from ?? check.machine;
+      const target = `${describeEnd(check.to, isIP(check.to) ? undefined : ctx?.addressOf(check.to, from))}${check.port ? `:${check.port}` : ' (ping)'}`;
+      // From where the flow was tried: the machine (or the grader), and its
+      // address on the way to a target named as a machine.
+      const source = from === 'grader' || isIP(check.to) ? from : describeEnd(from, ctx?.addressOf(from, check.to));
       if (facts.observed !== undefined) {
         reach = facts.observed as ReachFacts;
       } else {
@@ -48,11 +52,18 @@ export const reachableKind = defineKind(
         const f = parsePlain(record.data.toString('utf8'));
         reach = record.status === 'neg' ? { reached: false, detail: f.get('reason') ?? 'no answer' } : { reached: true, detail: check.port !== undefined ? `connected in ${f.get('ms')} ms` : `replied in ${f.get('ms')} ms` };
       }
-      const assertions: Assertion[] = [assertFlag('reachable', check.reachable, reach.reached, reach.reached ? `reached ${target}` : `${target}: ${reach.detail}`)];
-      return { assertions, evidence: `${check.from ?? check.machine} -> ${target}: ${reach.detail}` };
+      const assertions: Assertion[] = [
+        assertFlag('reachable', check.reachable, reach.reached, reach.reached ? `from ${from}, reached ${target}` : `from ${from}, ${target}: ${reach.detail}`),
+      ];
+      return { assertions, evidence: `tried from ${source} to ${target}: ${reach.reached ? 'reached' : 'not reached'} (${reach.detail})` };
     },
   },
 );
+
+/** "srv (10.0.0.5)" when the address is known and differs from the name. */
+function describeEnd(name: string, address: string | undefined): string {
+  return address && address !== name ? `${name} (${address})` : name;
+}
 
 function connectFromGrader(address: string, port: number, timeoutMs: number): Promise<ReachFacts> {
   return new Promise((resolve) => {

@@ -225,6 +225,21 @@ describe('check kinds read what the probe saw', () => {
     expect(down.assertions[0]?.actual).toBe('no response (Connection refused)');
   });
 
+  test('reachable: a flow asserted blocked passes when it is, and the result says from where it was tried', () => {
+    const blocked = check({ kind: 'reachable', to: 'srv', port: 22, reachable: false });
+    const refused = evaluate(blocked, { reach: ['neg', 'reason=Connection refused\n'] });
+    expect(passes(refused)).toBe(true);
+    expect(refused.assertions[0]?.expected).toBe('not reachable');
+    expect(refused.assertions[0]?.actual).toBe('from pc, srv (10.0.0.1):22: Connection refused');
+    expect(refused.evidence).toBe('tried from pc (10.0.0.1) to srv (10.0.0.1):22: not reached (Connection refused)');
+    const open = evaluate(blocked, { reach: 'ms=3\n' });
+    expect(passes(open)).toBe(false);
+    expect(open.assertions[0]?.actual).toBe('from pc, reached srv (10.0.0.1):22');
+    const ping = evaluate(check({ kind: 'reachable', from: 'ws', to: '192.168.10.254', ping: true }), { reach: ['neg', 'reason=no reply within 2000 ms\n'] });
+    expect(passes(ping)).toBe(false);
+    expect(ping.evidence).toBe('tried from ws to 192.168.10.254 (ping): not reached (no reply within 2000 ms)');
+  });
+
   test('mount: usage, fstab persistence, options', () => {
     const mounts = 'tmpfs /var/log/appli tmpfs rw,nosuid,nodev,size=65536k 0 0\n/dev/vdb1 /data ext4 rw,relatime 0 0\n';
     const df = 'bsize=1024\nblocks=65536\nbfree=4096\nbavail=4096\nfiles=1\nffree=1\n';

@@ -18,6 +18,7 @@ describe('the shipped scenarios', () => {
         'scenarios/file-share-permissions.yaml',
         'scenarios/firewall-rules.yaml',
         'scenarios/network-services.yaml',
+        'scenarios/router-and-vlans.yaml',
         'scenarios/workstation-onboarding.yaml',
         'scenarios/unbootable-workstation.yaml',
         'scenarios/vpn-misconfigured.yaml',
