@@ -79,6 +79,7 @@ function loginAndRun(port: number, user: string, token: string, localAddress: st
 }
 
 test(`the API and the gateway under load while ${BUILDING} labs are built`, async () => {
+  const startedAt = new Date().toISOString();
   const daemon = DaemonProcess.create();
   // The daemon's defaults (concurrency from the host, the limits on unauthenticated clients): only the test's tokens and loopback addresses.
   const { provisioning: _fixed, ...config } = TEST_CONFIG;
@@ -179,7 +180,8 @@ test(`the API and the gateway under load while ${BUILDING} labs are built`, asyn
 
     const built = await waitFor('the second exam built', builtMeanwhile, (p) => p.ready + p.failed === BUILDING, 900_000);
     const summary = {
-      measuredAt: new Date().toISOString(),
+      startedAt,
+      finishedAt: new Date().toISOString(),
       scenario: SCENARIO,
       runningCandidates: CANDIDATES,
       buildingCandidates: BUILDING,
