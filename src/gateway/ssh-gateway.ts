@@ -108,11 +108,6 @@ export class SshGateway {
     return new Promise((resolve) => this.tcp.close(() => resolve()));
   }
 
-  /** Connections not logged in yet (for tests and metrics). */
-  get unauthenticated(): number {
-    return this.pending.size;
-  }
-
   /**
    * A connection that has not logged in holds a socket and the SSH
    * protocol's state: before any SSH byte is read, one over the address's
