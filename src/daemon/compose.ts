@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { Authenticator, SessionRegistry, StaffTokens } from '../access/index.js';
+import { Authenticator, FailedTokens, SessionRegistry, StaffTokens } from '../access/index.js';
 import { ExamReader, ExamScenarios, ExamService, LabPipeline, Scheduler, type AccessInfo } from '../exams/index.js';
 import { SshGateway } from '../gateway/index.js';
 import { createHttpApp, createMetrics, type Readiness } from '../http/index.js';
@@ -76,9 +76,18 @@ export function composeDaemon(app: App, wiring: DaemonWiring): DaemonParts {
     loadScenario: (file) => app.loadScenario(file),
   });
   const reader = new ExamReader({ exams, scenarios, labStore, labs: app.labs, clock });
-  const auth = new Authenticator(tokens, service);
+  const auth = new Authenticator(tokens, service, new FailedTokens({ perAddress: config.failedTokens.perAddress, windowMs: config.failedTokens.window }, () => clock.now()));
   const scheduler = new Scheduler({ service, exams, clock, log: log.child({ component: 'scheduler' }), tickMs: config.tick });
-  const gateway = new SshGateway({ auth, exams: service, sessions, audit, metrics, log: log.child({ component: 'gateway' }), hostKey: wiring.hostKey });
+  const gateway = new SshGateway({
+    auth,
+    exams: service,
+    sessions,
+    audit,
+    metrics,
+    log: log.child({ component: 'gateway' }),
+    hostKey: wiring.hostKey,
+    unauthenticated: { perAddress: config.ssh.unauthenticated.perAddress, total: config.ssh.unauthenticated.total, timeoutMs: config.ssh.unauthenticated.timeout },
+  });
   const http = createHttpApp({
     service,
     reader,

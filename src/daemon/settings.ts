@@ -9,6 +9,7 @@ import { durationSchema } from '../util/units.js';
 export const DEFAULT_CONFIG_FILE = '/etc/examlab/daemon.yaml';
 
 const duration = (what: string) => durationSchema(what, { numberIsMs: true });
+const positiveDuration = (what: string) => durationSchema(what, { numberIsMs: true, positive: true });
 
 /**
  * Labs worked on at once, from the host's cores unless set. Building a lab
@@ -46,8 +47,22 @@ export const daemonConfigSchema = z.strictObject({
       host: z.string().default('0.0.0.0'),
       port: z.number().int().min(0).max(65535).default(2222),
       publicHost: z.string().optional().describe('The address candidates type; default: this host\'s first network address'),
+      unauthenticated: z
+        .strictObject({
+          perAddress: z.number().int().min(1).max(10_000).default(10).describe('Connections from one client address that have not logged in yet; more are closed at once'),
+          total: z.number().int().min(1).max(100_000).default(200).describe('Connections from all addresses that have not logged in yet'),
+          timeout: positiveDuration('ssh.unauthenticated.timeout').prefault('30s').describe('A connection that has not logged in by then is closed'),
+        })
+        .prefault({}),
     })
     .prefault({}),
+  failedTokens: z
+    .strictObject({
+      perAddress: z.number().int().min(1).max(100_000).default(30),
+      window: positiveDuration('failedTokens.window').prefault('5m'),
+    })
+    .prefault({})
+    .describe('Unknown tokens (HTTP Bearer and gateway logins) one client address may send in a window; then none of its tokens is checked until the window ends (HTTP 429)'),
   scenarioFolders: z
     .array(z.string().min(1))
     .default([])

@@ -2,7 +2,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { SYSTEM, type Actor, type AuditLog } from '../audit/index.js';
-import { hashCandidateToken, newCandidateToken, UnauthenticatedError, type AdmittedCandidate, type CandidateDirectory, type SessionRegistry } from '../access/index.js';
+import { hashCandidateToken, newCandidateToken, UnauthenticatedError, UnknownTokenError, type AdmittedCandidate, type CandidateDirectory, type SessionRegistry } from '../access/index.js';
 import { ConflictError, ExamlabError, InputError, NotAllowedError, NotFoundError, errorMessage } from '../util/errors.js';
 import type { LabService } from '../labs/index.js';
 import { drawOf, type LoadedScenario, type ScenarioLibrary } from '../scenario/index.js';
@@ -168,7 +168,7 @@ export class ExamService implements CandidateDirectory {
   /** Lets a candidate in by their token while their exam allows it (the authenticator asks). */
   admit(tokenHash: string): AdmittedCandidate {
     const candidate = this.deps.exams.candidateByTokenHash(tokenHash);
-    if (!candidate) throw new UnauthenticatedError('unknown or revoked token');
+    if (!candidate) throw new UnknownTokenError('unknown or revoked token');
     const denied = candidateDenial(this.deps.exams.exam(candidate.examId), candidate);
     if (denied) throw denied;
     return { examId: candidate.examId, candidateId: candidate.id };

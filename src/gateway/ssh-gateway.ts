@@ -1,10 +1,10 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import ssh2 from 'ssh2';
 import type { AuthContext, ClientChannel, Connection, PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
 import type { AuditLog } from '../audit/index.js';
-import { actorOf, type Authenticator } from '../access/index.js';
+import { actorOf, addressKey, TooManyAttemptsError, type Authenticator } from '../access/index.js';
 import { errorMessage } from '../util/errors.js';
 import type { ExamService } from '../exams/index.js';
 import type { ExamMetrics } from '../exams/index.js';
@@ -22,6 +22,29 @@ export interface GatewayDeps {
   log: Logger;
   /** The gateway's own host key (OpenSSH private key). */
   hostKey: string;
+  /** Connections that have not logged in yet: how many, and for how long. */
+  unauthenticated?: UnauthenticatedLimits;
+}
+
+export interface UnauthenticatedLimits {
+  /** From one client address (an IPv6 client by its /64); more are closed at once. */
+  perAddress: number;
+  /** From all addresses together. */
+  total: number;
+  /** A connection not logged in by then is closed. */
+  timeoutMs: number;
+}
+
+export const DEFAULT_UNAUTHENTICATED: UnauthenticatedLimits = { perAddress: 10, total: 200, timeoutMs: 30_000 };
+
+/** The pause before a refused login answers: doubled for each unknown token the address sent in its window, up to the last. */
+export const LOGIN_PAUSE_MS = { first: 500, max: 8_000 };
+
+/** A TCP connection that has not logged in yet. */
+interface Pending {
+  socket: Socket;
+  address: string;
+  deadline: NodeJS.Timeout;
 }
 
 interface Caller {
@@ -53,41 +76,92 @@ export function hostKeyFingerprint(privateKey: string): string {
  * candidate's access is cut (freeze, revoke, reset, new token).
  */
 export class SshGateway {
+  /** The SSH protocol only: sockets are accepted by `tcp` and handed over once admitted. */
   private readonly server: InstanceType<typeof Server>;
+  private readonly tcp: TcpServer;
+  private readonly limits: UnauthenticatedLimits;
+  /** Connections not logged in yet, by "address port" of the client. */
+  private readonly pending = new Map<string, Pending>();
+  private readonly pendingByAddress = new Map<string, number>();
 
   constructor(private readonly deps: GatewayDeps) {
-    this.server = new Server({ hostKeys: [deps.hostKey] }, (client) => this.onClient(client));
+    this.limits = deps.unauthenticated ?? DEFAULT_UNAUTHENTICATED;
+    this.server = new Server({ hostKeys: [deps.hostKey] }, (client, info) => this.onClient(client, `${info.ip} ${info.port}`));
     this.server.on('error', (err: Error) => deps.log.error({ err: err.message }, 'gateway error'));
+    this.tcp = createServer((socket) => this.admit(socket));
+    this.tcp.on('error', (err: Error) => deps.log.error({ err: err.message }, 'gateway error'));
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve(this.server.address() as AddressInfo);
+      this.tcp.once('error', reject);
+      this.tcp.listen(port, host, () => {
+        this.tcp.off('error', reject);
+        resolve(this.tcp.address() as AddressInfo);
       });
     });
   }
 
   close(): Promise<void> {
     this.deps.sessions.closeAll();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    for (const p of this.pending.values()) p.socket.destroy();
+    return new Promise((resolve) => this.tcp.close(() => resolve()));
   }
 
-  private onClient(client: Connection): void {
+  /**
+   * A connection that has not logged in holds a socket and the SSH
+   * protocol's state: before any SSH byte is read, one over the address's
+   * or the gateway's limit is closed, and every other one gets a deadline
+   * to log in (a client that connects and says nothing, or stalls the key
+   * exchange, would otherwise hold them for ever).
+   */
+  private admit(socket: Socket): void {
+    const { remoteAddress, remotePort } = socket;
+    if (!remoteAddress) return void socket.destroy();
+    const address = addressKey(remoteAddress);
+    const fromAddress = this.pendingByAddress.get(address) ?? 0;
+    if (fromAddress >= this.limits.perAddress || this.pending.size >= this.limits.total) {
+      this.deps.log.debug({ address, fromAddress, total: this.pending.size }, 'gateway connection refused: too many not logged in');
+      this.deps.metrics.error('access');
+      return void socket.destroy();
+    }
+    const id = `${remoteAddress} ${remotePort}`;
+    const deadline = setTimeout(() => {
+      this.deps.log.info({ address }, `gateway connection closed: not logged in within ${Math.round(this.limits.timeoutMs / 1000)} s`);
+      socket.destroy();
+    }, this.limits.timeoutMs);
+    this.pending.set(id, { socket, address, deadline });
+    this.pendingByAddress.set(address, fromAddress + 1);
+    socket.once('close', () => this.loggedInOrGone(id));
+    this.server.injectSocket(socket);
+  }
+
+  /** The connection no longer counts as unauthenticated: it logged in, or it closed. */
+  private loggedInOrGone(id: string): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    clearTimeout(p.deadline);
+    this.pending.delete(id);
+    const left = (this.pendingByAddress.get(p.address) ?? 1) - 1;
+    if (left > 0) this.pendingByAddress.set(p.address, left);
+    else this.pendingByAddress.delete(p.address);
+  }
+
+  private onClient(client: Connection, id: string): void {
     let caller: Caller | undefined;
+    const from = id.slice(0, id.lastIndexOf(' '));
     client.on('error', (err) => this.deps.log.debug({ err: err.message }, 'gateway client error'));
     client.on('authentication', (ctx) => {
-      if (ctx.method === 'password') return this.authenticate(ctx, ctx.password, (c) => (caller = c));
+      if (ctx.method === 'password') return this.authenticate(ctx, ctx.password, from, (c) => (caller = c));
       if (ctx.method === 'keyboard-interactive') {
         return ctx.prompt([{ prompt: 'Access token: ', echo: false }], 'examlab', 'Type the access token on your exam card.', (answers) =>
-          this.authenticate(ctx, answers[0] ?? '', (c) => (caller = c)),
+          this.authenticate(ctx, answers[0] ?? '', from, (c) => (caller = c)),
         );
       }
       ctx.reject(['password', 'keyboard-interactive']);
     });
     client.on('ready', () => {
+      this.loggedInOrGone(id);
       const who = caller as Caller;
       const unregister = this.deps.sessions.register(who.examId, who.candidateId, () => client.end());
       client.on('close', unregister);
@@ -99,18 +173,20 @@ export class SshGateway {
     });
   }
 
-  private authenticate(ctx: AuthContext, token: string, accept: (caller: Caller) => void): void {
+  private authenticate(ctx: AuthContext, token: string, from: string, accept: (caller: Caller) => void): void {
     const [user, machine] = ctx.username.split('+', 2) as [string, string | undefined];
     try {
-      const { examId, candidateId } = this.deps.auth.candidate(token);
+      const { examId, candidateId } = this.deps.auth.candidate(token, from);
       if (candidateId.toLowerCase() !== user.toLowerCase()) throw new Error(`token of ${candidateId} used as ${user}`);
       accept({ examId, candidateId, machine });
       ctx.accept();
     } catch (err) {
       this.deps.metrics.error('access');
-      this.deps.log.info({ user: ctx.username, reason: errorMessage(err) }, 'gateway login refused');
-      // A pause per failure makes guessing tokens slower still.
-      setTimeout(() => ctx.reject(['password', 'keyboard-interactive']), 500).unref();
+      this.deps.log.info({ user: ctx.username, address: addressKey(from), reason: errorMessage(err) }, 'gateway login refused');
+      // A pause per refusal, growing with the address's unknown tokens: guessing gets slower and slower.
+      const failures = this.deps.auth.failures.count(from);
+      const pause = err instanceof TooManyAttemptsError ? LOGIN_PAUSE_MS.max : Math.min(LOGIN_PAUSE_MS.max, LOGIN_PAUSE_MS.first * 2 ** Math.max(0, failures - 1));
+      setTimeout(() => ctx.reject(['password', 'keyboard-interactive']), pause).unref();
     }
   }
 

@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { UnauthenticatedError } from '../access/index.js';
+import { TooManyAttemptsError, UnauthenticatedError } from '../access/index.js';
 import { ConflictError, EnvironmentError, ExamlabError, InputError, NotAllowedError, NotFoundError, TimeoutError, type ErrorDetail } from '../util/errors.js';
 import type { ExamMetrics } from '../exams/index.js';
 import { RequestError } from './route.js';
@@ -24,6 +24,7 @@ const DOMAIN: [new (...args: never[]) => ExamlabError, number, string][] = [
   [NotFoundError, 404, 'not_found'],
   [ConflictError, 409, 'conflict'],
   [InputError, 422, 'unprocessable'],
+  [TooManyAttemptsError, 429, 'too_many_requests'],
   [EnvironmentError, 503, 'unavailable'],
   [TimeoutError, 504, 'timeout'],
 ];
@@ -32,7 +33,8 @@ const DOMAIN: [new (...args: never[]) => ExamlabError, number, string][] = [
  * The one mapping from errors to HTTP. 400: the request is malformed (not
  * JSON, not the documented shape); 422: well formed but its content is
  * invalid (a roster with duplicates, a broken scenario); 401/403/404/409 as
- * their names say; 413: too large; anything unexpected is a 500, logged.
+ * their names say; 413: too large; 429: too many refused tokens from the
+ * address (Retry-After says when to try again); anything unexpected is a 500, logged.
  */
 export function toHttpError(err: unknown): HttpError {
   for (const [type, status, code] of DOMAIN) {
@@ -55,6 +57,7 @@ export function errorHandler(log: Logger, metrics: ExamMetrics): ErrorRequestHan
       log.error({ err, method: req.method, path: req.path }, 'request failed');
     }
     if (status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
+    if (err instanceof TooManyAttemptsError) res.setHeader('Retry-After', String(err.retryAfterSeconds));
     res.status(status).json(body);
   };
 }

@@ -9,6 +9,7 @@ const STATUS_TEXT: Record<number, string> = {
   409: 'Not possible in the current state',
   413: 'Request body too large',
   422: 'Well formed but invalid content (roster, scenario, level...)',
+  429: 'Too many unknown tokens from this address: none is checked until Retry-After (seconds) has passed',
   500: 'Internal error (logged)',
   503: 'An engine is not reachable',
 };
@@ -37,7 +38,7 @@ export function openApiDocument(routes: readonly Route[], info: { version: strin
     const content: Record<string, object> = {};
     if (r.body) content['application/json'] = { schema: toSchema(r.body) };
     for (const type of r.rawBody?.contentTypes ?? []) content[type] = { schema: { type: 'string', format: 'binary', description: r.rawBody?.description } };
-    const errors = [...new Set([...(r.access === 'public' ? [] : [401, 403]), ...(r.params || r.query || r.body ? [400] : []), ...(r.errors ?? []), 500])].sort();
+    const errors = [...new Set([...(r.access === 'public' ? [] : [401, 403, 429]), ...(r.params || r.query || r.body ? [400] : []), ...(r.errors ?? []), 500])].sort();
     (paths[path] ??= {})[r.method] = {
       operationId: `${r.method}${r.path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
       tags: [r.tag],

@@ -41,7 +41,8 @@ function authorize(r: Route, req: Request, auth: Authenticator): Principal | und
   if (r.access === 'public') return undefined;
   const header = req.headers.authorization ?? '';
   const token = /^Bearer\s+(.+)$/i.exec(header)?.[1]?.trim();
-  const principal = auth.authenticate(token);
+  // The socket's own address: a client cannot choose it, unlike X-Forwarded-For.
+  const principal = auth.authenticate(token, req.socket.remoteAddress);
   const allowed = principal.kind === 'candidate' ? r.access.includes('candidate') : r.access.includes(principal.role);
   if (!allowed) {
     throw new NotAllowedError(

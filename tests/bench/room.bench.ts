@@ -34,14 +34,17 @@ interface Exam {
   candidates: { id: string; phase: string; finalRunId?: string }[];
 }
 
-/** An interactive gateway session (a shell), held open; retried while the start is being applied. */
-function openSession(port: number, user: string, token: string): Promise<ssh2.Client> {
+/**
+ * An interactive gateway session (a shell), held open; retried while the start is being applied.
+ * From its own loopback address, as each candidate's machine has one (the gateway limits connections not logged in per address).
+ */
+function openSession(port: number, user: string, token: string, localAddress: string): Promise<ssh2.Client> {
   const connect = () =>
     new Promise<ssh2.Client>((resolve, reject) => {
       const client = new ssh2.Client();
       client.on('error', reject);
       client.on('ready', () => client.shell((err) => (err ? reject(err) : resolve(client))));
-      client.connect({ host: '127.0.0.1', port, username: user, password: token, readyTimeout: 30_000 });
+      client.connect({ host: '127.0.0.1', port, localAddress, username: user, password: token, readyTimeout: 30_000 });
     });
   return retryUntil(connect, () => true, { what: `a gateway session for ${user}`, timeoutMs: 60_000, intervalMs: 100 });
 }
@@ -158,7 +161,7 @@ test(`a room of ${ROOM} candidates, ${ROUNDS} rounds`, async () => {
       // Start → every candidate logged in through the gateway, all at once.
       t = Date.now();
       expect((await op.post(`/api/exams/${examId}/start`)).status).toBe(202);
-      const sessions = await Promise.all([...tokens].map(([id, token]) => openSession(daemon.sshPort, id, token)));
+      const sessions = await Promise.all([...tokens].map(([id, token], i) => openSession(daemon.sshPort, id, token, `127.0.1.${i + 1}`)));
       f.startToAllLoggedInSeconds = (Date.now() - t) / 1000;
 
       // Memory with every lab up and a gateway session per candidate open.
