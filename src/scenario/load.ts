@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
+import { parseDocument, visit } from 'yaml';
 import type { z } from 'zod';
 import { InputError, errorMessage, type ErrorDetail } from '../util/errors.js';
 import { CHECK_KINDS } from '../checks/index.js';
@@ -56,13 +56,37 @@ export function parseScenario(text: string, fileName: string, options: LoadOptio
   }));
   if (syntax.length) throw invalid(fileName, syntax);
 
-  const data: unknown = source.doc.toJS();
+  const data = toData(source, fileName);
   const parsed = scenarioSchema.safeParse(data);
   const details: ErrorDetail[] = parsed.success ? [] : parsed.error.issues.flatMap((issue) => describeIssue(source, data, issue));
   // References are checked on the raw data too, so one run reports every problem of the file.
   details.push(...checkReferences(source, data, options));
   if (details.length || !parsed.success) throw invalid(fileName, dedupe(details));
   return parsed.data as Scenario;
+}
+
+/**
+ * The document as plain data. An alias whose anchor comes later (or never)
+ * and an alias bomb are only found here: they are problems of the file, at
+ * the alias, not crashes.
+ */
+function toData(source: SourceFile, fileName: string): unknown {
+  try {
+    return source.doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    let offset = 0;
+    const name = /: (\S+)$/.exec(errorMessage(err))?.[1];
+    visit(source.doc, {
+      Alias(_key, node) {
+        if (name === undefined || node.source === name) {
+          offset = node.range?.[0] ?? 0;
+          return visit.BREAK;
+        }
+        return undefined;
+      },
+    });
+    throw invalid(fileName, [{ where: source.position(offset), message: errorMessage(err).split('\n')[0] as string }]);
+  }
 }
 
 function invalid(fileName: string, details: ErrorDetail[]): InputError {
