@@ -1,4 +1,6 @@
-import { renderText, type TextContext } from '../util/template.js';
+import { InputError, type ErrorDetail } from '../util/errors.js';
+import { findPlaceholders, renderText, type TextContext } from '../util/template.js';
+import { CHECK_KINDS, fieldPattern } from '../checks/index.js';
 import type { Scenario } from './schema.js';
 
 type Path = (string | number)[];
@@ -41,10 +43,61 @@ export function renderScenario(scenario: Scenario, values: ReadonlyMap<string, s
     }
     return value;
   };
-  return walk(scenario, [], {}) as Scenario;
+  const rendered = walk(scenario, [], {}) as Scenario;
+  rendered.checks.forEach((check, i) => refuseReshaped(scenario.checks[i] as Record<string, unknown>, check as Record<string, unknown>, `checks[${i}]`));
+  return rendered;
+}
+
+/**
+ * A field with a shape (a user name, a unit, a DNS name, a URL) that was
+ * templated is held to that shape once rendered: a roster value cannot turn
+ * `http://{{ candidate.id }}.lab/` into another host, or a user name into
+ * an option.
+ */
+function refuseReshaped(before: Record<string, unknown>, after: Record<string, unknown>, where: string): void {
+  const fields = CHECK_KINDS.find((k) => k.kind === before.kind)?.fields ?? {};
+  for (const [key, value] of Object.entries(before)) {
+    if (typeof value !== 'string' || !findPlaceholders(value).length) continue;
+    const shape = fieldPattern(fields[key] as never);
+    const text = after[key] as string;
+    if (shape && !shape.re.test(text)) {
+      const names = [...new Set(findPlaceholders(value).map((p) => `{{ ${p.name} }}`))].join(', ');
+      throw new InputError(`${where}.${key}: ${JSON.stringify(value)} gives ${JSON.stringify(text)} with this lab's values of ${names}, which is not allowed here: ${shape.message}`);
+    }
+  }
 }
 
 /** `checks[2].stdout.matches`: the field, as an error names it. */
 function where(path: Path): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+}
+
+/**
+ * Whether each roster entry's id and name can be placed everywhere the
+ * scenario uses them (a name with "/" in a path, a name with a space inside
+ * `…` in a script): found when the roster is given, not when that
+ * candidate's lab is built. Lab facts and variables stand in as plain words.
+ */
+export function rosterProblems(scenario: Scenario, roster: readonly { id: string; name: string }[], source = 'candidates'): ErrorDetail[] {
+  const problems: ErrorDetail[] = [];
+  roster.forEach((entry, i) => {
+    const values = new PlainDefaults([
+      ['candidate.id', entry.id],
+      ['candidate.name', entry.name],
+    ]);
+    try {
+      renderScenario(scenario, values);
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err;
+      problems.push({ where: `${source}[${i}] ${err.message.includes('{{ candidate.id }}') ? 'id' : 'name'}`, message: `the scenario cannot use this value: ${err.message}` });
+    }
+  });
+  return problems;
+}
+
+/** Values where every name the scenario may use has one: a plain word unless given. */
+class PlainDefaults extends Map<string, string> {
+  override get(name: string): string {
+    return super.get(name) ?? 'x';
+  }
 }

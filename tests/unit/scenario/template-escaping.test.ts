@@ -7,6 +7,8 @@ import { PACKAGE_ROOT } from '../../../src/daemon/config.js';
 import { match } from '../../../src/checks/matchers.js';
 import { applyDraw, everyOption, findPlaceholders, loadScenarioFile, renderDeep, renderScenario, renderText, resolveVariables, ScenarioLibrary, type Scenario } from '../../../src/scenario/index.js';
 import { InputError } from '../../../src/util/errors.js';
+import { ExamHarness } from '../../fakes/exam-harness.js';
+import { flagScenario } from '../../fakes/flag-scenarios.js';
 
 /** Roster names a hostile or unlucky candidate could have. */
 const HOSTILE = [
@@ -147,6 +149,16 @@ describe('template values in regular expressions and paths', () => {
     expect(ok.setup[0]?.file).toBe("/srv/Zoé N'Diaye.txt");
   });
 
+  test('a templated field with a shape (user, unit, DNS name, URL) keeps it once rendered', () => {
+    const user = oneCheck({ kind: 'user', name: '{{ candidate.name }}', exists: true });
+    expect(() => renderScenario(user, new Map([['candidate.name', 'root:x:0:0']]))).toThrow(/checks\[0\]\.name: "\{\{ candidate\.name \}\}" gives "root:x:0:0" .*not a valid user name/);
+    expect(renderScenario(user, new Map([['candidate.name', 'zoe']])).checks[0]?.name).toBe('zoe');
+    const dns = oneCheck({ kind: 'dns', name: 'pc-{{ candidate.name }}.lan', addresses: { contains: '10.0.0.1' } });
+    expect(() => renderScenario(dns, new Map([['candidate.name', 'a b']]))).toThrow(/not a valid DNS name/);
+    const http = oneCheck({ kind: 'http', url: 'http://srv/{{ candidate.name }}', from: 'grader' });
+    expect(() => renderScenario(http, new Map([['candidate.name', "Zoé N'Diaye"]]))).toThrow(/must be an http/);
+  });
+
   test('a run step and a command check are shell, instructions are text', () => {
     const scenario = oneCheck({ kind: 'command', run: 'echo {{ candidate.name }}', stdout: { contains: '{{ candidate.name }}' } });
     scenario.setup = [{ machine: 'pc', run: 'echo {{ candidate.name }}', timeout: 60_000 } as Scenario['setup'][number]];
@@ -156,6 +168,24 @@ describe('template values in regular expressions and paths', () => {
     expect(r.checks[0]?.run).toBe("echo '$(id)'");
     expect(r.checks[0]?.stdout).toEqual({ contains: '$(id)' });
     expect(r.instructions.fr).toBe('Bonjour $(id)');
+  });
+});
+
+describe('a roster the scenario cannot place', () => {
+  test('is refused when the exam is created or its roster replaced, naming the candidate, the field and the value', async () => {
+    const h = ExamHarness.create();
+    try {
+      const yaml = flagScenario().replace('checks:\n', 'checks:\n  - { id: notes, title: notes, machine: pc, kind: file, path: "/home/{{ candidate.name }}/notes", points: 0, baseline: any }\n');
+      const roster = [{ id: 'a1', name: 'Ana Lima' }, { id: 'b2', name: 'AC/DC' }];
+      const created = h.service.create({ scenario: { yaml }, roster, start: { policy: 'manual' }, autoFreeze: true, keepLabs: true, mode: 'exam' }, 'operator');
+      await expect(created).rejects.toThrow(InputError);
+      await expect(created).rejects.toMatchObject({ details: [{ where: 'candidates[1] name', message: expect.stringMatching(/checks\[\d+\]\.path: \{\{ candidate\.name \}\} is "AC\/DC"/) }] });
+      const { exam } = await h.createExam(yaml, ['a1']);
+      expect(() => h.service.setRoster(exam.id, roster, 'operator')).toThrow(/cannot use one entry/);
+      expect(h.service.setRoster(exam.id, [roster[0] as { id: string; name: string }], 'operator')).toHaveLength(1);
+    } finally {
+      h.db.close();
+    }
   });
 });
 
