@@ -5,6 +5,8 @@ import type { Scenario } from './schema.js';
 
 type Path = (string | number)[];
 
+/** Labels of letters, digits, "-" and "_" (a roster id may hold one; engines take it). */
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*$/;
 const STEP_LISTS = new Set(['setup', 'faults', 'solution', 'steps']);
 const STEP_PATHS = new Set(['file', 'to', 'upload']);
 
@@ -44,6 +46,13 @@ export function renderScenario(scenario: Scenario, values: ReadonlyMap<string, s
     return value;
   };
   const rendered = walk(scenario, [], {}) as Scenario;
+  rendered.machines.forEach((machine, i) => {
+    const before = scenario.machines[i]?.hostname;
+    if (before && findPlaceholders(before).length && machine.hostname !== undefined && !HOSTNAME.test(machine.hostname)) {
+      const message = `${JSON.stringify(before)} gives ${JSON.stringify(machine.hostname)} with this lab's values, which is not a host name (letters, digits, "-" and "_", in dot-separated labels of at most 63)`;
+      throw new InputError(`machines[${i}].hostname: ${message}`, [{ where: `machines[${i}].hostname`, message }]);
+    }
+  });
   rendered.checks.forEach((check, i) => refuseReshaped(scenario.checks[i] as Record<string, unknown>, check as Record<string, unknown>, `checks[${i}]`));
   return rendered;
 }
@@ -62,7 +71,8 @@ function refuseReshaped(before: Record<string, unknown>, after: Record<string, u
     const text = after[key] as string;
     if (shape && !shape.re.test(text)) {
       const names = [...new Set(findPlaceholders(value).map((p) => `{{ ${p.name} }}`))].join(', ');
-      throw new InputError(`${where}.${key}: ${JSON.stringify(value)} gives ${JSON.stringify(text)} with this lab's values of ${names}, which is not allowed here: ${shape.message}`);
+      const message = `${JSON.stringify(value)} gives ${JSON.stringify(text)} with this lab's values of ${names}, which is not allowed here: ${shape.message}`;
+      throw new InputError(`${where}.${key}: ${message}`, [{ where: `${where}.${key}`, message }]);
     }
   }
 }
@@ -81,18 +91,27 @@ function where(path: Path): string {
 export function rosterProblems(scenario: Scenario, roster: readonly { id: string; name: string }[], source = 'candidates'): ErrorDetail[] {
   const problems: ErrorDetail[] = [];
   roster.forEach((entry, i) => {
-    const values = new PlainDefaults([
-      ['candidate.id', entry.id],
-      ['candidate.name', entry.name],
-    ]);
-    try {
-      renderScenario(scenario, values);
-    } catch (err) {
-      if (!(err instanceof InputError)) throw err;
-      problems.push({ where: `${source}[${i}] ${err.message.includes('{{ candidate.id }}') ? 'id' : 'name'}`, message: `the scenario cannot use this value: ${err.message}` });
-    }
+    const err = placementError(scenario, entry);
+    if (err) problems.push({ where: `${source}[${i}] ${err.message.includes('{{ candidate.id }}') ? 'id' : 'name'}`, message: `the scenario cannot use this value: ${err.message}` });
   });
   return problems;
+}
+
+/** Why the scenario cannot place this candidate's id or name (its `details[0].where` is the field), or nothing. */
+export function placementError(scenario: Scenario, entry: { id: string; name: string }): InputError | undefined {
+  try {
+    renderScenario(
+      scenario,
+      new PlainDefaults([
+        ['candidate.id', entry.id],
+        ['candidate.name', entry.name],
+      ]),
+    );
+    return undefined;
+  } catch (err) {
+    if (err instanceof InputError) return err;
+    throw err;
+  }
 }
 
 /** Values where every name the scenario may use has one: a plain word unless given. */

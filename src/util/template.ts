@@ -75,7 +75,8 @@ interface Place {
 }
 
 function refuse(place: Place, why: string): never {
-  throw new InputError(`${place.where}: {{ ${place.name} }} is ${JSON.stringify(place.value)}, which ${why}`);
+  const message = `{{ ${place.name} }} is ${JSON.stringify(place.value)}, which ${why}`;
+  throw new InputError(`${place.where}: ${message}`, [{ where: place.where, message }]);
 }
 
 /** A regular expression that matches the value's text and nothing else. */

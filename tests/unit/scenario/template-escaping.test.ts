@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../../src/daemon/config.js';
 import { match } from '../../../src/checks/matchers.js';
-import { applyDraw, everyOption, findPlaceholders, loadScenarioFile, renderDeep, renderScenario, renderText, resolveVariables, ScenarioLibrary, type Scenario } from '../../../src/scenario/index.js';
+import { applyDraw, everyOption, findPlaceholders, loadScenarioFile, parseScenario, renderDeep, renderScenario, renderText, resolveVariables, ScenarioLibrary, scenarioWarnings, type Scenario } from '../../../src/scenario/index.js';
 import { InputError } from '../../../src/util/errors.js';
 import { ExamHarness } from '../../fakes/exam-harness.js';
 import { flagScenario } from '../../fakes/flag-scenarios.js';
@@ -80,9 +80,9 @@ describe('template values in shell scripts', () => {
         expect(created).toBe(false);
         expect(out.split('\n').slice(0, -1)).toEqual([name, `pre${name}post`, name, `Bonjour ${name} !`, ...Array(LINES - 4).fill(name)]);
       }),
-      { numRuns: 150 },
+      { numRuns: Number(process.env.EXAMLAB_FUZZ_RUNS) || 150 },
     );
-  });
+  }, 600_000);
 
   test('without escaping, the same script runs the name (the test can fail)', () => {
     const raw = renderDeep(SCRIPT, new Map([['candidate.name', '$(touch PWNED)']]));
@@ -155,6 +155,10 @@ describe('template values in regular expressions and paths', () => {
     expect(renderScenario(user, new Map([['candidate.name', 'zoe']])).checks[0]?.name).toBe('zoe');
     const dns = oneCheck({ kind: 'dns', name: 'pc-{{ candidate.name }}.lan', addresses: { contains: '10.0.0.1' } });
     expect(() => renderScenario(dns, new Map([['candidate.name', 'a b']]))).toThrow(/not a valid DNS name/);
+    const named = oneCheck({ kind: 'file', path: '/etc/hostname', exists: true });
+    (named.machines[0] as { hostname?: string }).hostname = 'pc-{{ candidate.name }}';
+    expect(() => renderScenario(named, new Map([['candidate.name', 'Zoé']]))).toThrow(/machines\[0\]\.hostname: .* not a host name/);
+    expect(renderScenario(named, new Map([['candidate.name', 'zoe-2']])).machines[0]?.hostname).toBe('pc-zoe-2');
     const http = oneCheck({ kind: 'http', url: 'http://srv/{{ candidate.name }}', from: 'grader' });
     expect(() => renderScenario(http, new Map([['candidate.name', "Zoé N'Diaye"]]))).toThrow(/must be an http/);
   });
@@ -186,6 +190,13 @@ describe('a roster the scenario cannot place', () => {
     } finally {
       h.db.close();
     }
+  });
+
+  test('`scenario validate` warns, at the line, where an ordinary name could not be placed', () => {
+    const yaml = flagScenario().replace('setup:\n', 'setup:\n  - machine: pc\n    run: echo `echo {{ candidate.name }}`\n');
+    const warnings = scenarioWarnings({ scenario: parseScenario(yaml, 'w.yaml'), file: 'w.yaml', text: yaml });
+    expect(warnings).toContainEqual({ where: expect.stringMatching(/^w\.yaml:\d+:\d+ setup\[0\]\.run$/), message: expect.stringMatching(/roster .* cannot be placed here.*inside `…`/) });
+    expect(scenarioWarnings({ scenario: parseScenario(flagScenario(), 'w.yaml'), file: 'w.yaml', text: flagScenario() }).filter((w) => /roster/.test(w.message))).toEqual([]);
   });
 });
 
