@@ -87,9 +87,31 @@ interface Sent {
   body?: { type: string; data: string | Buffer } | { json: Json };
 }
 
+/**
+ * Reads an answer as JSON when it is, without waiting for the end of an
+ * event stream (which stays open): its status and headers are the answer.
+ */
+function readAnswer(res: NodeJS.ReadableStream & { headers: Record<string, string | string[] | undefined>; destroy(): void }, done: (err: Error | null, body: unknown) => void): void {
+  if (String(res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+    res.destroy();
+    done(null, {});
+    return;
+  }
+  const chunks: Buffer[] = [];
+  res.on('data', (c: Buffer) => chunks.push(c));
+  res.on('end', () => {
+    const text = Buffer.concat(chunks).toString('utf8');
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(null, { text });
+    }
+  });
+}
+
 async function send(app: Express, r: Sent): Promise<request.Response> {
   const agent = request(app);
-  let req = r.method === 'get' ? agent.get(r.path) : r.method === 'post' ? agent.post(r.path) : r.method === 'put' ? agent.put(r.path) : agent.delete(r.path);
+  let req = (r.method === 'get' ? agent.get(r.path) : r.method === 'post' ? agent.post(r.path) : r.method === 'put' ? agent.put(r.path) : agent.delete(r.path)).parse(readAnswer as never);
   if (r.token !== undefined) req = req.set('Authorization', `Bearer ${r.token}`);
   if (r.query) req = req.query(r.query);
   if (r.body && 'json' in r.body) return req.set('Content-Type', 'application/json').send(JSON.stringify(r.body.json));
@@ -98,7 +120,7 @@ async function send(app: Express, r: Sent): Promise<request.Response> {
 }
 
 function expectAnswered(r: Sent, res: request.Response): void {
-  const what = `${r.method.toUpperCase()} ${r.path} ${JSON.stringify(r.body ?? null)?.slice(0, 300)} → ${res.status} ${res.text?.slice(0, 300)}`;
+  const what = `${r.method.toUpperCase()} ${r.path} ${JSON.stringify(r.body ?? null)?.slice(0, 300)} → ${res.status} ${JSON.stringify(res.body)?.slice(0, 300)}`;
   if (res.status >= 500) throw new Error(`server error: ${what}`);
   if (res.status >= 400 && (typeof res.body?.error !== 'string' || typeof res.body?.message !== 'string')) throw new Error(`error without {error, message}: ${what}`);
 }
