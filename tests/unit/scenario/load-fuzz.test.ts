@@ -1,6 +1,9 @@
 import fc from 'fast-check';
 import { stringify } from 'yaml';
-import { parseScenario } from '../../../src/scenario/index.js';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseScenario, type LoadOptions } from '../../../src/scenario/index.js';
 import { InputError } from '../../../src/util/errors.js';
 import { mutate, nastyValue, type Json, type Mutation } from '../../fakes/json-mutations.js';
 
@@ -10,9 +13,9 @@ import { mutate, nastyValue, type Json, type Mutation } from '../../fakes/json-m
  */
 const FILE = 'fuzz.yaml';
 
-function expectOnlyLocatedInputErrors(text: string): void {
+function expectOnlyLocatedInputErrors(text: string, options: LoadOptions = {}): void {
   try {
-    parseScenario(text, FILE);
+    parseScenario(text, FILE, options);
   } catch (err) {
     if (!(err instanceof InputError)) throw new Error(`not an InputError: ${String((err as Error)?.stack ?? err)}`);
     expect(err.message.startsWith(`${FILE}: `)).toBe(true);
@@ -31,7 +34,7 @@ const VALID = {
   duration: '30m',
   variables: { user: { oneOf: ['alice', 'bob'] }, pin: { random: { length: 6, charset: 'digits' } } },
   machines: [{ name: 'pc', image: 'workstation', login: { user: 'tech' }, tmpfs: [{ path: '/var/log', size: '16M' }] }],
-  setup: [{ machine: 'pc', run: 'useradd {{ user }}' }, { machine: 'pc', file: '/etc/motd', content: 'hi {{ candidate.name }}', mode: '0644' }],
+  setup: [{ machine: 'pc', run: 'useradd {{ user }}' }, { machine: 'pc', upload: 'files/motd', to: '/etc/motd' }, { machine: 'pc', file: '/etc/motd', content: 'hi {{ candidate.name }}', mode: '0644' }],
   faults: [{ machine: 'pc', run: 'usermod -L {{ user }}' }],
   faultPools: [{ id: 'p', title: 'p', options: [{ id: 'a', title: 'a', steps: [{ machine: 'pc', run: 'true' }] }, { id: 'b', title: 'b', steps: [{ machine: 'pc', run: 'false' }] }] }],
   instructions: { fr: 'Réparez {{ user }}.' },
@@ -74,18 +77,23 @@ describe('the scenario loader under fuzzing', () => {
   });
 
   test('any text: an InputError naming where, nothing else', () => {
-    fc.assert(fc.property(fc.oneof(fc.string({ maxLength: 300 }), fc.string({ unit: 'binary', maxLength: 200 }), yamlish), expectOnlyLocatedInputErrors), { numRuns: 600 });
+    fc.assert(fc.property(fc.oneof(fc.string({ maxLength: 300 }), fc.string({ unit: 'binary', maxLength: 200 }), yamlish), (text) => expectOnlyLocatedInputErrors(text)), { numRuns: 600 });
   });
 
   test('scenario-shaped values (mutations of a valid one), as YAML and as JSON', () => {
-    expect(() => parseScenario(stringify(VALID), FILE)).not.toThrow();
+    const folder = mkdtempSync(join(tmpdir(), 'examlab-fuzz-'));
+    mkdirSync(join(folder, 'files'));
+    writeFileSync(join(folder, 'files', 'motd'), 'hi\n');
+    expect(() => parseScenario(stringify(VALID), FILE, { baseDir: folder })).not.toThrow();
     fc.assert(
       fc.property(fc.array(mutation, { minLength: 1, maxLength: 4 }), fc.boolean(), (mutations, asJson) => {
         const value = mutate(VALID as unknown as Json, mutations);
-        expectOnlyLocatedInputErrors(asJson ? JSON.stringify(value) : stringify(value));
+        // With a folder, uploads are looked up on disk: paths of every sort reach the file system.
+        expectOnlyLocatedInputErrors(asJson ? JSON.stringify(value) : stringify(value), { baseDir: folder });
       }),
       { numRuns: 200 },
     );
+    rmSync(folder, { recursive: true });
   });
 
   test('arbitrary JSON documents', () => {
