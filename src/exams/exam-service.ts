@@ -5,7 +5,7 @@ import { SYSTEM, type Actor, type AuditLog } from '../audit/index.js';
 import { hashCandidateToken, newCandidateToken, UnauthenticatedError, UnknownTokenError, type AdmittedCandidate, type CandidateDirectory, type SessionRegistry } from '../access/index.js';
 import { ConflictError, ExamlabError, InputError, NotAllowedError, NotFoundError, errorMessage } from '../util/errors.js';
 import type { LabService } from '../labs/index.js';
-import { drawOf, type LoadedScenario, type ScenarioLibrary } from '../scenario/index.js';
+import { drawOf, rosterProblems, type LoadedScenario, type Scenario, type ScenarioLibrary } from '../scenario/index.js';
 import type { SshTarget } from '../remote/index.js';
 import type { CandidateRecord, ExamMode, ExamRecord, ExamStore, MarkRecord, ReportRecord } from './exam-store.js';
 import type { LabRecord, LabStore, RunRecord } from '../labs/index.js';
@@ -94,6 +94,7 @@ export class ExamService implements CandidateDirectory {
     const roster = checkRosterJson(input.roster);
     const id = newId();
     const loaded = await this.loadScenarioFor(id, input.scenario);
+    refuseUnplaceableNames(loaded.scenario, roster);
     if (input.start.policy === 'at' && Date.parse(input.start.at) <= this.deps.clock.now()) {
       throw new InputError('the start time is in the past', [{ where: 'start.at', message: `${input.start.at} is before now (${this.now()})` }]);
     }
@@ -178,6 +179,7 @@ export class ExamService implements CandidateDirectory {
   setRoster(examId: string, entries: RosterEntry[], actor: Actor): IssuedToken[] {
     const { exams, audit } = this.deps;
     const roster = checkRosterJson(entries);
+    refuseUnplaceableNames(this.scenarioOf(exams.exam(examId)).scenario, roster);
     const tokens = roster.map((c) => ({ id: c.id, name: c.name, token: newCandidateToken() }));
     exams.atomically(() => {
       const exam = exams.exam(examId);
@@ -594,4 +596,10 @@ function refuseSparesFor(loaded: LoadedScenario): void {
   if (/\{\{\s*candidate\./.test(JSON.stringify({ machines, setup, faults, checks, solution }))) {
     throw new InputError('this scenario cannot have spare labs', [{ where: 'spares', message: `${loaded.scenario.id} uses the candidate's id or name to build its labs; a spare is built before its candidate is known` }]);
   }
+}
+
+/** A roster whose names the scenario cannot place (a "/" in a name it puts in a path) is refused now, not at that candidate's lab. */
+function refuseUnplaceableNames(scenario: Scenario, roster: readonly RosterEntry[]): void {
+  const problems = rosterProblems(scenario, roster);
+  if (problems.length) throw new InputError(`candidates: the scenario cannot use ${problems.length === 1 ? 'one entry' : `${problems.length} entries`} of this roster`, problems);
 }

@@ -5,7 +5,7 @@ import { computeScore, gradeChecks, runMachine, type CheckResult } from '../grad
 import { parseProcessLines, unitCgroup, unitName } from '../checks/index.js';
 import type { BuiltImage, ImageService } from '../images/index.js';
 import type { LabNetwork, LabRef, MachineBoot, MachineRunState, MachineSpec, Provider, ProviderRegistry } from '../providers/index.js';
-import { applyDraw, drawFaults, drawOf, drawVariables, parseScenario, renderDeep, renderText, resolveVariables, type DrawBasis, type FaultDraw, type LoadedScenario, type Machine, type Scenario } from '../scenario/index.js';
+import { applyDraw, drawFaults, drawOf, drawVariables, parseScenario, renderScenario, renderText, resolveVariables, type DrawBasis, type FaultDraw, type LoadedScenario, type Machine, type Scenario } from '../scenario/index.js';
 import { generateKeyPair } from '../remote/index.js';
 import type { LabRecord, LabStore, LabTopology, RunPurpose, RunRecord } from './lab-store.js';
 import { mapLimit } from '../util/concurrency.js';
@@ -312,7 +312,7 @@ export class LabService {
     if (cached && lab.topology) return cached;
     const scenario = this.parse(lab);
     if (!lab.topology) throw new ConflictError(`lab ${lab.id} has no machines yet`);
-    const rendered = renderDeep(scenario, valuesFor(lab, lab.topology));
+    const rendered = renderScenario(scenario, valuesFor(lab, lab.topology));
     this.rendered.set(lab.id, rendered);
     return rendered;
   }

@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
+import { parseDocument, visit } from 'yaml';
 import type { z } from 'zod';
 import { InputError, errorMessage, type ErrorDetail } from '../util/errors.js';
 import { CHECK_KINDS } from '../checks/index.js';
 import { checkReferences, type LoadOptions } from './references.js';
+import { placementError } from './render.js';
 
 export type { LoadOptions } from './references.js';
 import { scenarioSchema, type Scenario } from './schema.js';
@@ -24,12 +25,23 @@ export interface LoadedScenario {
  */
 export function scenarioWarnings(loaded: LoadedScenario): ErrorDetail[] {
   const source = new SourceFile(loaded.file, loaded.text, (t, lineCounter) => parseDocument(t, { lineCounter }));
-  return loaded.scenario.checks.flatMap((check, i) =>
+  const warnings = loaded.scenario.checks.flatMap((check, i) =>
     check.kind === 'command'
       ? [source.detail(['checks', i, 'kind'], 'trusts the machine\'s tools: a candidate who is root there can change what it reports; prefer a kind the grader observes itself (file, service, access, ...) where one fits')]
       : [],
   );
+  // An ordinary roster name this scenario could not place would stop that candidate's exam at the roster: say so now.
+  const refused = placementError(loaded.scenario, SAMPLE_CANDIDATE);
+  const detail = refused?.details[0];
+  if (refused && detail?.where) {
+    const path = [...detail.where.matchAll(/([^.[\]]+)|\[(\d+)\]/g)].map((m) => (m[2] !== undefined ? Number(m[2]) : (m[1] as string)));
+    warnings.push(source.detail(path, `a roster entry such as ${JSON.stringify(SAMPLE_CANDIDATE)} cannot be placed here, so such a roster would be refused: ${detail.message}`));
+  }
+  return warnings;
 }
+
+/** A name as rosters hold them: a space, an apostrophe, an accent. */
+const SAMPLE_CANDIDATE = { id: 'c-001', name: "Zoé N'Diaye" };
 
 /** Reads and validates a scenario file; throws InputError listing every problem. */
 export async function loadScenarioFile(file: string, options: LoadOptions = {}): Promise<LoadedScenario> {
@@ -56,13 +68,37 @@ export function parseScenario(text: string, fileName: string, options: LoadOptio
   }));
   if (syntax.length) throw invalid(fileName, syntax);
 
-  const data: unknown = source.doc.toJS();
+  const data = toData(source, fileName);
   const parsed = scenarioSchema.safeParse(data);
   const details: ErrorDetail[] = parsed.success ? [] : parsed.error.issues.flatMap((issue) => describeIssue(source, data, issue));
   // References are checked on the raw data too, so one run reports every problem of the file.
   details.push(...checkReferences(source, data, options));
   if (details.length || !parsed.success) throw invalid(fileName, dedupe(details));
   return parsed.data as Scenario;
+}
+
+/**
+ * The document as plain data. An alias whose anchor comes later (or never)
+ * and an alias bomb are only found here: they are problems of the file, at
+ * the alias, not crashes.
+ */
+function toData(source: SourceFile, fileName: string): unknown {
+  try {
+    return source.doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    let offset = 0;
+    const name = /: (\S+)$/.exec(errorMessage(err))?.[1];
+    visit(source.doc, {
+      Alias(_key, node) {
+        if (name === undefined || node.source === name) {
+          offset = node.range?.[0] ?? 0;
+          return visit.BREAK;
+        }
+        return undefined;
+      },
+    });
+    throw invalid(fileName, [{ where: source.position(offset), message: errorMessage(err).split('\n')[0] as string }]);
+  }
 }
 
 function invalid(fileName: string, details: ErrorDetail[]): InputError {

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { statSync, type Stats } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { isScalar, visit, type Scalar } from 'yaml';
 import type { ErrorDetail } from '../util/errors.js';
@@ -80,9 +80,12 @@ export function checkReferences(source: SourceFile, data: unknown, options: Load
       for (const key of ['reboot', 'mode', 'owner']) if (s[key] !== undefined) at([...path, key], `not supported on a Windows guest (${machine} has shell: powershell)`);
     }
     const upload = asString(s.upload);
-    if (upload && options.baseDir !== undefined) {
+    if (upload !== undefined && options.baseDir !== undefined) {
       const file = isAbsolute(upload) ? upload : join(options.baseDir, upload);
-      if (!existsSync(file)) at([...path, 'upload'], `no such file: ${file}`);
+      // One file: "" or "." would name the scenario's folder itself, found only when the lab is built.
+      const stat = statOrNothing(file);
+      if (!stat) at([...path, 'upload'], `no such file: ${file}`);
+      else if (!stat.isFile()) at([...path, 'upload'], `not a file: ${file} (an upload copies one file of the scenario's folder)`);
     }
   };
   for (const section of ['setup', 'faults', 'solution']) asList(root[section]).forEach((step, i) => checkStep([section, i], step));
@@ -259,4 +262,12 @@ export function builtinNames(machines: readonly { name: string; networks: string
   }
   for (const n of networks) names.push(`networks.${n}.subnet`, `networks.${n}.prefix`, `networks.${n}.gateway`, `networks.${n}.netmask`);
   return names;
+}
+
+function statOrNothing(file: string): Stats | undefined {
+  try {
+    return statSync(file);
+  } catch {
+    return undefined;
+  }
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../../../src/util/errors.js';
@@ -128,7 +128,16 @@ describe('scenario loading', () => {
     expect(problems(minimal.replace('    run: useradd -m {{ user }}', '    upload: files/./a.txt\n    to: /tmp/x'), { baseDir: undefined })).toEqual([]);
   });
 
-  test('a step needs exactly one action', () => {
+  test('an upload is one file: not the folder itself ("" or "."), not a missing one (found by fuzzing)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'examlab-upload-'));
+    for (const [path, message] of [['""', /setup\[0\]\.upload: not a file: .* copies one file/], ['.', /setup\[0\]\.upload: not a file/], ['"a\\0b"', /setup\[0\]\.upload: no such file/]] as const) {
+      const text = minimal.replace('    run: useradd -m {{ user }}', `    upload: ${path}\n    to: /tmp/x`);
+      expect(problems(text, { baseDir: dir }).join('\n')).toMatch(message);
+    }
+    rmSync(dir, { recursive: true });
+  });
+
+    test('a step needs exactly one action', () => {
     const found = problems(minimal.replace('    run: useradd -m {{ user }}', '    run: useradd -m {{ user }}\n    upload: x.tar\n    to: /tmp/x.tar'));
     expect(found.join('\n')).toMatch(/setup\[0\]: a step needs exactly one of run, file, upload/);
   });
