@@ -74,6 +74,10 @@ export class Daemon {
 
   async start(): Promise<StartedDaemon> {
     this.refuseSecondDaemon();
+    // The chain is checked against its anchor at every start; a broken chain is reported, not fatal: the exam goes on.
+    const chain = this.audit.resume();
+    if (chain.ok) this.log.info({ records: chain.checked, anchor: chain.anchor?.text }, 'audit chain verified against its anchor');
+    else this.log.error({ brokenAt: chain.brokenAt, missingAfter: chain.missingAfter, anchor: chain.anchor?.text }, `audit chain broken: ${chain.problem}`);
     const newTokens = this.setUpTokens();
     await (await this.app.providers.get(this.app.providers.networksOn)).ping();
     const recovery = await reconcile({
