@@ -45,6 +45,8 @@ const FORMAT = 'v1';
  */
 export class AuditAnchor {
   private tailChecked = false;
+  /** The lines already checked, with the digest of the bytes they came from: unchanged bytes are not checked again. */
+  private verified?: { length: number; digest: string; lines: AnchorLine[] };
 
   private constructor(
     readonly files: AnchorFiles,
@@ -61,8 +63,14 @@ export class AuditAnchor {
     if (existsSync(files.keyFile)) return new AuditAnchor(files, readKey(files.keyFile));
     if (!mayCreate) return undefined;
     const key = randomBytes(32);
-    // wx: two processes starting at once cannot each make their own key.
-    const fd = openSync(files.keyFile, 'wx', 0o600);
+    let fd: number;
+    try {
+      // wx: two processes starting at once cannot each make their own key; the second reads the first's.
+      fd = openSync(files.keyFile, 'wx', 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return new AuditAnchor(files, readKey(files.keyFile));
+      throw err;
+    }
     try {
       writeSync(fd, `${key.toString('hex')}\n`);
       fsyncSync(fd);
@@ -103,13 +111,16 @@ export class AuditAnchor {
   /** Every line of the anchor file, checked against the key, up to the first bad one. */
   read(): AnchorRead {
     if (!existsSync(this.files.anchorFile)) return { lines: [] };
-    const text = readFileSync(this.files.anchorFile, 'utf8');
-    const lines: AnchorLine[] = [];
+    const bytes = readFileSync(this.files.anchorFile);
+    // Bytes already checked, unchanged (same digest): their lines are kept; only what was appended since is checked.
+    const known = this.verified && bytes.length >= this.verified.length && sha256(bytes.subarray(0, this.verified.length)) === this.verified.digest ? this.verified : undefined;
+    const lines: AnchorLine[] = known ? [...known.lines] : [];
+    const text = bytes.subarray(known?.length ?? 0).toString('utf8');
     const raw = text.split('\n');
     // A line cut by a crash mid-write is the last one and has no newline: it was never anchored.
     if (raw[raw.length - 1] !== '') raw[raw.length - 1] = '';
     for (let i = 0; i < raw.length - 1; i++) {
-      const line = i + 1;
+      const line = lines.length + 1;
       const m = /^v1 ([1-9][0-9]{0,15}) ([0-9a-f]{64}) ([0-9a-f]{64})$/.exec(raw[i] as string);
       if (!m) return { lines, bad: { line, problem: `line ${line} of the anchor file ${this.files.anchorFile} is malformed` } };
       const [, seqText, hash, mac] = m as unknown as [string, string, string, string];
@@ -119,6 +130,8 @@ export class AuditAnchor {
       }
       lines.push({ line, seq, hash, mac });
     }
+    const complete = bytes.lastIndexOf(0x0a) + 1;
+    this.verified = { length: complete, digest: sha256(bytes.subarray(0, complete)), lines };
     return { lines };
   }
 }

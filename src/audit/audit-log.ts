@@ -120,7 +120,7 @@ export class AuditLog {
       // First start with an anchor (a new store, or one from before anchors): every record so far is anchored now.
       const rows = db.prepare(`SELECT seq, hash FROM audit ORDER BY seq`).all() as { seq: number; hash: string }[];
       anchor.write(rows);
-      db.prepare(`INSERT INTO daemon_state (key, value) VALUES (?, ?)`).run(KEY_MARKER, anchor.fingerprint);
+      db.prepare(`INSERT INTO daemon_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`).run(KEY_MARKER, anchor.fingerprint);
       const head = rows[rows.length - 1];
       if (head) this.anchored = { seq: head.seq, hash: head.hash };
     } else if (marker !== anchor.fingerprint) {

@@ -130,6 +130,7 @@ describe('the audit anchor', () => {
   test('the anchor file edited, or cut while the daemon runs: said', () => {
     const audit = open();
     write(audit, 4);
+    expect(audit.verify().ok).toBe(true); // what was read is remembered: an edit made after must still be found
     const text = readFileSync(files().anchorFile, 'utf8');
     const lines = text.trim().split('\n');
     // A line rewritten without the key: its HMAC does not match.
