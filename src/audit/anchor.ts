@@ -111,7 +111,12 @@ export class AuditAnchor {
   /** Every line of the anchor file, checked against the key, up to the first bad one. */
   read(): AnchorRead {
     if (!existsSync(this.files.anchorFile)) return { lines: [] };
-    const bytes = readFileSync(this.files.anchorFile);
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(this.files.anchorFile);
+    } catch (err) {
+      return { lines: [], bad: { line: 0, problem: `the anchor file ${this.files.anchorFile} cannot be read: ${(err as Error).message}` } };
+    }
     // Bytes already checked, unchanged (same digest): their lines are kept; only what was appended since is checked.
     const known = this.verified && bytes.length >= this.verified.length && sha256(bytes.subarray(0, this.verified.length)) === this.verified.digest ? this.verified : undefined;
     const lines: AnchorLine[] = known ? [...known.lines] : [];

@@ -107,7 +107,14 @@ export class AuditLog {
         return;
       }
     }
-    const anchor = AuditAnchor.open(files, true) as AuditAnchor;
+    let anchor: AuditAnchor;
+    try {
+      anchor = AuditAnchor.open(files, true) as AuditAnchor;
+    } catch (err) {
+      // An unreadable key is reported by every check; the daemon still starts (the exam goes on).
+      this.anchorProblem = `the audit key cannot be used: ${(err as Error).message}`;
+      return;
+    }
     this.anchor = anchor;
     const read = anchor.read();
     const last = read.lines[read.lines.length - 1];
@@ -119,7 +126,12 @@ export class AuditLog {
       }
       // First start with an anchor (a new store, or one from before anchors): every record so far is anchored now.
       const rows = db.prepare(`SELECT seq, hash FROM audit ORDER BY seq`).all() as { seq: number; hash: string }[];
-      anchor.write(rows);
+      try {
+        anchor.write(rows);
+      } catch (err) {
+        this.anchorProblem = `the anchor ${files.anchorFile} cannot be written: ${(err as Error).message}`;
+        return;
+      }
       db.prepare(`INSERT INTO daemon_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`).run(KEY_MARKER, anchor.fingerprint);
       const head = rows[rows.length - 1];
       if (head) this.anchored = { seq: head.seq, hash: head.hash };
@@ -186,7 +198,7 @@ export class AuditLog {
       if (rows.length <= LATE_ANCHOR_LIMIT) {
         this.anchorRows(rows);
         const to = rows[rows.length - 1]?.seq;
-        this.append({ actor: 'system', action: 'audit.anchor.late', detail: { from: first, to, reason: 'committed but not anchored when the daemon stopped' } });
+        this.append({ actor: SYSTEM, action: 'audit.anchor.late', detail: { from: first, to, reason: 'committed but not anchored when the daemon stopped' } });
         return this.verify();
       }
     }
@@ -248,7 +260,8 @@ export class AuditLog {
         return fail('missing', lastSeq + 1, `records ${lastSeq + 1} to ${fileHead} are missing: the store ends at record ${lastSeq} but the anchor holds ${fileHead} records (its tail was cut, or the database is an older copy than the anchor)`, { missingAfter: lastSeq });
       }
       if (lastSeq > fileHead) {
-        const waiting = this.pending.size > 0 && [...this.pending.keys()].every((seq) => seq > fileHead);
+        // Appended inside a transaction still open: anchored once it commits, not missing.
+        const waiting = !this.writeFailure && this.db.inTransaction && [...this.pending.keys()].some((seq) => seq === fileHead + 1);
         const why = this.writeFailure ? `the anchor could not be written (${this.writeFailure})` : "they were added to the store behind the daemon's back, or the daemon stopped before anchoring them";
         if (!waiting) return fail('unanchored', fileHead + 1, `records ${fileHead + 1} to ${lastSeq} are not anchored: ${why}`);
       }

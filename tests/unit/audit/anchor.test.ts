@@ -1,6 +1,8 @@
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { jest } from '@jest/globals';
+import { AuditAnchor } from '../../../src/audit/anchor.js';
 import { AuditLog, LATE_ANCHOR_LIMIT } from '../../../src/audit/audit-log.js';
 import { openDatabase, type Db } from '../../../src/util/database.js';
 import { tamper } from '../../fakes/audit-tamper.js';
@@ -161,6 +163,29 @@ describe('the audit anchor', () => {
     writeFileSync(files().keyFile, key);
     // The right key back: the record written meanwhile is not anchored, and said so.
     expect(open().verify()).toMatchObject({ ok: false, kind: 'unanchored', brokenAt: 3 });
+  });
+
+  test('the anchor file cannot be written: the append still succeeds (the exam goes on), and the check says why', () => {
+    const audit = open();
+    write(audit, 2);
+    // The disk full: the anchor's write fails.
+    const full = jest.spyOn(AuditAnchor.prototype, 'write').mockImplementation(() => {
+      throw new Error('ENOSPC: no space left on device, write');
+    });
+    try {
+      expect(audit.append({ actor: 's', action: 'lab.ready' }).seq).toBe(3);
+      expect(audit.verify()).toMatchObject({ ok: false, kind: 'unanchored', brokenAt: 3, problem: expect.stringMatching(/record.* 3 to 3 are not anchored: the anchor could not be written \(ENOSPC/) });
+    } finally {
+      full.mockRestore();
+    }
+    // Room again: the next append anchors both.
+    audit.append({ actor: 's', action: 'lab.offer' });
+    expect(audit.verify()).toMatchObject({ ok: true, checked: 4 });
+    // The anchor file replaced by a directory: said, no exception (GET /api/audit answers).
+    rmSync(files().anchorFile);
+    mkdirSync(files().anchorFile);
+    expect(audit.append({ actor: 's', action: 'lab.ready' }).seq).toBe(5);
+    expect(audit.verify()).toMatchObject({ ok: false, kind: 'anchor', problem: expect.stringMatching(/audit\.anchor cannot be read: EISDIR/) });
   });
 
   test('a printed anchor given back: it matches until the chain is rewritten under it', () => {
