@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { hashStaffToken, type TokenStore } from '../access/index.js';
-import { SYSTEM, type AuditLog } from '../audit/index.js';
+import { SYSTEM, type AuditLog, type ChainCheck } from '../audit/index.js';
 import { HEARTBEAT_KEY, reconcile, type ExamService, type ExamStore, type ReconcileReport } from '../exams/index.js';
 import { gatewayHostKey, hostKeyFingerprint } from '../gateway/index.js';
 import type { Readiness } from '../http/index.js';
@@ -24,6 +24,8 @@ export interface StartedDaemon {
   /** Tokens made at this start (first start, or none configured): shown once, never stored in clear. */
   newTokens: { name: string; role: string; token: string }[];
   recovery: ReconcileReport;
+  /** The audit chain checked against its anchor at this start. */
+  audit: ChainCheck;
 }
 
 /** What the daemon writes in its data directory while it runs (for tools and tests). */
@@ -109,6 +111,7 @@ export class Daemon {
       hostKeyFingerprint: hostKeyFingerprint(this.hostKey),
       newTokens,
       recovery,
+      audit: chain,
     };
     writeFileSync(join(this.app.config.dataDir, DAEMON_FILE), `${JSON.stringify({ pid: process.pid, http: started.httpUrl, ssh: { host: this.sshHost, port: ssh.port }, startedAt: new Date(this.clock.now()).toISOString() }, null, 2)}\n`, { mode: 0o600 });
     this.log.info({ http: started.httpUrl, ssh: ssh.port }, 'daemon ready');
