@@ -9,7 +9,7 @@ import { LabMachineAccess, LabService, LabStore } from '../labs/index.js';
 import { ProviderRegistry } from '../providers/index.js';
 import { loadScenarioFile, type LoadedScenario } from '../scenario/index.js';
 import { openDatabase, type Db } from '../util/database.js';
-import { storeFile, type Config } from './config.js';
+import { auditAnchorFiles, storeFile, type Config } from './config.js';
 
 /**
  * The composition root: every long-lived object is made here (the daemon's
@@ -31,7 +31,7 @@ export interface App {
 
 export function createApp(config: Config, log: Logger): App {
   const db: Db = openDatabase(storeFile(config));
-  const stores = { labs: new LabStore(db), exams: new ExamStore(db), tokens: new TokenStore(db), audit: new AuditLog(db) };
+  const stores = { labs: new LabStore(db), exams: new ExamStore(db), tokens: new TokenStore(db), audit: new AuditLog(db, auditAnchorFiles(config)) };
   const toolbox = once((): Promise<Toolbox> => loadToolbox(join(config.buildDir, 'toolbox')));
   // The engines' modules are loaded with the engines, on first use: a command that starts none loads none.
   const dockerModule = once(() => import('../providers/docker/index.js'));

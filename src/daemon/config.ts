@@ -46,3 +46,8 @@ export function loadConfig(overrides: Partial<Config> = {}): Config {
 export function storeFile(config: Config): string {
   return join(config.dataDir, 'examlab.db');
 }
+
+/** The audit chain's anchor: its key and its lines, beside the store (never inside it: see SECURITY.md). */
+export function auditAnchorFiles(config: Config): { keyFile: string; anchorFile: string } {
+  return { keyFile: join(config.dataDir, 'audit.key'), anchorFile: join(config.dataDir, 'audit.anchor') };
+}

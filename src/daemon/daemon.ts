@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { hashStaffToken, type TokenStore } from '../access/index.js';
-import { SYSTEM, type AuditLog } from '../audit/index.js';
+import { SYSTEM, type AuditLog, type ChainCheck } from '../audit/index.js';
 import { HEARTBEAT_KEY, reconcile, type ExamService, type ExamStore, type ReconcileReport } from '../exams/index.js';
 import { gatewayHostKey, hostKeyFingerprint } from '../gateway/index.js';
 import type { Readiness } from '../http/index.js';
@@ -24,6 +24,8 @@ export interface StartedDaemon {
   /** Tokens made at this start (first start, or none configured): shown once, never stored in clear. */
   newTokens: { name: string; role: string; token: string }[];
   recovery: ReconcileReport;
+  /** The audit chain checked against its anchor at this start. */
+  audit: ChainCheck;
 }
 
 /** What the daemon writes in its data directory while it runs (for tools and tests). */
@@ -74,6 +76,10 @@ export class Daemon {
 
   async start(): Promise<StartedDaemon> {
     this.refuseSecondDaemon();
+    // The chain is checked against its anchor at every start; a broken chain is reported, not fatal: the exam goes on.
+    const chain = this.audit.resume();
+    if (chain.ok) this.log.info({ records: chain.checked, anchor: chain.anchor?.text }, 'audit chain verified against its anchor');
+    else this.log.error({ brokenAt: chain.brokenAt, missingAfter: chain.missingAfter, anchor: chain.anchor?.text }, `audit chain broken: ${chain.problem}`);
     const newTokens = this.setUpTokens();
     await (await this.app.providers.get(this.app.providers.networksOn)).ping();
     const recovery = await reconcile({
@@ -105,6 +111,7 @@ export class Daemon {
       hostKeyFingerprint: hostKeyFingerprint(this.hostKey),
       newTokens,
       recovery,
+      audit: chain,
     };
     writeFileSync(join(this.app.config.dataDir, DAEMON_FILE), `${JSON.stringify({ pid: process.pid, http: started.httpUrl, ssh: { host: this.sshHost, port: ssh.port }, startedAt: new Date(this.clock.now()).toISOString() }, null, 2)}\n`, { mode: 0o600 });
     this.log.info({ http: started.httpUrl, ssh: ssh.port }, 'daemon ready');

@@ -1,8 +1,9 @@
 import type { CellValue, Workbook } from 'exceljs';
+import type { PrintedAnchor } from '../audit/index.js';
 import type { Scenario } from '../scenario/index.js';
 import { wallClock, type Language } from '../util/dates.js';
 import type { ExamRecord } from './exam-store.js';
-import { statusWord } from './export.js';
+import { anchorValue, statusWord } from './export.js';
 import type { CandidateResult } from './results.js';
 import { neutraliseFormula, newWorkbook } from './spreadsheet.js';
 
@@ -45,6 +46,7 @@ const WORDS = {
     startedAt: 'Début',
     endedAt: 'Fin',
     timeZone: 'Fuseau horaire',
+    anchor: "Ancre du journal d'audit",
   },
   en: {
     sheets: { candidates: 'Candidates', checks: 'Checks', marks: 'Jury marks', exam: 'Exam' },
@@ -83,6 +85,7 @@ const WORDS = {
     startedAt: 'Started',
     endedAt: 'Ended',
     timeZone: 'Time zone',
+    anchor: 'Audit anchor',
   },
 };
 
@@ -103,6 +106,7 @@ export async function resultsXlsx(
   exam: ExamRecord,
   scenario: Pick<Scenario, 'title' | 'ccp' | 'language' | 'passMark' | 'competencies' | 'faultPools'>,
   results: readonly CandidateResult[],
+  anchor?: PrintedAnchor,
 ): Promise<Buffer> {
   const language: Language = scenario.language === 'en' ? 'en' : 'fr';
   const w = WORDS[language];
@@ -157,6 +161,7 @@ export async function resultsXlsx(
     [w.startedAt, date(exam.startedAt)],
     [w.endedAt, date(exam.endedAt)],
     [w.timeZone, exam.timeZone],
+    [w.anchor, anchorValue(language, anchor)],
   ];
   for (const [label, value] of facts) {
     const row = about.addRow([label, cellValue(value)]);

@@ -1,4 +1,5 @@
 import { stringify } from 'csv-stringify/sync';
+import type { PrintedAnchor } from '../audit/index.js';
 import type { Scenario } from '../scenario/index.js';
 import { formatDateTime, type DateStyle, type Language } from '../util/dates.js';
 import type { ExamRecord } from './exam-store.js';
@@ -63,6 +64,24 @@ export function resultsCsv(
   return stringify([header, ...rows], excel ? { delimiter: ';', bom: true, record_delimiter: 'windows' } : {});
 }
 
+/** The response header that carries the audit anchor on a CSV export (a CSV has no room for a comment line). */
+export const AUDIT_ANCHOR_HEADER = 'X-Examlab-Audit-Anchor';
+
+/**
+ * The audit chain's head as printed on an export: a jury keeping the paper
+ * can later give it to `GET /api/audit?anchor=` and learn whether the log
+ * still holds that record unchanged.
+ */
+export function anchorLine(language: Language, anchor: PrintedAnchor | undefined): string {
+  return `${WORDS[language].anchor}: ${anchorValue(language, anchor)}`;
+}
+
+/** The anchor without its label, for a cell. */
+export function anchorValue(language: Language, anchor: PrintedAnchor | undefined): string {
+  const w = WORDS[language];
+  return anchor ? `${anchor.text} (${w.anchorHow})` : w.noAnchor;
+}
+
 /** A check's or criterion's status in words of the exam's language. */
 export function statusWord(language: Language, status: string): string {
   return WORDS[language].status[status] ?? status;
@@ -117,6 +136,9 @@ const WORDS = {
     actions: 'Actions menées',
     result: 'Résultat',
     noReport: 'Aucun compte rendu déposé.',
+    anchor: "Ancre du journal d'audit",
+    anchorHow: 'enregistrement:empreinte, à vérifier par GET /api/audit?anchor=',
+    noAnchor: "aucune (le journal d'audit n'est pas ancré : voir GET /api/audit)",
   },
   en: {
     status: { pass: 'pass', fail: 'fail', error: 'undecided', skipped: 'skipped', 'not-graded': 'not graded', marked: 'marked', unmarked: 'to mark' } as Record<string, string>,
@@ -162,11 +184,19 @@ const WORDS = {
     actions: 'Actions',
     result: 'Result',
     noReport: 'No report submitted.',
+    anchor: 'Audit anchor',
+    anchorHow: 'record:digest, check it with GET /api/audit?anchor=',
+    noAnchor: 'none (the audit log is not anchored: see GET /api/audit)',
   },
 };
 
 /** A printable page for the jury: totals, every check with expected and actual, the manual marks, the candidate's report. */
-export function candidateReportHtml(exam: ExamRecord, scenario: Pick<Scenario, 'title' | 'ccp' | 'language' | 'faultPools'>, result: CandidateResult): string {
+export function candidateReportHtml(
+  exam: ExamRecord,
+  scenario: Pick<Scenario, 'title' | 'ccp' | 'language' | 'faultPools'>,
+  result: CandidateResult,
+  anchor?: PrintedAnchor,
+): string {
   const r = result;
   const language: Language = scenario.language === 'en' ? 'en' : 'fr';
   const w = WORDS[language];
@@ -209,7 +239,7 @@ export function candidateReportHtml(exam: ExamRecord, scenario: Pick<Scenario, '
 body{font:13px/1.4 system-ui,sans-serif;margin:2em;color:#111}h1{font-size:20px}h2{font-size:16px;margin-top:1.6em;border-bottom:1px solid #999}
 table{border-collapse:collapse;width:100%}td,th{border:1px solid #bbb;padding:4px 6px;vertical-align:top;text-align:left}td.n{text-align:right;white-space:nowrap}
 tr.fail td:nth-child(3),tr.error td:nth-child(3),tr.unmarked td:nth-child(3){font-weight:bold}pre{white-space:pre-wrap;margin:0}pre.text{border:1px solid #ddd;padding:6px}
-.total{font-size:16px}.pending{color:#a00}@media print{details{display:none}body{margin:1cm}}
+.total{font-size:16px}.pending{color:#a00}.anchor{margin-top:2em;color:#444;font-size:11px}@media print{details{display:none}body{margin:1cm}}
 </style></head><body>
 <h1>${esc(exam.title)}</h1>
 <p>${w.candidate}: <b>${esc(r.candidate.name)}</b> (${esc(r.candidate.id)}${r.candidate.email ? `, ${esc(r.candidate.email)}` : ''})<br>
@@ -222,6 +252,7 @@ ${pending.length ? `<p class="pending">${w.provisional}: ${pending.map(esc).join
 <h2>${w.checks}</h2><table><tr><th>id</th><th>${w.check}</th><th>${w.statusCol}</th><th>${w.points}</th><th>${w.expectedActual}</th></tr>${checkRows}</table>
 <h2>${w.manual}</h2>${manualRows ? `<table><tr><th>id</th><th>${w.criterion}</th><th>${w.level}</th><th>${w.points}</th><th>${w.comment}</th></tr>${manualRows}</table>` : `<p>${w.noManual}</p>`}
 ${report}
+<p class="anchor">${esc(anchorLine(language, anchor))}</p>
 </body></html>
 `;
 }

@@ -15,6 +15,7 @@ export class RawReply {
     readonly contentType: string,
     readonly body: string | Buffer,
     readonly filename?: string,
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {}
 }
 

@@ -29,6 +29,7 @@ export function mountRoutes(app: Express, routes: readonly Route[], auth: Authen
       if (result instanceof RawReply) {
         res.status(r.success.status).type(result.contentType);
         if (result.filename) res.attachment(result.filename);
+        for (const [name, value] of Object.entries(result.headers)) res.setHeader(name, value);
         res.send(result.body);
       } else {
         res.status(r.success.status).json(result ?? {});

@@ -98,6 +98,11 @@ export const auditQuery = z.strictObject({
   candidate: z.string().optional(),
   after: z.coerce.number().int().min(0).optional().describe('Only records after this sequence number'),
   limit: z.coerce.number().int().min(1).max(5000).default(1000),
+  anchor: z
+    .string()
+    .regex(/^[1-9][0-9]{0,15}:[0-9a-fA-F]{8,64}$/, 'an audit anchor as printed on an export: record:digest, for example 42:1a2b3c4d5e6f7a8b')
+    .optional()
+    .describe('An audit anchor read off an export or report (record:digest): the answer says whether the chain still holds it'),
 });
 
 export const tokenBody = z.strictObject({ name: z.string().trim().min(1).max(100), role: z.enum(['operator', 'jury']) });

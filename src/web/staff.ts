@@ -666,13 +666,13 @@ function watchLive(el: HTMLElement, livePath: string): () => void {
 async function viewAudit(examId: string): Promise<void> {
   const [exam, audit] = await Promise.all([
     api<ExamSummary>('GET', `/api/exams/${examId}`),
-    api<{ records: { seq: number; at: string; actor: string; action: string; candidateId?: string; labId?: string; detail: unknown }[]; chain: { ok: boolean; checked: number; brokenAt?: number; problem?: string } }>('GET', `/api/audit?exam=${examId}`),
+    api<{ records: { seq: number; at: string; actor: string; action: string; candidateId?: string; labId?: string; detail: unknown }[]; chain: { ok: boolean; checked: number; brokenAt?: number; problem?: string; anchor?: { text: string } } }>('GET', `/api/audit?exam=${examId}`),
   ]);
   document.title = `${w.audit} · ${exam.title}`;
   $('crumbs').innerHTML = `<a href="#/">${esc(w.allExams)}</a> › <a href="#/exam/${esc(examId)}">${esc(exam.title)}</a> › ${esc(w.audit)}`;
   const chain = audit.chain;
   main().innerHTML = `<h2>${esc(w.audit)}</h2>
-    <p id="chain" class="${chain.ok ? 'good' : 'bad'}">${esc(chain.ok ? fill(w.auditChainOk, { n: chain.checked }) : fill(w.auditChainBroken, { seq: chain.brokenAt ?? '?', problem: chain.problem ?? '' }))}</p>
+    <p id="chain" class="${chain.ok ? 'good' : 'bad'}">${esc(chain.ok ? fill(w.auditChainOk, { n: chain.checked }) : fill(w.auditChainBroken, { seq: chain.brokenAt ?? '?', problem: chain.problem ?? '' }))}${chain.anchor ? ` ${esc(fill(w.auditAnchor, { anchor: chain.anchor.text }))}` : ''}</p>
     <p>${downloadButton('JSON', `/api/audit?exam=${examId}`, `audit-${examId}.json`)}</p>
     <table class="small audit"><thead><tr><th>#</th><th>${esc(w.when)}</th><th>${esc(w.who)}</th><th>${esc(w.what)}</th><th>${esc(w.candidate)}</th><th>${esc(w.detail)}</th></tr></thead><tbody>
     ${audit.records

@@ -227,11 +227,12 @@ describe('staff pages: the room view, the end of the exam, marking and downloads
     expect(fr.bytes.toString('utf8').split(/\r?\n/)[1]).toMatch(/^alice;/);
     const json = JSON.parse((await fetchDownload(`button[data-download="/api/exams/${examId}/results"]`)).bytes.toString());
     expect(json.candidates.map((c: { candidate: { id: string } }) => c.candidate.id)).toEqual(['alice', 'bruno']);
+    expect(json.audit.anchor.text).toMatch(/^\d+:[0-9a-f]{16}$/);
     const xlsx = await fetchDownload('button[data-download$="/results.xlsx"]');
     expect(xlsx.bytes.subarray(0, 2).toString()).toBe('PK');
 
     await jury.click(`a[href="#/exam/${examId}/audit"]`);
-    await seeText(jury.locator('#chain'), /Chaîne intacte/);
+    await seeText(jury.locator('#chain'), /Chaîne intacte.* Ancre \(imprimée sur les exports\) : \d+:[0-9a-f]{16}\./);
     await seeText(jury.locator('table.audit'), /exam\.end/);
     // The language switch.
     await jury.click('#lang');

@@ -45,6 +45,12 @@ export async function serve(program: Command, opts: ServeOptions): Promise<void>
   if (r.adopted || r.rebuilt || r.provisioningResumed || r.gradingResumed || r.cleaned || r.outageSeconds) {
     say(`  recovered    ${r.adopted} lab(s) adopted, ${r.provisioningResumed} being built, ${r.gradingResumed} being graded, ${r.rebuilt} rebuilt, ${r.cleaned} cleaned; candidates got ${r.outageSeconds} s back`);
   }
+  const chain = started.audit;
+  say(
+    chain.ok
+      ? `  audit log    ${chain.checked} record(s), chain intact${chain.anchor ? `, anchor ${chain.anchor.text}` : ''}`
+      : `  audit log    BROKEN${chain.brokenAt ? ` at record ${chain.brokenAt}` : ''}: ${chain.problem} (GET /api/audit)`,
+  );
   for (const t of started.newTokens) say(`  ${t.role} token (shown once, keep it): ${t.token}`);
 
   if (opts.demo) {

@@ -12,11 +12,13 @@ export function adminRoutes(deps: ServerDeps): Route[] {
       method: 'get',
       path: '/api/audit',
       tag: 'audit',
-      summary: 'The audit log (who did what, when, to which exam, candidate and lab) and whether its hash chain is intact',
+      summary: 'The audit log (who did what, when, to which exam, candidate and lab) and whether its hash chain is intact and agrees with its anchor',
+      description:
+        'chain.ok is false when a record was altered (chain.brokenAt names it), when the chain was rewritten and its hashes recomputed (the first record that differs from the anchor), when records are missing after chain.missingAfter (tail cut, or a database older than the anchor), or when the anchor itself was tampered with; chain.problem says it in words. chain.anchor is the head printed on exports; give one back as ?anchor= to check it.',
       access: ['operator', 'jury'],
       query: auditQuery,
       success: { status: 200, description: 'Records in order, and the chain check' },
-      handle: ({ query }) => ({ records: audit.list({ examId: query.exam, candidateId: query.candidate, afterSeq: query.after, limit: query.limit }), chain: audit.verify() }),
+      handle: ({ query }) => ({ records: audit.list({ examId: query.exam, candidateId: query.candidate, afterSeq: query.after, limit: query.limit }), chain: audit.verify(query.anchor) }),
     }),
     route({
       method: 'get',

@@ -1,11 +1,11 @@
-import { candidateReportHtml, resultsCsv, resultsXlsx, XLSX_CONTENT_TYPE } from '../../exams/index.js';
+import { AUDIT_ANCHOR_HEADER, candidateReportHtml, resultsCsv, resultsXlsx, XLSX_CONTENT_TYPE } from '../../exams/index.js';
 import type { ServerDeps } from '../deps.js';
 import { RawReply, route, type Route } from '../route.js';
 import { candidateParams, examParams, resultsCsvQuery } from '../schemas.js';
 
-/** Results for the jury: JSON, CSV, an XLSX workbook, and a printable page per candidate. */
+/** Results for the jury: JSON, CSV, an XLSX workbook, and a printable page per candidate; each carries the audit chain's anchored head. */
 export function resultRoutes(deps: ServerDeps): Route[] {
-  const { service, reader } = deps;
+  const { service, reader, audit } = deps;
   const scenarioOf = (examId: string) => service.scenarioOf(reader.exam(examId)).scenario;
   return [
     route({
@@ -31,6 +31,7 @@ export function resultRoutes(deps: ServerDeps): Route[] {
             manualCriteria: scenario.manualCriteria,
           },
           candidates: service.results(exam.id),
+          audit: { anchor: audit.head() ?? null },
         };
       },
     }),
@@ -39,7 +40,7 @@ export function resultRoutes(deps: ServerDeps): Route[] {
       path: '/api/exams/:examId/results.csv',
       tag: 'results',
       summary: 'Results as CSV: one row per candidate, one column per check, manual criterion and competency',
-      description: 'dialect=excel-fr gives the same table as Excel on French Windows opens it: ";" separators, decimal commas, a UTF-8 BOM.',
+      description: `dialect=excel-fr gives the same table as Excel on French Windows opens it: ";" separators, decimal commas, a UTF-8 BOM. The audit chain's anchored head (record:digest) is in the ${AUDIT_ANCHOR_HEADER} response header ("none" when the log is not anchored).`,
       access: ['operator', 'jury'],
       params: examParams,
       query: resultsCsvQuery,
@@ -47,7 +48,8 @@ export function resultRoutes(deps: ServerDeps): Route[] {
       errors: [404],
       handle({ params, query }) {
         const scenario = scenarioOf(params.examId);
-        return new RawReply('text/csv; charset=utf-8', resultsCsv(scenario, service.results(params.examId), query.dialect), `results-${params.examId}.csv`);
+        const csv = resultsCsv(scenario, service.results(params.examId), query.dialect);
+        return new RawReply('text/csv; charset=utf-8', csv, `results-${params.examId}.csv`, { [AUDIT_ANCHOR_HEADER]: audit.head()?.text ?? 'none' });
       },
     }),
     route({
@@ -61,7 +63,7 @@ export function resultRoutes(deps: ServerDeps): Route[] {
       errors: [404],
       async handle({ params }) {
         const exam = reader.exam(params.examId);
-        const xlsx = await resultsXlsx(exam, scenarioOf(exam.id), service.results(exam.id));
+        const xlsx = await resultsXlsx(exam, scenarioOf(exam.id), service.results(exam.id), audit.head());
         return new RawReply(XLSX_CONTENT_TYPE, xlsx, `results-${exam.id}.xlsx`);
       },
     }),
@@ -87,7 +89,7 @@ export function resultRoutes(deps: ServerDeps): Route[] {
       errors: [404],
       handle({ params }) {
         const exam = reader.exam(params.examId);
-        const html = candidateReportHtml(exam, scenarioOf(exam.id), service.result(params.examId, params.candidateId));
+        const html = candidateReportHtml(exam, scenarioOf(exam.id), service.result(params.examId, params.candidateId), audit.head());
         return new RawReply('text/html; charset=utf-8', html);
       },
     }),

@@ -30,7 +30,7 @@ describe('the audit log', () => {
     for (const action of ['a', 'b', 'c']) audit.append({ actor: 'operator:ana', action, detail: { points: 1 } });
     db.exec(`DROP TRIGGER audit_no_update`);
     db.prepare(`UPDATE audit SET detail = '{"points":20}' WHERE seq = 2`).run();
-    expect(audit.verify()).toEqual({ ok: false, checked: 2, brokenAt: 2, problem: 'record 2 was altered after it was written' });
+    expect(audit.verify()).toEqual({ ok: false, checked: 2, brokenAt: 2, kind: 'altered', problem: 'record 2 was altered after it was written' });
   });
 
   test('a record removed from the middle breaks the chain after it', () => {

@@ -192,3 +192,27 @@ describe('the printable report', () => {
     expect(english).toContain('Total: <b>10.50 / 10.50</b>');
   });
 });
+
+describe('the audit anchor on every export', () => {
+  const anchor = { seq: 42, digest: '1a2b3c4d5e6f7a8b', text: '42:1a2b3c4d5e6f7a8b' };
+  const examSheet = async (a?: typeof anchor, language: 'fr' | 'en' = 'fr') => {
+    const book = new ExcelJS.Workbook();
+    await book.xlsx.load((await resultsXlsx(exam, { ...scenario, language }, results, a)) as unknown as Parameters<typeof book.xlsx.load>[0]);
+    const rows: ExcelJS.CellValue[][] = [];
+    book.getWorksheet(language === 'fr' ? 'Épreuve' : 'Exam')?.eachRow((row) => rows.push((row.values as ExcelJS.CellValue[]).slice(1)));
+    return rows;
+  };
+
+  test("the workbook's exam sheet says the head the chain had when it was made", async () => {
+    expect((await examSheet(anchor)).at(-1)).toEqual(["Ancre du journal d'audit", '42:1a2b3c4d5e6f7a8b (enregistrement:empreinte, à vérifier par GET /api/audit?anchor=)']);
+    expect((await examSheet(anchor, 'en')).at(-1)).toEqual(['Audit anchor', '42:1a2b3c4d5e6f7a8b (record:digest, check it with GET /api/audit?anchor=)']);
+    // Not anchored: said, not left out.
+    expect((await examSheet(undefined, 'en')).at(-1)).toEqual(['Audit anchor', 'none (the audit log is not anchored: see GET /api/audit)']);
+  });
+
+  test('the printable report ends with it', () => {
+    const html = candidateReportHtml(exam, scenario, results[0] as CandidateResult, anchor);
+    expect(html).toContain(`<p class="anchor">Ancre du journal d&#39;audit: 42:1a2b3c4d5e6f7a8b (enregistrement:empreinte, à vérifier par GET /api/audit?anchor=)</p>`);
+    expect(candidateReportHtml(exam, { ...scenario, language: 'en' }, results[0] as CandidateResult)).toContain('Audit anchor: none');
+  });
+});
