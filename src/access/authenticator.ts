@@ -32,7 +32,7 @@ export class Authenticator {
   ) {}
 
   authenticate(token: string | undefined): Principal {
-    if (!token) throw new UnauthenticatedError('missing credentials: send "Authorization: Bearer <token>"');
+    if (!token) throw new UnauthenticatedError('missing credentials: send "Authorization: Bearer <token>", or sign in on the page (session cookie)');
     const staff = this.tokens.resolve(token);
     if (staff) return { kind: 'staff', role: staff.role, name: staff.name, tokenId: staff.id };
     return { kind: 'candidate', ...this.candidate(token) };

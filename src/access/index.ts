@@ -1,4 +1,5 @@
 export * from './authenticator.js';
+export * from './credentials.js';
 export * from './principal.js';
 export * from './session-registry.js';
 export * from './tokens.js';

@@ -1,7 +1,6 @@
 import type { Express, Request } from 'express';
 import { NotAllowedError } from '../util/errors.js';
-import type { Authenticator } from '../access/index.js';
-import type { Principal } from '../access/index.js';
+import { checkCsrf, readCredential, type Authenticator, type Principal } from '../access/index.js';
 import { parsePart, RawReply, RequestError, type Route } from './route.js';
 
 /** Registers every route: authentication, then validation of path, query and body, then the handler. */
@@ -39,9 +38,9 @@ export function mountRoutes(app: Express, routes: readonly Route[], auth: Authen
 
 function authorize(r: Route, req: Request, auth: Authenticator): Principal | undefined {
   if (r.access === 'public') return undefined;
-  const header = req.headers.authorization ?? '';
-  const token = /^Bearer\s+(.+)$/i.exec(header)?.[1]?.trim();
-  const principal = auth.authenticate(token);
+  const credential = readCredential(req.headers);
+  const principal = auth.authenticate(credential?.token);
+  checkCsrf(credential, req.method, req.headers['x-examlab-request']);
   const allowed = principal.kind === 'candidate' ? r.access.includes('candidate') : r.access.includes(principal.role);
   if (!allowed) {
     throw new NotAllowedError(
