@@ -79,7 +79,8 @@ export function createHttpApp(deps: ServerDeps): Express {
   });
   // No upgrade-insecure-requests: an exam room's daemon is often plain HTTP on the LAN.
   app.use(helmet({ contentSecurityPolicy: { useDefaults: false, directives: CONTENT_SECURITY_POLICY } }));
-  app.post('/api/session', rateLimit({ windowMs: 60_000, limit: SIGN_IN_LIMIT, standardHeaders: 'draft-8', legacyHeaders: false, handler: tooMany('sign-in attempts') }));
+  const signIns = rateLimit({ windowMs: 60_000, limit: SIGN_IN_LIMIT, standardHeaders: 'draft-8', legacyHeaders: false, handler: tooMany('sign-in attempts') });
+  app.use('/api/session', (req, res, next) => (req.method === 'POST' ? signIns(req, res, next) : next()));
   app.use(
     '/api',
     rateLimit({
