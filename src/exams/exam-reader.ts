@@ -1,3 +1,4 @@
+import type { SessionRegistry } from '../access/index.js';
 import type { LabRecord, LabService, LabStore } from '../labs/index.js';
 import type { Clock } from '../util/retry.js';
 import type { ExamScenarios } from './exam-scenarios.js';
@@ -10,6 +11,8 @@ export interface ExamReaderDeps {
   labStore: LabStore;
   labs: LabService;
   clock: Clock;
+  /** Who is connected, for the room view. */
+  sessions?: SessionRegistry;
 }
 
 /** What a candidate's own page shows while their lab is theirs. */
@@ -48,7 +51,8 @@ export class ExamReader {
       if (lab) labs.set(lab.id, lab);
     }
     const exam = exams.exam(examId);
-    return examSummary(exam, candidates, labs, labStore.spares(examId), clock.now(), this.deps.scenarios.of(exam).scenario.language);
+    const presence = (candidateId: string) => this.deps.sessions?.presence(examId, candidateId) ?? { connected: 0 };
+    return examSummary(exam, candidates, labs, labStore.spares(examId), clock.now(), this.deps.scenarios.of(exam).scenario.language, presence);
   }
 
   summaries() {
@@ -61,7 +65,7 @@ export class ExamReader {
     const c = exams.candidate(examId, candidateId);
     const lab = labStore.labOf(c);
     return {
-      ...candidateSummary(c, lab, clock.now()),
+      ...candidateSummary(c, lab, clock.now(), this.deps.sessions?.presence(examId, candidateId)),
       labEvents: lab ? labStore.events(lab.id) : [],
       runs: lab ? labStore.runs(lab.id).map((r) => ({ id: r.id, purpose: r.purpose, status: r.status, startedAt: r.startedAt, finishedAt: r.finishedAt, error: r.error, score: r.score })) : [],
       marks: exams.marks(examId, candidateId),

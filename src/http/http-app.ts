@@ -11,6 +11,7 @@ import { adminRoutes } from './routes/admin.js';
 import { candidateRoutes } from './routes/candidates.js';
 import { examRoutes } from './routes/exams.js';
 import { meRoutes } from './routes/me.js';
+import { recordingRoutes } from './routes/recordings.js';
 import { resultRoutes } from './routes/results.js';
 import { sessionRoutes } from './routes/session.js';
 
@@ -18,7 +19,7 @@ export const BODY_LIMIT = '1mb';
 
 /** Every endpoint of the daemon, the OpenAPI document included. */
 export function allRoutes(deps: ServerDeps): Route[] {
-  const routes = [...examRoutes(deps), ...candidateRoutes(deps), ...resultRoutes(deps), ...meRoutes(deps), ...sessionRoutes(deps), ...adminRoutes(deps)];
+  const routes = [...examRoutes(deps), ...candidateRoutes(deps), ...resultRoutes(deps), ...meRoutes(deps), ...sessionRoutes(deps), ...recordingRoutes(deps), ...adminRoutes(deps)];
   const openapi = route({
     method: 'get',
     path: '/api/openapi.json',
