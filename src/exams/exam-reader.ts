@@ -25,6 +25,8 @@ export interface CandidateHome {
     logins: { name: string; hostname: string; user: string }[];
     sudoPassword: string;
     instructions: string | null;
+    /** The instructions in every language the scenario has them in (Markdown). */
+    instructionsByLanguage: Partial<Record<'fr' | 'en', string>>;
   };
   report?: ReportRecord;
 }
@@ -87,7 +89,7 @@ export class ExamReader {
       exam,
       candidate,
       lab,
-      active: { logins, sudoPassword: lab.secrets.candidatePassword, instructions: scenario.instructions[scenario.language] ?? null },
+      active: { logins, sudoPassword: lab.secrets.candidatePassword, instructions: scenario.instructions[scenario.language] ?? null, instructionsByLanguage: scenario.instructions },
       report,
     };
   }

@@ -150,7 +150,8 @@ export class Recordings {
         } catch {
           return [];
         }
-      });
+      })
+      .sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.id.localeCompare(b.id));
   }
 
   /** The asciicast file's path; NotFoundError when there is none. */
