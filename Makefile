@@ -11,7 +11,7 @@ run: deps build toolbox engines images
 	$(EXAMLAB) serve --demo
 
 test: deps build toolbox engines images typecheck imports check-schema
-	NODE_OPTIONS=--experimental-vm-modules $(NODE_BIN)/jest --ci --selectProjects unit integration api
+	NODE_OPTIONS=--experimental-vm-modules $(NODE_BIN)/jest --ci --selectProjects unit integration api browser
 
 # Speed figures, measured side by side in one run; results in build/bench/, summarised in BENCHMARKS.md.
 bench: deps build toolbox engines images bench-deps
