@@ -153,7 +153,7 @@ export class SshGateway {
       (shell) => {
         onShell(shell);
         channel.on('data', (d: Buffer) => shell.write(d));
-        channel.on('eof', () => shell.end());
+        channel.on('end', () => shell.end());
         shell.on('data', (d: Buffer) => channel.write(d));
         shell.on('stderr', (d: Buffer) => channel.stderr.write(d));
         shell.on('exit', (code: number) => channel.exit(code));

@@ -109,7 +109,15 @@ export class DaemonSockets {
     const resumable = existing && existing.examId === examId && existing.candidateId === candidateId && existing.shell.machine === chosen && !existing.shell.closed ? existing : undefined;
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       watchAlive(ws);
-      if (resumable) return this.attachSocket(resumable, ws, true);
+      // Keys typed before the shell is open are kept for it, not lost.
+      const early: [RawData, boolean][] = [];
+      const keep = (data: RawData, isBinary: boolean) => void early.push([data, isBinary]);
+      ws.on('message', keep);
+      const attach = (session: BrowserSession, resumed: boolean) => {
+        ws.off('message', keep);
+        this.attachSocket(session, ws, resumed, early);
+      };
+      if (resumable) return attach(resumable, true);
       this.deps.shells
         .open({ examId, candidateId, machine: chosen, via: 'browser', pty: { term: 'xterm-256color', cols: size('cols', 500, 80), rows: size('rows', 200, 24) } })
         .then(
@@ -123,7 +131,7 @@ export class DaemonSockets {
               if (session.ws) sendClosed(session.ws, reason, message);
             });
             if (ws.readyState !== ws.OPEN) return this.detach(session);
-            this.attachSocket(session, ws, false);
+            attach(session, false);
           },
           (err: unknown) => {
             this.deps.log.info({ exam: examId, candidate: candidateId, err: errorMessage(err) }, 'browser terminal refused');
@@ -133,7 +141,7 @@ export class DaemonSockets {
     });
   }
 
-  private attachSocket(session: BrowserSession, ws: WebSocket, resumed: boolean): void {
+  private attachSocket(session: BrowserSession, ws: WebSocket, resumed: boolean, early: [RawData, boolean][] = []): void {
     clearTimeout(session.timer);
     session.timer = undefined;
     // The same shell in a second tab: the first one lets go.
@@ -143,7 +151,7 @@ export class DaemonSockets {
     for (const chunk of session.missed) ws.send(chunk, { binary: true });
     session.missed = [];
     session.missedBytes = 0;
-    ws.on('message', (data: RawData, isBinary: boolean) => {
+    const onMessage = (data: RawData, isBinary: boolean) => {
       const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
       if (isBinary) return session.shell.write(bytes);
       try {
@@ -152,7 +160,9 @@ export class DaemonSockets {
       } catch {
         // Not JSON: ignored, like any unknown control message.
       }
-    });
+    };
+    for (const [data, isBinary] of early) onMessage(data, isBinary);
+    ws.on('message', onMessage);
     ws.on('close', () => {
       if (session.ws !== ws) return;
       session.ws = undefined;

@@ -60,7 +60,7 @@ const TEXT = {
     ready: "Votre environnement est prêt : l'accès ouvrira au début de l'épreuve.",
     failed: "Votre environnement n'a pas pu être préparé : prévenez le surveillant.",
     connecting: 'Connexion à {machine}…',
-    connected: 'Connecté à {machine} (compte {user}).',
+    connected: 'Connecté à {machine} (compte {user}) · mot de passe sudo : {sudo}',
     reconnecting: 'Connexion perdue : reconnexion à {machine}… (essai {attempt}). Votre session est conservée.',
     lost: 'Connexion à {machine} impossible. Vérifiez le réseau, puis réessayez.',
     retry: 'Réessayer',
@@ -126,7 +126,7 @@ const TEXT = {
     ready: 'Your lab is ready: access opens at the start of the exam.',
     failed: 'Your lab could not be prepared: tell the supervisor.',
     connecting: 'Connecting to {machine}…',
-    connected: 'Connected to {machine} (account {user}).',
+    connected: 'Connected to {machine} (account {user}) · sudo password: {sudo}',
     reconnecting: 'Connection lost: reconnecting to {machine}… (attempt {attempt}). Your session is kept.',
     lost: 'Cannot reach {machine}. Check the network, then try again.',
     retry: 'Try again',
@@ -210,6 +210,7 @@ function setLanguage(next: Language): void {
 function signInMessage(err: unknown): string {
   if (!(err instanceof ApiError)) return w.network;
   if (err.status === 429) return w.tooMany;
+  if (/unknown/.test(err.message)) return w.badToken;
   if (/not started/.test(err.message)) return w.notStarted;
   if (/over/.test(err.message)) return w.examOverSignin;
   if (/revoked/.test(err.message)) return w.revokedSignin;
@@ -230,6 +231,7 @@ async function signIn(event: SubmitEvent): Promise<void> {
     const who = await api<{ role: string }>('POST', '/api/session', { token });
     if (who.role !== 'candidate') {
       await api('DELETE', '/api/session').catch(() => undefined);
+      input.value = '';
       $('signin-error').textContent = w.staffToken;
       return;
     }
@@ -509,7 +511,7 @@ function showTerminalState(name: string): void {
   dot.className = `dot ${state.kind === 'open' ? 'on' : state.kind === 'closed' || state.kind === 'lost' ? 'off' : 'wait'}`;
   if (name !== activeMachine) return;
   const status = $('terminal-status');
-  const values = { machine: machine.hostname, user: machine.user, attempt: state.kind === 'reconnecting' ? state.attempt : 0 };
+  const values = { machine: machine.hostname, user: machine.user, sudo: me?.access?.sudoPassword ?? '', attempt: state.kind === 'reconnecting' ? state.attempt : 0 };
   status.className = `terminal-status${state.kind === 'closed' || state.kind === 'lost' ? ' bad' : ''}`;
   const action = (label: string) => {
     const button = document.createElement('button');

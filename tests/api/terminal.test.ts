@@ -48,8 +48,9 @@ describe('the browser terminal and the recordings', () => {
 
   test('the cookie opens the candidate\'s own shell: their machine, UTF-8 both ways, resize', async () => {
     const t = await TerminalClient.open(d.url, 'machine=pc&cols=100&rows=30', as('alice'));
-    await t.waitFor('the session id', () => t.sessionId !== undefined);
+    // Typed before the shell is open: kept for it.
     t.type('cat /etc/proprietaire; id -un\r');
+    await t.waitFor('the session id', () => t.sessionId !== undefined);
     await t.waitForText(/alice\r\ntechnicien/);
     t.type('echo "été €"\r');
     await t.waitForText('été €\r\n');
