@@ -24,6 +24,7 @@ const TEXT = {
     network: 'Le serveur ne répond pas : vérifiez le réseau ou prévenez le surveillant.',
     candidateLabel: 'Candidat :',
     timeLeft: 'Temps restant',
+    clockOver: 'terminé',
     endsAt: 'fin à {time}',
     signOut: 'Quitter',
     signOutConfirm: "Quitter la page ? Votre environnement et votre compte rendu sont conservés ; il faudra ressaisir votre jeton.",
@@ -90,6 +91,7 @@ const TEXT = {
     network: 'The server does not answer: check the network or tell the supervisor.',
     candidateLabel: 'Candidate:',
     timeLeft: 'Time left',
+    clockOver: 'over',
     endsAt: 'ends at {time}',
     signOut: 'Leave',
     signOutConfirm: 'Leave this page? Your lab and your report are kept; you will have to type your token again.',
@@ -333,6 +335,12 @@ const timeOf = (iso: string) => new Intl.DateTimeFormat(lang === 'en' ? 'en-GB' 
 
 function tick(): void {
   const clock = $('clock');
+  if (finished) {
+    $('time-left').textContent = w.clockOver;
+    clock.classList.remove('soon');
+    clock.classList.add('over');
+    return;
+  }
   if (!me?.deadline) {
     $('time-left').textContent = '–';
     return;
@@ -366,6 +374,7 @@ function finish(reason: Finish): void {
     if (entry.terminal) entry.terminal.term.options.disableStdin = true;
   }
   $<HTMLButtonElement>('selfcheck-run').disabled = true;
+  tick();
 }
 
 // ---- the report ----------------------------------------------------------

@@ -1,4 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { expect, test } from '@jest/globals';
@@ -119,13 +120,14 @@ test('keystroke echo: browser terminal (WebSocket → daemon → lab sshd) and S
     // Warm-up, then interleaved halves so that both paths see the same host load.
     await measure(browser, 20);
     await measure(gateway, 20);
+    const loadBefore = loadavg()[0] as number;
     const b1 = await measure(browser, KEYS / 2);
     const g1 = await measure(gateway, KEYS / 2);
     const b2 = await measure(browser, KEYS / 2);
     const g2 = await measure(gateway, KEYS / 2);
     browser.close();
     gateway.close();
-    const figures = { keys: KEYS, browser: summary([...b1, ...b2]), gateway: summary([...g1, ...g2]), measuredAt: new Date().toISOString() };
+    const figures = { keys: KEYS, browser: summary([...b1, ...b2]), gateway: summary([...g1, ...g2]), loadAverage: { before: +loadBefore.toFixed(1), after: +(loadavg()[0] as number).toFixed(1) }, measuredAt: new Date().toISOString() };
     mkdirSync(join(PACKAGE_ROOT, 'build/bench'), { recursive: true });
     writeFileSync(join(PACKAGE_ROOT, 'build/bench/terminal.json'), `${JSON.stringify(figures, null, 2)}\n`);
     console.log(JSON.stringify(figures));

@@ -103,6 +103,12 @@ describe('the candidate page', () => {
     expect(Math.abs(shown - me.remainingSeconds)).toBeLessThanOrEqual(5);
     await expect(page.locator('#instructions h1').innerText()).resolves.toMatch(/Ticket n° 4127/);
     expect(await page.locator('#instructions blockquote').count()).toBeGreaterThan(0);
+    // The scenario has English instructions too: the candidate may pick them.
+    await page.locator('.topbar [data-lang="en"]').click();
+    await expect(page.locator('#instructions h1').innerText()).resolves.toBe("Ticket 4127: accounting workstation out of order");
+    expect(await page.locator('[data-panel="report"]').innerText()).toBe('Report');
+    await page.locator('.topbar [data-lang="fr"]').click();
+    await expect(page.locator('#instructions h1').innerText()).resolves.toMatch(/Ticket n° 4127/);
     await page.locator('[data-panel="access"]').click();
     expect(await page.locator('#sudo-password').innerText()).toBe(me.access.sudoPassword);
     await page.locator('[data-panel="instructions"]').click();
@@ -219,6 +225,8 @@ describe('the candidate page', () => {
   test('when the exam ends, the terminal closes with a clear message and the report is read-only', async () => {
     expect((await op.post(`/api/exams/${exams[0]}/candidates/alice/end`)).status).toBe(202);
     await page.locator('#banner').filter({ hasText: /épreuve est terminée/ }).waitFor({ timeout: 20_000 });
+    expect(await page.locator('#time-left').innerText()).toBe('terminé');
+    expect(await page.locator('#terminal-status').innerText()).toMatch(/terminaux sont fermés/);
     await page.locator('[data-panel="report"]').click();
     expect(await page.locator('#report-diagnosis').getAttribute('readonly')).not.toBeNull();
     expect(await page.locator('#report-diagnosis').inputValue()).toBe('Le disque /var/log/appli était plein; ');
