@@ -142,8 +142,8 @@ describe('the candidate page', () => {
     const bobCookie = String((await request(d.url).post('/api/session').send({ token: tokens.bob })).headers['set-cookie']).split(';')[0] as string;
     const bob = await TerminalClient.open(d.url, 'machine=pc', { Cookie: bobCookie, Origin: d.url });
     await bob.waitFor('bob\'s session', () => bob.sessionId !== undefined);
-    bob.type('echo bob-secret > /tmp/bob-mark\r');
-    await bob.waitForText('$ ');
+    bob.type('echo bob-secret > /tmp/bob-mark; echo written-$((40+2))\r');
+    await bob.waitForText('written-42');
 
     // From the page: every edit of the WebSocket's query still reaches Alice's lab only, or nothing.
     const attempts = await page.evaluate(
