@@ -163,6 +163,7 @@ export class SshGateway {
           channel.end();
         });
         channel.on('close', () => shell.close());
+        shell.flow();
       },
       (err: unknown) => refuse(errorMessage(err)),
     );

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { readCredential, type Authenticator, type Principal } from '../access/index.js';
-import { CLOSE_MESSAGES, RECORDING_ID, type LabShell, type LabShells, type Recordings, type ShellCloseReason } from '../terminal/index.js';
+import { CLOSE_MESSAGES, RECORDING_ID, type CastEvent, type LabShell, type LabShells, type Recordings, type ShellCloseReason } from '../terminal/index.js';
 import { errorMessage, NotAllowedError, NotFoundError } from '../util/errors.js';
 import { CANDIDATE_ID } from '../exams/index.js';
 import { toHttpError } from './errors.js';
@@ -130,8 +130,9 @@ export class DaemonSockets {
               this.sessions.delete(shell.id);
               if (session.ws) sendClosed(session.ws, reason, message);
             });
-            if (ws.readyState !== ws.OPEN) return this.detach(session);
-            attach(session, false);
+            if (ws.readyState === ws.OPEN) attach(session, false);
+            else this.detach(session);
+            shell.flow();
           },
           (err: unknown) => {
             this.deps.log.info({ exam: examId, candidate: candidateId, err: errorMessage(err) }, 'browser terminal refused');
@@ -196,12 +197,16 @@ export class DaemonSockets {
       const current = this.deps.recordings.live(examId, candidateId, id);
       const { header, events } = this.deps.recordings.read(examId, candidateId, id);
       ws.send(JSON.stringify({ type: 'header', ...header }));
-      for (const event of events) ws.send(JSON.stringify({ type: 'event', event }));
+      // Output and resizes: what the screen showed (keystrokes stay in the .cast, for the replay).
+      const shown = (event: CastEvent) => event[1] !== 'i';
+      for (const event of events.filter(shown)) ws.send(JSON.stringify({ type: 'event', event }));
       if (!current) {
         ws.send(JSON.stringify({ type: 'closed' }));
         return ws.close(1000);
       }
-      const onEvent = (event: unknown) => ws.send(JSON.stringify({ type: 'event', event }));
+      const onEvent = (event: CastEvent) => {
+        if (shown(event)) ws.send(JSON.stringify({ type: 'event', event }));
+      };
       const onEnd = () => {
         ws.send(JSON.stringify({ type: 'closed' }));
         ws.close(1000);

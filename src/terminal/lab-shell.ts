@@ -62,11 +62,14 @@ export interface LabShellDeps {
  * user, whichever way they came (the SSH gateway, the browser terminal).
  * Recorded as asciicast v2; cut with the candidate's other sessions.
  * Events: `data` (output bytes), `stderr` (bytes, exec without a terminal),
- * `exit` (status), `close` (reason, message): once, last.
+ * `exit` (status), `close` (reason, message): once, last; delivered from
+ * `flow()` on, so that none is lost before the consumer listens.
  */
 export class LabShell extends EventEmitter {
   private reason?: ShellCloseReason;
   private exitCode?: number;
+  /** Events held until the consumer has its listeners on (`flow`): a quick command may end before. */
+  private held: [string, unknown[]][] | undefined = [];
 
   constructor(
     readonly request: ShellRequest & { machine: string },
@@ -78,17 +81,29 @@ export class LabShell extends EventEmitter {
     super();
     channel.on('data', (d: Buffer) => {
       recording.output(d);
-      this.emit('data', d);
+      this.out('data', d);
     });
     channel.stderr.on('data', (d: Buffer) => {
       recording.output(d);
-      this.emit('stderr', d);
+      this.out('stderr', d);
     });
     channel.on('exit', (code: number | null) => {
       this.exitCode = code ?? 255;
-      this.emit('exit', this.exitCode);
+      this.out('exit', this.exitCode);
     });
     channel.on('close', () => this.close('ended'));
+  }
+
+  /** Starts delivering events, those held so far first; call once the listeners are on. */
+  flow(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const [event, args] of held) this.emit(event, ...args);
+  }
+
+  private out(event: string, ...args: unknown[]): void {
+    if (this.held) this.held.push([event, args]);
+    else this.emit(event, ...args);
   }
 
   get id(): string {
@@ -128,7 +143,7 @@ export class LabShell extends EventEmitter {
     this.reason = reason;
     this.channel.close();
     this.finish();
-    this.emit('close', reason, CLOSE_MESSAGES[reason]);
+    this.out('close', reason, CLOSE_MESSAGES[reason]);
   }
 }
 

@@ -159,8 +159,11 @@ describe('the browser terminal and the recordings', () => {
     await waitFor('the live output', async () => watched(), (o) => o.includes('during-watch'), 10_000);
     live.type('exit\r');
     await waitFor('closed', async () => frames.at(-1)?.type, (t) => t === 'closed', 10_000);
-    // Nothing the watcher sent reached the shell.
-    expect(frames.some((f) => f.type === 'event' && f.event?.[1] === 'i' && f.event[2].includes('rm -rf'))).toBe(false);
+    // The watch shows the screen (output, resizes), not the keystrokes; nothing the watcher sent reached the shell.
+    expect(frames.filter((f) => f.type === 'event' && f.event?.[1] === 'i')).toEqual([]);
+    const cast = (await jury.get(`/api/exams/${examId}/candidates/alice/recordings/${live.sessionId}.cast`)).text;
+    expect(cast).toContain('"i","echo during-watch\\r"');
+    expect(cast).not.toContain('rm -rf');
     // A candidate cannot watch.
     const refused = await new Promise<number | undefined>((resolve) => {
       const ws = new WebSocket(`${d.url.replace('http', 'ws')}/api/exams/${examId}/candidates/alice/recordings/${live.sessionId}/live`, { headers: as('alice') });

@@ -125,6 +125,19 @@ describe('the candidate page', () => {
     expect(await screen()).toContain('accents: é €');
   }, 90_000);
 
+  test('after a network blip the page reconnects to the same shell', async () => {
+    await page.keyboard.type('echo shell-$$\n');
+    await page.waitForFunction(() => /shell-\d+/.test(document.querySelector('.term:not([hidden]) .xterm-rows')?.textContent ?? ''));
+    const pid = /shell-(\d+)/.exec((await screen()).join('\n'))?.[1] as string;
+    // The connection drops under the page (as a network blip would): no closing message from the daemon.
+    const sockets = (d.daemon as unknown as { sockets: { wss: { clients: Set<{ terminate(): void }> } } }).sockets;
+    for (const ws of sockets.wss.clients) ws.terminate();
+    await page.locator('#terminal-status').filter({ hasText: /Connexion perdue : reconnexion/ }).waitFor();
+    await page.locator('#terminal-status').filter({ hasText: /^Connecté à pc-compta/ }).waitFor({ timeout: 30_000 });
+    await page.keyboard.type('echo shell-$$ again\n');
+    await waitForLine(`shell-${pid} again`);
+  }, 90_000);
+
   test('the report is saved as it is typed', async () => {
     await page.locator('[data-panel="report"]').click();
     await page.locator('#report-diagnosis').fill('');
