@@ -91,7 +91,11 @@ export class LabShell extends EventEmitter {
       this.exitCode = code ?? 255;
       this.out('exit', this.exitCode);
     });
-    channel.on('close', () => this.close('ended'));
+    // ssh2 closes a channel once its output has been read, not its stderr: that is read to the end first.
+    channel.on('close', () => {
+      if (channel.stderr.readableEnded || channel.stderr.destroyed) this.close('ended');
+      else channel.stderr.once('end', () => this.close('ended'));
+    });
   }
 
   /** Starts delivering events, those held so far first; call once the listeners are on. */
