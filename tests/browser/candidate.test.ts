@@ -235,6 +235,16 @@ describe('the candidate page', () => {
     await forged.close();
   }, 90_000);
 
+  test('a practice exam offers the self-check: a score and each check\'s status, not its definition', async () => {
+    await page.locator('[data-panel="selfcheck"]').click();
+    await page.locator('#selfcheck-run').click();
+    await page.locator('#selfcheck-result .score').filter({ hasText: /^Score : \d+(\.\d+)? \/ \d+/ }).waitFor({ timeout: 80_000 });
+    const items = await page.locator('#selfcheck-result .checks li').allInnerTexts();
+    expect(items.length).toBeGreaterThan(3);
+    expect(items.every((t) => /(réussi|échoué|non vérifié)$/.test(t))).toBe(true);
+    await page.locator('[data-panel="instructions"]').click();
+  }, 90_000);
+
   test('when the exam ends, the terminal closes with a clear message and the report is read-only', async () => {
     expect((await op.post(`/api/exams/${exams[0]}/candidates/alice/end`)).status).toBe(202);
     await page.locator('#banner').filter({ hasText: /épreuve est terminée/ }).waitFor({ timeout: 20_000 });
