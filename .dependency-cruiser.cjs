@@ -1,6 +1,6 @@
 // The import rule of examlab's source (docs/architecture.md): each folder of
 // src/ is a concept in a layer, and imports only go down the layers:
-//   root and CLI → faces → services → domain → providers → images, remote → util
+//   root and CLI → faces → terminal → services → domain → providers → images, remote → util
 // `make test` runs it (make imports); tests/unit/architecture/imports.test.ts
 // shows it catches each kind of violation.
 
@@ -11,6 +11,7 @@ const LAYERS = [
   ['providers'],
   ['scenario', 'checks', 'grading', 'access', 'audit'],
   ['labs', 'exams'],
+  ['terminal'],
   ['http', 'gateway'],
   ['cli', 'daemon'],
 ];

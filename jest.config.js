@@ -21,6 +21,7 @@ export default {
     },
     // The daemon over HTTP and SSH, with the real wiring and the real Docker engine.
     { ...common, displayName: 'api', testMatch: ['<rootDir>/tests/api/**/*.test.ts'], slowTestThreshold: 120 },
+    // The pages in Debian's chromium (playwright-core), against a real daemon and real labs.
     { ...common, displayName: 'browser', testMatch: ['<rootDir>/tests/browser/**/*.test.ts'], slowTestThreshold: 120 },
     // Benchmarks: `make bench` only (figures go to build/bench/ and BENCHMARKS.md), never part of `make test`.
     { ...common, displayName: 'bench', testMatch: ['<rootDir>/tests/bench/**/*.bench.ts'] },

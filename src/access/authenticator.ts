@@ -39,7 +39,7 @@ export class Authenticator {
   ) {}
 
   authenticate(token: string | undefined, from?: string): Principal {
-    if (!token) throw new UnauthenticatedError('missing credentials: send "Authorization: Bearer <token>"');
+    if (!token) throw new UnauthenticatedError('missing credentials: send "Authorization: Bearer <token>", or sign in on the page (session cookie)');
     return this.counted(from, () => {
       const staff = this.tokens.resolve(token);
       if (staff) return { kind: 'staff', role: staff.role, name: staff.name, tokenId: staff.id };

@@ -5,6 +5,7 @@ import { ExamReader, ExamScenarios, ExamService, LabPipeline, Scheduler, type Ac
 import { SshGateway } from '../gateway/index.js';
 import { createHttpApp, createMetrics, type Readiness } from '../http/index.js';
 import { ScenarioLibrary } from '../scenario/index.js';
+import { LabShells, Recordings } from '../terminal/index.js';
 import type { Clock } from '../util/retry.js';
 import type { App } from './app.js';
 import { PACKAGE_ROOT } from './config.js';
@@ -19,6 +20,8 @@ export interface DaemonParts {
   auth: Authenticator;
   scheduler: Scheduler;
   gateway: SshGateway;
+  shells: LabShells;
+  recordings: Recordings;
   http: ReturnType<typeof createHttpApp>;
 }
 
@@ -75,14 +78,15 @@ export function composeDaemon(app: App, wiring: DaemonWiring): DaemonParts {
     uploadsDir: join(app.config.dataDir, 'scenarios'),
     loadScenario: (file) => app.loadScenario(file),
   });
-  const reader = new ExamReader({ exams, scenarios, labStore, labs: app.labs, clock });
+  const reader = new ExamReader({ exams, scenarios, labStore, labs: app.labs, clock, sessions });
   const auth = new Authenticator(tokens, service, new FailedTokens({ perAddress: config.failedTokens.perAddress, windowMs: config.failedTokens.window }, () => clock.now()));
   const scheduler = new Scheduler({ service, exams, clock, log: log.child({ component: 'scheduler' }), tickMs: config.tick });
+  const recordings = new Recordings(join(app.config.dataDir, 'recordings'));
+  const shells = new LabShells({ exams: service, sessions, audit, recordings, metrics, log: log.child({ component: 'terminal' }) });
   const gateway = new SshGateway({
     auth,
-    exams: service,
+    shells,
     sessions,
-    audit,
     metrics,
     log: log.child({ component: 'gateway' }),
     hostKey: wiring.hostKey,
@@ -92,6 +96,7 @@ export function composeDaemon(app: App, wiring: DaemonWiring): DaemonParts {
     service,
     reader,
     staffTokens: new StaffTokens(tokens, audit),
+    recordings,
     audit,
     auth,
     access: wiring.access,
@@ -102,5 +107,5 @@ export function composeDaemon(app: App, wiring: DaemonWiring): DaemonParts {
     readiness: wiring.readiness,
     publicDirs: [join(PACKAGE_ROOT, 'public'), join(PACKAGE_ROOT, 'dist', 'public')],
   });
-  return { sessions, pipeline, service, reader, auth, scheduler, gateway, http };
+  return { sessions, pipeline, service, reader, auth, scheduler, gateway, shells, recordings, http };
 }

@@ -7,7 +7,7 @@ import { hashStaffToken, type TokenStore } from '../access/index.js';
 import { SYSTEM, type AuditLog, type ChainCheck } from '../audit/index.js';
 import { HEARTBEAT_KEY, reconcile, type ExamService, type ExamStore, type ReconcileReport } from '../exams/index.js';
 import { gatewayHostKey, hostKeyFingerprint } from '../gateway/index.js';
-import type { Readiness } from '../http/index.js';
+import { DaemonSockets, type Readiness } from '../http/index.js';
 import { EnvironmentError, errorMessage } from '../util/errors.js';
 import { systemClock, withTimeout, type Clock } from '../util/retry.js';
 import type { App } from './app.js';
@@ -46,6 +46,7 @@ export class Daemon {
   private readonly parts: DaemonParts;
   private readonly hostKey: string;
   private readonly httpServer: Server;
+  private readonly sockets: DaemonSockets;
   private sshHost = '127.0.0.1';
   private sshPort = 0;
   private stopped = false;
@@ -72,6 +73,9 @@ export class Daemon {
     });
     this.service = this.parts.service;
     this.httpServer = createServer(this.parts.http);
+    // The browser's terminals and the jury's live watch, on the same port.
+    this.sockets = new DaemonSockets({ auth: this.parts.auth, shells: this.parts.shells, recordings: this.parts.recordings, log: log.child({ component: 'sockets' }) });
+    this.sockets.attach(this.httpServer);
   }
 
   async start(): Promise<StartedDaemon> {
@@ -125,7 +129,9 @@ export class Daemon {
     this.parts.scheduler.stop();
     const httpClosed = new Promise<void>((resolve) => this.httpServer.close(() => resolve()));
     this.httpServer.closeIdleConnections();
+    this.sockets.close();
     await this.parts.gateway.close();
+    this.parts.recordings.endAll();
     const finished = await this.parts.pipeline.drain(this.config.shutdownGrace);
     if (!finished) this.log.warn({ tasks: this.parts.pipeline.busy }, 'work still running at shutdown; it is redone at the next start');
     this.httpServer.closeAllConnections();

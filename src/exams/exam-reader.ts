@@ -1,3 +1,4 @@
+import type { SessionRegistry } from '../access/index.js';
 import type { LabRecord, LabService, LabStore } from '../labs/index.js';
 import type { Clock } from '../util/retry.js';
 import type { ExamScenarios } from './exam-scenarios.js';
@@ -10,6 +11,8 @@ export interface ExamReaderDeps {
   labStore: LabStore;
   labs: LabService;
   clock: Clock;
+  /** Who is connected, for the room view. */
+  sessions?: SessionRegistry;
 }
 
 /** What a candidate's own page shows while their lab is theirs. */
@@ -22,6 +25,8 @@ export interface CandidateHome {
     logins: { name: string; hostname: string; user: string }[];
     sudoPassword: string;
     instructions: string | null;
+    /** The instructions in every language the scenario has them in (Markdown). */
+    instructionsByLanguage: Partial<Record<'fr' | 'en', string>>;
   };
   report?: ReportRecord;
 }
@@ -48,7 +53,8 @@ export class ExamReader {
       if (lab) labs.set(lab.id, lab);
     }
     const exam = exams.exam(examId);
-    return examSummary(exam, candidates, labs, labStore.spares(examId), clock.now(), this.deps.scenarios.of(exam).scenario.language);
+    const presence = (candidateId: string) => this.deps.sessions?.presence(examId, candidateId) ?? { connected: 0 };
+    return examSummary(exam, candidates, labs, labStore.spares(examId), clock.now(), this.deps.scenarios.of(exam).scenario.language, presence);
   }
 
   summaries() {
@@ -61,7 +67,7 @@ export class ExamReader {
     const c = exams.candidate(examId, candidateId);
     const lab = labStore.labOf(c);
     return {
-      ...candidateSummary(c, lab, clock.now()),
+      ...candidateSummary(c, lab, clock.now(), this.deps.sessions?.presence(examId, candidateId)),
       labEvents: lab ? labStore.events(lab.id) : [],
       runs: lab ? labStore.runs(lab.id).map((r) => ({ id: r.id, purpose: r.purpose, status: r.status, startedAt: r.startedAt, finishedAt: r.finishedAt, error: r.error, score: r.score })) : [],
       marks: exams.marks(examId, candidateId),
@@ -83,7 +89,7 @@ export class ExamReader {
       exam,
       candidate,
       lab,
-      active: { logins, sudoPassword: lab.secrets.candidatePassword, instructions: scenario.instructions[scenario.language] ?? null },
+      active: { logins, sudoPassword: lab.secrets.candidatePassword, instructions: scenario.instructions[scenario.language] ?? null, instructionsByLanguage: scenario.instructions },
       report,
     };
   }

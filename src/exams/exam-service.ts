@@ -67,6 +67,8 @@ export interface ExamServiceDeps {
 
 const SCENARIO_NAME = /^[a-z0-9][a-z0-9._-]*$/;
 const MAX_EXTENSION_MS = 24 * 3_600_000;
+/** The reason an exam's end gives when the scheduler ends a candidate at their deadline. */
+const DEADLINE_REACHED = 'deadline reached';
 
 /**
  * Exams: create, start, end; what the operator does to one candidate
@@ -280,7 +282,7 @@ export class ExamService implements CandidateDirectory {
       return candidates.filter((c) => c.phase !== 'ended');
     });
     for (const c of ending) {
-      this.deps.sessions.cut(examId, c.id);
+      this.deps.sessions.cut(examId, c.id, 'ended');
       this.deps.pipeline.launchCompletion(examId, c.id);
     }
     void this.deps.pipeline.discardSpares(examId);
@@ -299,7 +301,7 @@ export class ExamService implements CandidateDirectory {
       return next;
     });
     if (!moved) return exams.candidate(examId, candidateId);
-    this.deps.sessions.cut(examId, candidateId);
+    this.deps.sessions.cut(examId, candidateId, reason === DEADLINE_REACHED ? 'time-up' : 'ended');
     this.deps.pipeline.launchCompletion(examId, candidateId);
     return moved;
   }
@@ -336,7 +338,7 @@ export class ExamService implements CandidateDirectory {
       audit.append({ actor, action: 'candidate.reset', examId, candidateId, labId: c.labId });
       return next;
     });
-    this.deps.sessions.cut(examId, candidateId);
+    this.deps.sessions.cut(examId, candidateId, 'reset');
     this.deps.pipeline.launchPrepare(examId, candidateId);
     return moved;
   }
@@ -372,7 +374,7 @@ export class ExamService implements CandidateDirectory {
       return { next, old: labStore.labOf(c) };
     });
     if (!swap) return undefined;
-    this.deps.sessions.cut(examId, candidateId);
+    this.deps.sessions.cut(examId, candidateId, 'reset');
     this.deps.log.info({ exam: examId, candidate: candidateId, lab: swap.next.labId }, 'reset: a spare lab swapped in');
     const { old } = swap;
     if (old && old.state !== 'destroyed') {
@@ -411,7 +413,7 @@ export class ExamService implements CandidateDirectory {
       audit.append({ actor, action: 'candidate.revoke', examId, candidateId, labId: current.labId, detail: { reason } });
       return updated;
     });
-    this.deps.sessions.cut(examId, candidateId);
+    this.deps.sessions.cut(examId, candidateId, 'revoked');
     await pipeline.exclusive(examId, candidateId, async () => {
       const lab = labStore.labOf(c);
       if (lab?.state !== 'running') return;
@@ -493,7 +495,7 @@ export class ExamService implements CandidateDirectory {
       audit.append({ actor, action: 'candidate.token', examId, candidateId });
       return current;
     });
-    this.deps.sessions.cut(examId, candidateId);
+    this.deps.sessions.cut(examId, candidateId, 'revoked');
     return { id: c.id, name: c.name, token };
   }
 
@@ -578,7 +580,7 @@ export class ExamService implements CandidateDirectory {
         }
       }
     }
-    for (const c of exams.dueCandidates(at)) this.endCandidate(c.examId, c.id, SYSTEM, 'deadline reached');
+    for (const c of exams.dueCandidates(at)) this.endCandidate(c.examId, c.id, SYSTEM, DEADLINE_REACHED);
   }
 }
 

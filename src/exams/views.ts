@@ -12,8 +12,14 @@ export function remainingSeconds(deadline: string | undefined, now: number): num
   return deadline ? Math.max(0, Math.round((Date.parse(deadline) - now) / 1000)) : undefined;
 }
 
+/** A candidate's live terminal sessions and their last activity (from the session layer). */
+export interface Presence {
+  connected: number;
+  lastActivityAt?: string;
+}
+
 /** A candidate as the operator and the jury see them (never their token). */
-export function candidateSummary(c: CandidateRecord, lab: LabRecord | undefined, now: number) {
+export function candidateSummary(c: CandidateRecord, lab: LabRecord | undefined, now: number, presence?: Presence) {
   return {
     id: c.id,
     name: c.name,
@@ -28,10 +34,21 @@ export function candidateSummary(c: CandidateRecord, lab: LabRecord | undefined,
     remainingSeconds: c.phase === 'active' || c.phase === 'provisioning' ? remainingSeconds(c.deadline, now) : undefined,
     lab: lab ? { id: lab.id, state: lab.state, detail: lab.stateDetail } : undefined,
     finalRunId: c.finalRunId,
+    /** Open terminal sessions (SSH or browser) and the last keystroke or login. */
+    connected: presence?.connected ?? 0,
+    lastActivityAt: presence?.lastActivityAt,
   };
 }
 
-export function examSummary(exam: ExamRecord, candidates: readonly CandidateRecord[], labs: ReadonlyMap<string, LabRecord>, spares: readonly LabRecord[], now: number, language?: Language) {
+export function examSummary(
+  exam: ExamRecord,
+  candidates: readonly CandidateRecord[],
+  labs: ReadonlyMap<string, LabRecord>,
+  spares: readonly LabRecord[],
+  now: number,
+  language?: Language,
+  presence?: (candidateId: string) => Presence,
+) {
   const byPhase = Object.fromEntries(CANDIDATE_PHASES.map((p) => [p, candidates.filter((c) => c.phase === p).length]));
   const labStates: Record<string, number> = {};
   for (const c of candidates) {
@@ -63,7 +80,7 @@ export function examSummary(exam: ExamRecord, candidates: readonly CandidateReco
       /** Spare labs (built for no one yet): ready to swap in at a reset, and being built. */
       spares: { wanted: exam.spares, ready: spares.filter((l) => l.state === 'ready').length, building: spares.filter((l) => l.state === 'requested' || l.state === 'provisioning').length },
     },
-    candidates: candidates.map((c) => candidateSummary(c, c.labId ? labs.get(c.labId) : undefined, now)),
+    candidates: candidates.map((c) => candidateSummary(c, c.labId ? labs.get(c.labId) : undefined, now, presence?.(c.id))),
   };
 }
 

@@ -2,22 +2,20 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import ssh2 from 'ssh2';
-import type { AuthContext, ClientChannel, Connection, PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
-import type { AuditLog } from '../audit/index.js';
-import { actorOf, addressKey, TooManyAttemptsError, type Authenticator } from '../access/index.js';
+import type { AuthContext, Connection, PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
+import { addressKey, TooManyAttemptsError, type Authenticator } from '../access/index.js';
 import { errorMessage } from '../util/errors.js';
-import type { ExamService } from '../exams/index.js';
 import type { ExamMetrics } from '../exams/index.js';
 import { fingerprint, generateKeyPair } from '../remote/index.js';
 import type { SessionRegistry } from '../access/index.js';
+import type { LabShell, LabShells, PtyRequest, ShellCloseReason } from '../terminal/index.js';
 
-const { Server, Client, utils } = ssh2;
+const { Server, utils } = ssh2;
 
 export interface GatewayDeps {
   auth: Authenticator;
-  exams: ExamService;
+  shells: LabShells;
   sessions: SessionRegistry;
-  audit: AuditLog;
   metrics: ExamMetrics;
   log: Logger;
   /** The gateway's own host key (OpenSSH private key). */
@@ -163,7 +161,8 @@ export class SshGateway {
     client.on('ready', () => {
       this.loggedInOrGone(id);
       const who = caller as Caller;
-      const unregister = this.deps.sessions.register(who.examId, who.candidateId, () => client.end());
+      // The login holds the door: cut with the candidate's shells (a new token must not reuse it).
+      const unregister = this.deps.sessions.register(who.examId, who.candidateId, () => client.end(), { counted: false });
       client.on('close', unregister);
       client.on('session', (accept) => this.onSession(accept(), who));
       // The gateway can reach every lab: nothing but sessions goes through it.
@@ -192,77 +191,57 @@ export class SshGateway {
 
   private onSession(session: Session, who: Caller): void {
     let pty: PseudoTtyInfo | undefined;
-    let upstream: ClientChannel | undefined;
+    let shell: LabShell | undefined;
     session.on('pty', (accept, _reject, info) => {
       pty = info;
       accept?.();
     });
     session.on('window-change', (accept, _reject, info) => {
-      upstream?.setWindow(info.rows, info.cols, info.height, info.width);
+      shell?.resize(info.cols, info.rows, info.width, info.height);
       accept?.();
     });
     for (const refused of ['env', 'x11', 'auth-agent', 'signal', 'subsystem', 'sftp']) session.on(refused, (_accept: unknown, reject?: () => void) => reject?.());
-    session.on('shell', (accept) => this.open(accept(), who, pty, undefined, (ch) => (upstream = ch)));
-    session.on('exec', (accept, _reject, info) => this.open(accept(), who, pty, info.command, (ch) => (upstream = ch)));
+    session.on('shell', (accept) => this.open(accept(), who, pty, undefined, (s) => (shell = s)));
+    session.on('exec', (accept, _reject, info) => this.open(accept(), who, pty, info.command, (s) => (shell = s)));
   }
 
-  /** Connects the candidate's channel to their lab machine, as their login user. */
-  private open(channel: ServerChannel, who: Caller, pty: PseudoTtyInfo | undefined, command: string | undefined, onUpstream: (ch: ClientChannel) => void): void {
-    const log = this.deps.log.child({ exam: who.examId, candidate: who.candidateId });
+  /** Connects the candidate's channel to a lab shell on their machine (the shared LabShell: access checked again, recorded). */
+  private open(channel: ServerChannel, who: Caller, pty: PseudoTtyInfo | undefined, command: string | undefined, onShell: (shell: LabShell) => void): void {
     const refuse = (message: string) => {
       channel.stderr.write(`examlab: ${message}\r\n`);
       channel.exit(1);
       channel.end();
     };
-    let lab: ReturnType<ExamService['labTarget']>;
+    let opening: Promise<LabShell>;
     try {
-      // Checked again per session: access may have been cut since the login.
-      lab = this.deps.exams.labTarget(who.examId, who.candidateId, who.machine);
+      opening = this.deps.shells.open({
+        examId: who.examId,
+        candidateId: who.candidateId,
+        machine: who.machine,
+        via: 'ssh',
+        pty: pty ? { term: pty.term, cols: pty.cols, rows: pty.rows, width: pty.width, height: pty.height, modes: pty.modes as PtyRequest['modes'] } : undefined,
+        command,
+      });
     } catch (err) {
       return refuse(errorMessage(err));
     }
-    const upstream = new Client();
-    const started = Date.now();
-    upstream.on('ready', () => {
-      const done = (err: Error | undefined, ch: ClientChannel) => {
-        if (err) {
-          upstream.end();
-          return refuse(`cannot open a session on ${lab.machine}: ${err.message}`);
-        }
-        onUpstream(ch);
-        channel.pipe(ch);
+    opening.then(
+      (shell) => {
+        onShell(shell);
+        channel.on('data', (d: Buffer) => shell.write(d));
+        channel.on('end', () => shell.end());
+        shell.on('data', (d: Buffer) => channel.write(d));
+        shell.on('stderr', (d: Buffer) => channel.stderr.write(d));
+        shell.on('exit', (code: number) => channel.exit(code));
         // Ended by hand on close, after the exit status: an early end would close the channel first.
-        ch.pipe(channel, { end: false });
-        ch.stderr.pipe(channel.stderr, { end: false });
-        ch.on('exit', (code: number | null) => channel.exit(code ?? 255));
-        ch.on('close', () => {
+        shell.on('close', (reason: ShellCloseReason, message: string) => {
+          if (reason !== 'ended') channel.stderr.write(`\r\nexamlab: ${message}\r\n`);
           channel.end();
-          upstream.end();
         });
-        channel.on('close', () => upstream.end());
-      };
-      const window = pty ? { term: pty.term, rows: pty.rows, cols: pty.cols, width: pty.width, height: pty.height, modes: pty.modes } : false;
-      if (command !== undefined) upstream.exec(command, { pty: window }, done);
-      else upstream.shell(window, done);
-    });
-    upstream.on('error', (err) => {
-      log.warn({ err: err.message, machine: lab.machine }, 'gateway cannot reach the lab');
-      this.deps.metrics.error('gateway');
-      refuse(`your lab machine ${lab.machine} does not answer; tell the exam supervisor`);
-    });
-    upstream.on('close', () => {
-      this.deps.audit.append({ actor: actorOf({ kind: 'candidate', ...who }), action: 'lab.session.close', examId: who.examId, candidateId: who.candidateId, labId: lab.lab.id, detail: { machine: lab.machine, seconds: Math.round((Date.now() - started) / 1000) } });
-    });
-    const expected = lab.target.hostKey;
-    upstream.connect({
-      host: lab.target.host,
-      port: lab.target.port ?? 22,
-      username: lab.target.username,
-      privateKey: lab.target.privateKey,
-      readyTimeout: 15_000,
-      hostVerifier: (key: Buffer) => !expected || fingerprint(key) === expected,
-    });
-    this.deps.audit.append({ actor: actorOf({ kind: 'candidate', ...who }), action: 'lab.session.open', examId: who.examId, candidateId: who.candidateId, labId: lab.lab.id, detail: { machine: lab.machine, command: command?.slice(0, 200) } });
-    log.info({ lab: lab.lab.id, machine: lab.machine, exec: command !== undefined }, 'candidate session opened');
+        channel.on('close', () => shell.close());
+        shell.flow();
+      },
+      (err: unknown) => refuse(errorMessage(err)),
+    );
   }
 }

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/index.js';
 import type { Authenticator, StaffTokens } from '../access/index.js';
 import type { AccessInfo, ExamReader, ExamService } from '../exams/index.js';
+import type { Recordings } from '../terminal/index.js';
 import type { Clock } from '../util/retry.js';
 import type { Metrics } from './metrics.js';
 
@@ -17,6 +18,8 @@ export interface ServerDeps {
   /** Exam reads (room view, candidate detail, a candidate's own page). */
   reader: ExamReader;
   staffTokens: StaffTokens;
+  /** The candidates' terminal sessions, recorded. */
+  recordings: Recordings;
   audit: AuditLog;
   auth: Authenticator;
   access: AccessInfo;

@@ -9,7 +9,7 @@ const STATUS_TEXT: Record<number, string> = {
   409: 'Not possible in the current state',
   413: 'Request body too large',
   422: 'Well formed but invalid content (roster, scenario, level...)',
-  429: 'Too many unknown tokens from this address: none is checked until Retry-After (seconds) has passed',
+  429: 'Too many attempts from this address: wait Retry-After seconds (unknown tokens: none is checked meanwhile)',
   500: 'Internal error (logged)',
   503: 'An engine is not reachable',
 };

@@ -1,7 +1,6 @@
 import type { Express, Request } from 'express';
 import { NotAllowedError } from '../util/errors.js';
-import type { Authenticator } from '../access/index.js';
-import type { Principal } from '../access/index.js';
+import { checkCsrf, readCredential, type Authenticator, type Principal } from '../access/index.js';
 import { parsePart, RawReply, RequestError, type Route } from './route.js';
 
 /** Registers every route: authentication, then validation of path, query and body, then the handler. */
@@ -40,10 +39,10 @@ export function mountRoutes(app: Express, routes: readonly Route[], auth: Authen
 
 function authorize(r: Route, req: Request, auth: Authenticator): Principal | undefined {
   if (r.access === 'public') return undefined;
-  const header = req.headers.authorization ?? '';
-  const token = /^Bearer\s+(.+)$/i.exec(header)?.[1]?.trim();
+  const credential = readCredential(req.headers);
   // The socket's own address: a client cannot choose it, unlike X-Forwarded-For.
-  const principal = auth.authenticate(token, req.socket.remoteAddress);
+  const principal = auth.authenticate(credential?.token, req.socket.remoteAddress);
+  checkCsrf(credential, req.method, req.headers['x-examlab-request']);
   const allowed = principal.kind === 'candidate' ? r.access.includes('candidate') : r.access.includes(principal.role);
   if (!allowed) {
     throw new NotAllowedError(

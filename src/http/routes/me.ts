@@ -46,6 +46,8 @@ export function meRoutes(deps: ServerDeps): Route[] {
           status: STATUS_FOR_CANDIDATE[c.phase],
           deadline: c.deadline,
           remainingSeconds: remainingSeconds(c.deadline, reader.now()),
+          /** The daemon's clock: the page counts down from it, not from the PC's own. */
+          serverTime: new Date(reader.now()).toISOString(),
           lab: lab ? { state: lab.state } : undefined,
           access: active
             ? {
@@ -54,6 +56,10 @@ export function meRoutes(deps: ServerDeps): Route[] {
               }
             : undefined,
           instructions: active?.instructions ?? null,
+          /** The instructions in each language the scenario has (the candidate may pick). */
+          instructionsByLanguage: active?.instructionsByLanguage ?? {},
+          /** Each terminal session is recorded (output and keystrokes) for the jury. */
+          recorded: true,
           report,
         };
       },

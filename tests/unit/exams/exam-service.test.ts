@@ -140,8 +140,13 @@ describe('an exam', () => {
   test('a candidate whose deadline has passed is ended by the tick, the others go on', async () => {
     const { exam } = await h.runningExam(flagScenario(), ['alice', 'bruno']);
     h.service.extend(exam.id, 'bruno', 10 * 60_000, 'operator');
+    const reasons: string[] = [];
+    h.sessions.register(exam.id, 'alice', (reason) => reasons.push(reason));
+    h.sessions.register(exam.id, 'bruno', (reason) => reasons.push(`bruno:${reason}`));
     h.clock.advance(DURATION_MS);
     h.service.tick(h.clock.now());
+    // Their terminals are told why: time is up (the page says so in its language).
+    expect(reasons).toEqual(['time-up']);
     await h.settle();
     expect(candidate(exam.id, 'alice')).toMatchObject({ phase: 'ended' });
     expect(h.audit({ examId: exam.id, candidateId: 'alice' }).find((r) => r.action === 'candidate.end')).toMatchObject({ actor: 'system', detail: { reason: 'deadline reached' } });
@@ -189,9 +194,12 @@ describe('an exam', () => {
     let cut = 0;
     h.sessions.register(exam.id, 'alice', () => cut++);
 
+    let reason = '';
+    h.sessions.register(exam.id, 'alice', (r) => (reason = r));
     const revoked = await h.service.revoke(exam.id, 'alice', 'operator', 'phone in use');
     expect(revoked).toMatchObject({ revoked: true, phase: 'active' });
     expect(cut).toBe(1);
+    expect(reason).toBe('revoked');
     expect(pcOf(exam.id, 'alice').lockedUsers).toEqual(new Set(['technicien']));
     expect(labOf(exam.id, 'alice').state).toBe('running');
     expect(() => h.service.admit(tokenOf(tokens, 'alice'))).toThrow(NotAllowedError);

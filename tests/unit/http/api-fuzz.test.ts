@@ -6,6 +6,10 @@ import { Authenticator, StaffTokens } from '../../../src/access/index.js';
 import { allRoutes, createHttpApp, createMetrics } from '../../../src/http/index.js';
 import type { Route } from '../../../src/http/route.js';
 import type { ServerDeps } from '../../../src/http/deps.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Recordings } from '../../../src/terminal/index.js';
 import { ExamHarness } from '../../fakes/exam-harness.js';
 import { flagScenario } from '../../fakes/flag-scenarios.js';
 import { mutate, mutation, nastyValue, type Json } from '../../fakes/json-mutations.js';
@@ -60,6 +64,7 @@ async function world(): Promise<World> {
     staffTokens: new StaffTokens(tokens, audit),
     audit,
     auth: new Authenticator(tokens, harness.service),
+    recordings: new Recordings(join(mkdtempSync(join(tmpdir(), 'examlab-fuzz-')), 'recordings')),
     access: { sshCommand: (id) => `ssh ${id}@exam.example` },
     metrics: createMetrics({ labsByState: () => harness.labStore.countByState(), candidatesByPhase: () => harness.exams.countCandidatesByPhase(), gatewaySessions: () => 0 }),
     clock: harness.clock,

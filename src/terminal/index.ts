@@ -1,0 +1,2 @@
+export * from './lab-shell.js';
+export * from './recordings.js';
