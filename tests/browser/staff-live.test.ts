@@ -7,18 +7,14 @@ import { api, JURY, OPERATOR, startTestDaemon, waitFor, type TestDaemon } from '
 const SHOTS = join(process.cwd(), 'build', 'screenshots');
 
 /**
- * TO ENABLE BY THE LEAD once engineer C's work is merged (the session cookie
- * of POST /api/session, `connected`/`lastActivityAt` in the exam summary, the
- * recordings API and the live WebSocket of the contract's §4): remove `.skip`.
- * It cannot pass before: the live WebSocket authenticates by the cookie only
- * (a browser cannot put a Bearer header on a WebSocket), and there are no
- * recordings to list. `make build` must have bundled the pages.
+ * The live WebSocket authenticates by the session cookie (a browser cannot
+ * put a Bearer header on a WebSocket). `make build` must have bundled the pages.
  *
  * The jury sees the candidate connected in the room view, watches their
  * terminal live (read-only) from the candidate page, sees the session end,
  * then replays its recording with asciinema-player.
  */
-describe.skip('staff pages: connected candidates, live watch and replay (needs C’s sessions and recordings)', () => {
+describe('staff pages: connected candidates, live watch and replay', () => {
   let d: TestDaemon;
   let browser: Browser;
   let jury: Page;

@@ -16,15 +16,9 @@ export class ApiError extends Error {
   }
 }
 
-/** Headers a page adds to every request (the staff pages' interim bearer token, see staff-session.ts); none by default. */
-let credentials: () => Record<string, string> = () => ({});
-export function useCredentials(headers: () => Record<string, string>): void {
-  credentials = headers;
-}
-
-/** A request as fetch() answers it, with the page's headers: event streams, files to download. */
+/** A request as fetch() answers it, with the page's header: event streams, files to download. */
 export function apiFetch(path: string, init: RequestInit = {}): Promise<Response> {
-  const headers = { [REQUEST_HEADER]: '1', ...credentials(), ...(init.headers as Record<string, string> | undefined) };
+  const headers = { [REQUEST_HEADER]: '1', ...(init.headers as Record<string, string> | undefined) };
   return fetch(path, { ...init, headers, credentials: 'same-origin' });
 }
 
