@@ -12,6 +12,7 @@ import { EnvironmentError, errorMessage } from '../util/errors.js';
 import { systemClock, withTimeout, type Clock } from '../util/retry.js';
 import type { App } from './app.js';
 import { composeDaemon, type DaemonParts } from './compose.js';
+import { checkDataDisk, type DiskCheck } from './data-disk.js';
 import { PACKAGE_ROOT } from './config.js';
 import { defaultPublicHost, type DaemonConfig } from './settings.js';
 
@@ -27,6 +28,9 @@ export interface StartedDaemon {
   /** The audit chain checked against its anchor at this start. */
   audit: ChainCheck;
 }
+
+/** How often the data directory's free space is looked at. */
+const DISK_CHECK_MS = 60_000;
 
 /** What the daemon writes in its data directory while it runs (for tools and tests). */
 export const DAEMON_FILE = 'daemon.json';
@@ -51,6 +55,8 @@ export class Daemon {
   private sshPort = 0;
   private stopped = false;
   private serving = false;
+  private diskState?: 'fine' | 'low' | 'short';
+  private diskTimer?: NodeJS.Timeout;
 
   constructor(
     readonly app: App,
@@ -105,6 +111,10 @@ export class Daemon {
     this.sshPort = ssh.port;
     this.sshHost = this.config.ssh.publicHost ?? (['0.0.0.0', '::'].includes(this.config.ssh.host) ? defaultPublicHost() : this.config.ssh.host);
     this.parts.scheduler.start();
+    // Said before it runs out: at start, then every minute.
+    await this.watchDisk();
+    this.diskTimer = setInterval(() => void this.watchDisk(), DISK_CHECK_MS);
+    this.diskTimer.unref();
     this.serving = true;
     const httpHost = ['0.0.0.0', '::'].includes(this.config.http.host) ? this.sshHost : this.config.http.host;
     const started: StartedDaemon = {
@@ -127,6 +137,7 @@ export class Daemon {
     if (this.stopped) return;
     this.stopped = true;
     this.parts.scheduler.stop();
+    clearInterval(this.diskTimer);
     const httpClosed = new Promise<void>((resolve) => this.httpServer.close(() => resolve()));
     this.httpServer.closeIdleConnections();
     this.sockets.close();
@@ -189,6 +200,21 @@ export class Daemon {
     } catch (err) {
       checks.store = { ok: false, detail: errorMessage(err) };
     }
+    const disk = await this.watchDisk();
+    checks.disk = { ok: disk.ok, detail: disk.detail };
     return { ready: Object.values(checks).every((c) => c.ok), checks };
+  }
+
+  /** The data directory's free space; said in the log when it turns low or short, and when it is back. */
+  private async watchDisk(): Promise<DiskCheck> {
+    const disk = await checkDataDisk(this.app.config.dataDir);
+    const state = !disk.ok ? 'short' : disk.low ? 'low' : 'fine';
+    if (state !== this.diskState) {
+      if (state === 'short') this.log.error({ disk: disk.detail }, 'the data directory is below its disk reserve');
+      else if (state === 'low') this.log.warn({ disk: disk.detail }, 'the data directory is running low on disk');
+      else if (this.diskState) this.log.info({ disk: disk.detail }, 'the data directory has room again');
+      this.diskState = state;
+    }
+    return disk;
   }
 }

@@ -18,7 +18,8 @@ const MEMORY_RESERVE = 2 * GIB;
 export const INOTIFY_PER_SYSTEMD_CONTAINER = 8;
 const DISK_PER_CONTAINER = 64 * MIB;
 const DISK_PER_VM = GIB;
-const DISK_RESERVE = 2 * GIB;
+/** Disk kept free for the store and the system: labs count only on what is above it, and the daemon warns as it nears it. */
+export const DISK_RESERVE = 2 * GIB;
 
 /** What one lab of a scenario takes. */
 export interface LabNeeds {
