@@ -70,6 +70,14 @@ interface CandidateResult {
   checks: { id: string; title: string; machine: string; status: string; points: number; maxPoints: number; expected: string; actual: string; evidence: string; message?: string }[];
   manualCriteria: { id: string; title: string; status: string; points: number; maxPoints: number; level?: string; comment?: string; markedBy?: string; markedAt?: string }[];
   report?: ReportRecord;
+  /** The option each fault pool drew for this candidate. */
+  faults?: Record<string, string>;
+}
+
+interface FaultPool {
+  id: string;
+  title: string;
+  options: { id: string; title: string }[];
 }
 
 interface ReportRecord {
@@ -480,9 +488,17 @@ async function viewCandidate(examId: string, candidateId: string): Promise<void>
   const base = `/api/exams/${examId}/candidates/${enc(candidateId)}`;
   const [exam, results] = await Promise.all([
     api<ExamSummary>('GET', `/api/exams/${examId}`),
-    api<{ scenario: { manualCriteria: Criterion[] } }>('GET', `/api/exams/${examId}/results`),
+    api<{ scenario: { manualCriteria: Criterion[]; faultPools?: FaultPool[] } }>('GET', `/api/exams/${examId}/results`),
   ]);
   const criteria = results.scenario.manualCriteria;
+  const pools = results.scenario.faultPools ?? [];
+  // Which variant of each fault pool the candidate faced: the jury compares like with like.
+  const drawn = (faults: Record<string, string> = {}) =>
+    pools
+      .map((p) => ({ pool: p, option: p.options.find((o) => o.id === faults[p.id]) }))
+      .filter((d) => d.option)
+      .map((d) => `${esc(d.pool.title)}${colon()} <strong>${esc(d.option?.title)}</strong>`)
+      .join(' · ');
   main().innerHTML = `<div id="cand-head"></div>
     <div class="columns"><div class="col">
       <section><h2>${esc(w.checks)}</h2><div id="cand-checks"></div></section>
@@ -507,6 +523,7 @@ async function viewCandidate(examId: string, candidateId: string): Promise<void>
       <p class="total">${esc(w.total)}${colon()} <strong id="total">${esc(score(result.total))}</strong> — ${esc(w.auto)} ${result.auto.points}/${result.auto.maxPoints}, ${esc(w.manual)} <span id="manual-points">${result.manual.points}/${result.manual.maxPoints}</span> ·
         ${result.total.passed ? `<span class="good">${esc(w.passed)}</span>` : `<span class="bad">${esc(w.notPassed)}</span>`}
         ${result.complete ? `· ${esc(w.complete)}` : `<span class="muted">· ${esc(w.pending)}${colon()} ${esc(pendingWords(result).join(' ; '))}</span>`}</p>
+      ${drawn(result.faults) ? `<p id="faults-drawn">${esc(w.faultsDrawn)}${colon()} ${drawn(result.faults)}</p>` : ''}
       <p>${candidateActions(examId, detail)} ${downloadButton(w.report, `${base}/report.html`, `rapport-${candidateId}.html`)}</p>`;
     $('cand-checks').innerHTML = result.runId
       ? `<table class="checks"><thead><tr><th>${esc(w.check)}</th><th>${esc(w.status)}</th><th>${esc(w.points)}</th><th>${esc(w.expected)}</th><th>${esc(w.actual)}</th></tr></thead><tbody>

@@ -29,6 +29,8 @@ export function resultRoutes(deps: ServerDeps): Route[] {
             passMark: scenario.passMark,
             competencies: scenario.competencies,
             manualCriteria: scenario.manualCriteria,
+            // Each candidate's `faults` names an option of these (no steps: how a fault is made stays with the scenario).
+            faultPools: scenario.faultPools.map((p) => ({ id: p.id, title: p.title, options: p.options.map((o) => ({ id: o.id, title: o.title })) })),
           },
           candidates: service.results(exam.id),
           audit: { anchor: audit.head() ?? null },

@@ -1,7 +1,7 @@
 import { FitAddon } from '@xterm/addon-fit';
 import { Terminal } from '@xterm/xterm';
 
-/** Why the daemon closed a terminal (the contract's reasons). */
+/** Why the daemon closed a terminal (the reasons of its `closed` message). */
 export type ClosedReason = 'time-up' | 'ended' | 'revoked' | 'reset' | 'unreachable' | 'error';
 
 export type TerminalState =
