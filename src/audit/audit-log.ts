@@ -333,7 +333,8 @@ export class AuditLog {
   }
 }
 
-function hashOf(prevHash: string, r: { seq: number; at: string; actor: string; action: string; examId?: string; candidateId?: string; labId?: string; detail: string }): string {
+/** A record's hash: its content and its predecessor's hash (the chain's one formula). */
+export function hashOf(prevHash: string, r: { seq: number; at: string; actor: string; action: string; examId?: string; candidateId?: string; labId?: string; detail: string }): string {
   return sha256(`${prevHash}\n${JSON.stringify([r.seq, r.at, r.actor, r.action, r.examId ?? null, r.candidateId ?? null, r.labId ?? null, r.detail])}`);
 }
 

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
+import { hashOf } from '../../src/audit/index.js';
 
 /**
  * What someone who can write the SQLite file (and has read examlab's
@@ -15,9 +15,8 @@ export const tamper = {
       const rows = db.prepare(`SELECT * FROM audit WHERE seq >= ? ORDER BY seq`).all(seq) as Row[];
       let prev = (db.prepare(`SELECT hash FROM audit WHERE seq = ?`).get(seq - 1) as { hash: string } | undefined)?.hash ?? '0'.repeat(64);
       for (const r of rows) {
-        const hash = createHash('sha256')
-          .update(`${prev}\n${JSON.stringify([r.seq, r.at, r.actor, r.action, r.exam_id, r.candidate_id, r.lab_id, r.detail])}`)
-          .digest('hex');
+        // Recomputed as examlab does (its source is known): the chain agrees with itself again.
+        const hash = hashOf(prev, { seq: r.seq, at: r.at, actor: r.actor, action: r.action, examId: r.exam_id ?? undefined, candidateId: r.candidate_id ?? undefined, labId: r.lab_id ?? undefined, detail: r.detail });
         db.prepare(`UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?`).run(prev, hash, r.seq);
         prev = hash;
       }
