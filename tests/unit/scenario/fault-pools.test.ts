@@ -1,21 +1,12 @@
-import { readFileSync } from 'node:fs';
-import { InputError } from '../../../src/util/errors.js';
 import { applyDraw, drawFaults, drawOf, drawVariables, everyOption, parseScenario } from '../../../src/scenario/index.js';
 import type { LabRecord } from '../../../src/labs/index.js';
 import { ExamHarness } from '../../fakes/exam-harness.js';
 import { flagScenario } from '../../fakes/flag-scenarios.js';
+import { MINIMAL_SCENARIO, scenarioProblems } from '../../fakes/scenario-problems.js';
 
-const minimal = readFileSync(new URL('../../fixtures/minimal.yaml', import.meta.url), 'utf8');
+const minimal = MINIMAL_SCENARIO;
 
-function problems(text: string): string[] {
-  try {
-    parseScenario(text, 'sc.yaml');
-    return [];
-  } catch (err) {
-    if (!(err instanceof InputError)) throw err;
-    return err.details.map((d) => `${d.where}: ${d.message}`);
-  }
-}
+const problems = (text: string) => scenarioProblems(text);
 
 /** Three ways to break DNS, two to break printing. */
 const pools = `

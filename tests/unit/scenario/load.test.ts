@@ -1,21 +1,12 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InputError } from '../../../src/util/errors.js';
 import { loadScenarioFile, parseScenario } from '../../../src/scenario/index.js';
+import { MINIMAL_SCENARIO, scenarioProblems } from '../../fakes/scenario-problems.js';
 
-const minimal = readFileSync(new URL('../../fixtures/minimal.yaml', import.meta.url), 'utf8');
+const minimal = MINIMAL_SCENARIO;
 
-/** Parses and returns the problems as `where: message` lines (empty when valid). */
-function problems(text: string, options = {}): string[] {
-  try {
-    parseScenario(text, 'sc.yaml', options);
-    return [];
-  } catch (err) {
-    if (!(err instanceof InputError)) throw err;
-    return err.details.map((d) => `${d.where}: ${d.message}`);
-  }
-}
+const problems = (text: string, options = {}) => scenarioProblems(text, 'sc.yaml', options);
 
 describe('scenario loading', () => {
   test('a valid scenario parses with defaults applied', () => {

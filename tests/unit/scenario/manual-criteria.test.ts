@@ -1,18 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { InputError } from '../../../src/util/errors.js';
 import { parseScenario } from '../../../src/scenario/index.js';
+import { MINIMAL_SCENARIO, scenarioProblems } from '../../fakes/scenario-problems.js';
 
-const minimal = readFileSync(new URL('../../fixtures/minimal.yaml', import.meta.url), 'utf8');
+const minimal = MINIMAL_SCENARIO;
 
-function problems(text: string): string[] {
-  try {
-    parseScenario(text, 'sc.yaml');
-    return [];
-  } catch (err) {
-    if (!(err instanceof InputError)) throw err;
-    return err.details.map((d) => `${d.where}: ${d.message}`);
-  }
-}
+const problems = (text: string) => scenarioProblems(text);
 
 const criteria = (body: string) => `${minimal}\nmanualCriteria:\n${body}`;
 

@@ -3,6 +3,7 @@ import { InputError } from '../../../src/util/errors.js';
 import { commandKind } from '../../../src/checks/kinds/command.js';
 import { powershellCommand } from '../../../src/remote/powershell.js';
 import { parseScenario } from '../../../src/scenario/index.js';
+import { scenarioProblems } from '../../fakes/scenario-problems.js';
 
 const scenario = (machines: string, rest = '') => `
 apiVersion: examlab/v1
@@ -17,15 +18,7 @@ ${machines}
 ${rest}
 `;
 
-function problems(text: string): string[] {
-  try {
-    parseScenario(text, 'vm.yaml');
-    return [];
-  } catch (err) {
-    if (!(err instanceof InputError)) throw err;
-    return err.details.map((d) => `${d.where}: ${d.message}`);
-  }
-}
+const problems = (text: string) => scenarioProblems(text, 'vm.yaml');
 
 describe('virtual machines in the scenario format', () => {
   test('a VM takes a boot mode, extra disks and reboot steps', () => {
