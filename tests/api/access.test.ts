@@ -1,5 +1,5 @@
 import ssh2 from 'ssh2';
-import { api, examObjects, OPERATOR, sshExec, startTestDaemon, waitFor, type TestDaemon } from './helpers.js';
+import { api, examObjects, OPERATOR, sshExec, startedExam, startTestDaemon, waitFor, type TestDaemon } from './helpers.js';
 import { SMALL_SCENARIO } from './scenarios.js';
 
 /**
@@ -11,24 +11,12 @@ describe('candidate access is scoped to their own lab', () => {
   let d: TestDaemon;
   let op: ReturnType<typeof api>;
   let examId: string;
-  const tokens: Record<string, string> = {};
+  let tokens: Record<string, string> = {};
 
   beforeAll(async () => {
     d = await startTestDaemon();
     op = api(d.url, OPERATOR);
-    const created = await op.post('/api/exams').send({
-      scenarioYaml: SMALL_SCENARIO,
-      candidates: [
-        { id: 'alice', name: 'Alice' },
-        { id: 'bob', name: 'Bob' },
-      ],
-      mode: 'practice',
-      start: 'now',
-    });
-    expect(created.status).toBe(201);
-    examId = created.body.exam.id;
-    for (const c of created.body.candidates) tokens[c.id] = c.token;
-    await waitFor('both labs offered', async () => (await op.get(`/api/exams/${examId}`)).body, (e) => e.progress.byPhase.active === 2, 120_000);
+    ({ examId, tokens } = await startedExam(d.url, { scenarioYaml: SMALL_SCENARIO, candidates: [{ id: 'alice', name: 'Alice' }, { id: 'bob', name: 'Bob' }] }, 120_000));
   }, 150_000);
   afterAll(async () => {
     await d?.close();

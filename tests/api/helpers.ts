@@ -88,6 +88,24 @@ export async function waitFor<T>(what: string, probe: () => Promise<T>, done: (v
   return retryUntil(probe, done, { what, timeoutMs, intervalMs: 500 });
 }
 
+/**
+ * An exam created to start now (practice unless said otherwise), waited for
+ * until every candidate's lab is offered: its id and each candidate's token.
+ */
+export async function startedExam(
+  url: string,
+  exam: { scenario?: string; scenarioYaml?: string; candidates: { id: string; name: string }[]; mode?: 'practice' | 'exam' },
+  timeoutMs = 150_000,
+): Promise<{ examId: string; tokens: Record<string, string> }> {
+  const op = api(url, OPERATOR);
+  const created = await op.post('/api/exams').send({ mode: 'practice', ...exam, start: 'now' });
+  if (created.status !== 201) throw new Error(`the exam was not created (${created.status}): ${JSON.stringify(created.body)}`);
+  const examId = created.body.exam.id as string;
+  const tokens = Object.fromEntries((created.body.candidates as { id: string; token: string }[]).map((c) => [c.id, c.token]));
+  await waitFor(`the labs of exam ${examId} offered`, async () => (await op.get(`/api/exams/${examId}`)).body, (e) => e.progress.byPhase.active === exam.candidates.length, timeoutMs);
+  return { examId, tokens };
+}
+
 export interface ExecResult {
   code: number | null;
   stdout: string;

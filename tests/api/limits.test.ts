@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import ssh2 from 'ssh2';
-import { api, OPERATOR, sshExec, startTestDaemon, waitFor, type TestDaemon } from './helpers.js';
+import { OPERATOR, sshExec, startedExam, startTestDaemon, waitFor, type TestDaemon } from './helpers.js';
 import { SMALL_SCENARIO } from './scenarios.js';
 
 /**
@@ -71,12 +71,7 @@ describe('unauthenticated clients are limited per address', () => {
 
   beforeAll(async () => {
     d = await startTestDaemon(LIMITS);
-    const op = api(d.url, OPERATOR);
-    const created = await op.post('/api/exams').send({ scenarioYaml: SMALL_SCENARIO, candidates: [{ id: 'alice', name: 'Alice' }], mode: 'practice', start: 'now' });
-    expect(created.status).toBe(201);
-    const examId = created.body.exam.id as string;
-    token = created.body.candidates[0].token;
-    await waitFor('the lab offered', async () => (await op.get(`/api/exams/${examId}`)).body, (e) => e.progress.byPhase.active === 1, 150_000);
+    token = (await startedExam(d.url, { scenarioYaml: SMALL_SCENARIO, candidates: [{ id: 'alice', name: 'Alice' }] })).tokens.alice as string;
   }, 180_000);
   afterEach(async () => {
     const closed = open.splice(0).map((s) => new Promise<void>((resolve) => (s.destroyed ? resolve() : (s.once('close', () => resolve()), s.destroy()))));

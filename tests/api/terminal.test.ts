@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { api, examObjects, OPERATOR, JURY, sshExec, startTestDaemon, waitFor, type TestDaemon } from './helpers.js';
+import { api, examObjects, OPERATOR, JURY, sshExec, startedExam, startTestDaemon, waitFor, type TestDaemon } from './helpers.js';
 import { SMALL_SCENARIO } from './scenarios.js';
 import { TerminalClient } from './terminal-client.js';
 import WebSocket from 'ws';
@@ -14,7 +14,7 @@ describe('the browser terminal and the recordings', () => {
   let d: TestDaemon;
   let op: ReturnType<typeof api>;
   let examId: string;
-  const tokens: Record<string, string> = {};
+  let tokens: Record<string, string> = {};
   const cookies: Record<string, string> = {};
   const origin = () => ({ Origin: d.url });
   const as = (who: string) => ({ Cookie: cookies[who] as string, ...origin() });
@@ -22,19 +22,7 @@ describe('the browser terminal and the recordings', () => {
   beforeAll(async () => {
     d = await startTestDaemon();
     op = api(d.url, OPERATOR);
-    const created = await op.post('/api/exams').send({
-      scenarioYaml: SMALL_SCENARIO,
-      candidates: [
-        { id: 'alice', name: 'Alice' },
-        { id: 'bob', name: 'Bob' },
-      ],
-      mode: 'practice',
-      start: 'now',
-    });
-    expect(created.status).toBe(201);
-    examId = created.body.exam.id;
-    for (const c of created.body.candidates) tokens[c.id] = c.token;
-    await waitFor('both labs offered', async () => (await op.get(`/api/exams/${examId}`)).body, (e) => e.progress.byPhase.active === 2, 150_000);
+    ({ examId, tokens } = await startedExam(d.url, { scenarioYaml: SMALL_SCENARIO, candidates: [{ id: 'alice', name: 'Alice' }, { id: 'bob', name: 'Bob' }] }));
     for (const who of ['alice', 'bob']) {
       const res = await request(d.url).post('/api/session').send({ token: tokens[who] });
       expect(res.body).toEqual({ role: 'candidate', name: who === 'alice' ? 'Alice' : 'Bob', examId, candidateId: who });

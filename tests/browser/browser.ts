@@ -11,10 +11,10 @@ export function launchBrowser(): Promise<Browser> {
 /** Where the test run saves its screenshots. */
 export const SCREENSHOTS = join(PACKAGE_ROOT, 'build', 'screenshots');
 
-export async function screenshot(page: Page, name: string): Promise<string> {
+export async function screenshot(page: Page, name: string, options: { fullPage?: boolean } = {}): Promise<string> {
   mkdirSync(SCREENSHOTS, { recursive: true });
   const path = join(SCREENSHOTS, `${name}.png`);
-  await page.screenshot({ path });
+  await page.screenshot({ path, fullPage: options.fullPage });
   return path;
 }
 

@@ -2,7 +2,7 @@
 /// <reference lib="dom.iterable" />
 import request from 'supertest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { api, examObjects, OPERATOR, sshExec, startTestDaemon, waitFor, type TestDaemon } from '../api/helpers.js';
+import { api, examObjects, OPERATOR, sshExec, startedExam, startTestDaemon, type TestDaemon } from '../api/helpers.js';
 import { SMALL_SCENARIO } from '../api/scenarios.js';
 import { TerminalClient } from '../api/terminal-client.js';
 import { launchBrowser, screenshot, watchPageErrors } from './browser.js';
@@ -26,26 +26,13 @@ describe('the candidate page', () => {
   beforeAll(async () => {
     d = await startTestDaemon();
     op = api(d.url, OPERATOR);
-    const created = await op.post('/api/exams').send({
-      scenario: 'broken-workstation',
-      candidates: [
-        { id: 'alice', name: 'Alice Martin' },
-        { id: 'bob', name: 'Bob Durand' },
-      ],
-      mode: 'practice',
-      start: 'now',
-    });
-    expect(created.status).toBe(201);
-    exams.push(created.body.exam.id);
-    for (const c of created.body.candidates) tokens[c.id] = c.token;
     // Another exam, another candidate: carol.
-    const other = await op.post('/api/exams').send({ scenarioYaml: SMALL_SCENARIO, candidates: [{ id: 'carol', name: 'Carol' }], start: 'now' });
-    expect(other.status).toBe(201);
-    exams.push(other.body.exam.id);
-    tokens.carol = other.body.candidates[0].token;
-    for (const examId of exams) {
-      await waitFor(`labs of ${examId} offered`, async () => (await op.get(`/api/exams/${examId}`)).body, (e) => e.progress.byPhase.active === e.progress.total, 400_000);
-    }
+    const [room, other] = await Promise.all([
+      startedExam(d.url, { scenario: 'broken-workstation', candidates: [{ id: 'alice', name: 'Alice Martin' }, { id: 'bob', name: 'Bob Durand' }] }, 400_000),
+      startedExam(d.url, { scenarioYaml: SMALL_SCENARIO, candidates: [{ id: 'carol', name: 'Carol' }], mode: 'exam' }, 400_000),
+    ]);
+    exams.push(room.examId, other.examId);
+    Object.assign(tokens, room.tokens, other.tokens);
     browser = await launchBrowser();
     context = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: 'fr-FR' });
     page = await context.newPage();

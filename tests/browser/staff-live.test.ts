@@ -1,10 +1,7 @@
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import ssh2 from 'ssh2';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { api, JURY, OPERATOR, startTestDaemon, waitFor, type TestDaemon } from '../api/helpers.js';
-
-const SHOTS = join(process.cwd(), 'build', 'screenshots');
+import type { Browser, Page } from 'playwright-core';
+import { JURY, startedExam, startTestDaemon, waitFor, type TestDaemon } from '../api/helpers.js';
+import { launchBrowser, screenshot } from './browser.js';
 
 /**
  * The live WebSocket authenticates by the session cookie (a browser cannot
@@ -25,15 +22,11 @@ describe('staff pages: connected candidates, live watch and replay', () => {
   const text = async (page: Page, selector: string) => (await page.locator(selector).textContent()) ?? '';
 
   beforeAll(async () => {
-    mkdirSync(SHOTS, { recursive: true });
     d = await startTestDaemon();
-    const op = api(d.url, OPERATOR);
-    const created = await op.post('/api/exams').send({ scenario: 'broken-workstation', candidates: [{ id: 'alice', name: 'Alice Martin' }], start: 'now' });
-    expect(created.status).toBe(201);
-    examId = created.body.exam.id;
-    token = created.body.candidates[0].token;
-    await waitFor('the lab offered', async () => (await op.get(`/api/exams/${examId}`)).body, (e) => e.progress.byPhase.active === 1, 400_000);
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
+    let tokens: Record<string, string>;
+    ({ examId, tokens } = await startedExam(d.url, { scenario: 'broken-workstation', candidates: [{ id: 'alice', name: 'Alice Martin' }], mode: 'exam' }, 400_000));
+    token = tokens.alice as string;
+    browser = await launchBrowser();
     const context = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: 'fr-FR' });
     jury = await context.newPage();
     await jury.goto(d.url);
@@ -74,7 +67,7 @@ describe('staff pages: connected candidates, live watch and replay', () => {
     shell?.channel.write('history | tail -3\n');
     await waitFor('the history shown live', () => text(jury, '#player .xterm-rows'), (t) => /history \| tail -3/.test(t), 15_000);
     expect(await text(jury, '#player .xterm-rows')).not.toMatch(/intrus/);
-    await jury.screenshot({ path: join(SHOTS, 'live-watch.png') });
+    await screenshot(jury, 'live-watch');
     shell?.channel.end('exit\n');
     await waitFor('the end shown', () => text(jury, '#player'), (t) => /La session est terminée/.test(t), 15_000);
   }, 60_000);

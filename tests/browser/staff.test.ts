@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { api, JURY, OPERATOR, startTestDaemon, waitFor, type TestDaemon } from '../api/helpers.js';
+import { launchBrowser, screenshot } from './browser.js';
 
 const ROOT = process.cwd();
-const SHOTS = join(ROOT, 'build', 'screenshots');
 
 /** The page scripts, bundled when missing or older than their sources (`make build` does it too). */
 function ensureBundle(): void {
@@ -50,7 +50,6 @@ describe('staff pages: the room view, the end of the exam, marking and downloads
 
   beforeAll(async () => {
     ensureBundle();
-    mkdirSync(SHOTS, { recursive: true });
     d = await startTestDaemon();
     const op = api(d.url, OPERATOR);
     const created = await op.post('/api/exams').send({
@@ -72,7 +71,7 @@ describe('staff pages: the room view, the end of the exam, marking and downloads
     expect(ready.candidates.map((c: { phase: string; detail?: string }) => `${c.phase} ${c.phase === 'active' ? '' : c.detail}`.trim())).toEqual(['active', 'active']);
     const report = await api(d.url, tokens.alice).put('/api/me/report').send({ diagnosis: 'CUPS arrêté ; journal en DEBUG.', actions: 'systemctl enable --now cups', result: 'Impression rétablie.' });
     expect(report.status).toBe(200);
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
+    browser = await launchBrowser();
   }, 480_000);
 
   afterAll(async () => {
@@ -109,7 +108,7 @@ describe('staff pages: the room view, the end of the exam, marking and downloads
     await op.click(`a[href="#/exam/${examId}"]`);
     await op.waitForSelector('#live.on');
     await op.waitForSelector('#room-rows button[data-action="extend"]');
-    await op.screenshot({ path: join(SHOTS, 'room.png'), fullPage: true });
+    await screenshot(op, 'room', { fullPage: true });
     // Per-candidate actions, each seen live by the jury: more time for bruno, alice revoked then restored, alice graded now.
     const endsAt = async () => (await row(jury, 'bruno').locator('td').nth(4).textContent()) ?? '';
     const bruno = await endsAt();
@@ -145,7 +144,7 @@ describe('staff pages: the room view, the end of the exam, marking and downloads
       await seeText(row(jury, id).locator('td.score'), /^\d+(\.\d+)? \/ \d+ \(/, 30_000);
     }
     expect(await jury.locator('.status').textContent()).toMatch(/terminé/);
-    await jury.screenshot({ path: join(SHOTS, 'room-graded.png'), fullPage: true });
+    await screenshot(jury, 'room-graded', { fullPage: true });
     // No polling: the page never asked for the exam again, only for the results when grades came.
     const asked = juryRequests.filter((r) => /\/api\//.test(r) && !r.endsWith('/events'));
     expect(asked.length).toBeGreaterThan(0);
@@ -193,7 +192,7 @@ describe('staff pages: the room view, the end of the exam, marking and downloads
     await jury.click('button[data-replay="r1"]');
     await jury.waitForSelector('#player .ap-player', { timeout: 15_000 });
     await waitFor('the recording replayed', async () => (await jury.locator('#player').textContent()) ?? '', (t) => t.includes('je répare l’imprimante €'), 15_000);
-    await jury.screenshot({ path: join(SHOTS, 'candidate-detail.png'), fullPage: true });
+    await screenshot(jury, 'candidate-detail', { fullPage: true });
     expect(pageErrors).toEqual([]);
   }, 60_000);
 
