@@ -23,6 +23,8 @@ export default {
     { ...common, displayName: 'api', testMatch: ['<rootDir>/tests/api/**/*.test.ts'], slowTestThreshold: 120 },
     // The pages in Debian's chromium (playwright-core), against a real daemon and real labs.
     { ...common, displayName: 'browser', testMatch: ['<rootDir>/tests/browser/**/*.test.ts'], slowTestThreshold: 120 },
+    // Engines stopped and restarted under a running exam: one file at a time, after the others (`make test` runs them last, in band).
+    { ...common, displayName: 'engines', testMatch: ['<rootDir>/tests/engines/**/*.test.ts'], slowTestThreshold: 300 },
     // Benchmarks: `make bench` only (figures go to build/bench/ and BENCHMARKS.md), never part of `make test`.
     { ...common, displayName: 'bench', testMatch: ['<rootDir>/tests/bench/**/*.bench.ts'] },
   ],

@@ -30,9 +30,37 @@ raise() { # key minimum
 raise fs.inotify.max_user_instances 8192
 raise fs.inotify.max_user_watches 524288
 
+# Docker's data root on a filesystem of its own: btrfs with quotas, so every
+# lab machine's disk is bounded (`--storage-opt size`, which overlay2 honours
+# only on XFS with project quotas, a kernel option this host's may lack) and
+# labs filling their disks never reach the filesystem of examlab's store. The
+# file is allocated in full, never sparse, for the same reason. Its size:
+# EXAMLAB_DOCKER_DISK (default: half the free space, between 20G and 64G).
+# Live restore: labs keep running while the engine restarts.
+docker_root=${EXAMLAB_DOCKER_ROOT:-/var/lib/examlab/docker}
+docker_disk=${EXAMLAB_DOCKER_DISK_FILE:-/var/lib/examlab/docker.btrfs}
+mount_docker_root() {
+  mountpoint -q "$docker_root" && return 0
+  mkdir -p "$docker_root" "$(dirname "$docker_disk")"
+  if [ ! -e "$docker_disk" ]; then
+    size=${EXAMLAB_DOCKER_DISK:-}
+    if [ -z "$size" ]; then
+      free_gib=$(df -P --block-size=1G "$(dirname "$docker_disk")" | awk 'NR==2 {print $4}')
+      half=$((free_gib / 2)); [ "$half" -gt 64 ] && half=64
+      [ "$half" -lt 20 ] && { echo "not enough free space for Docker's data root: $free_gib GiB free beside $docker_disk, 40 needed" >&2; exit 2; }
+      size=${half}G
+    fi
+    echo "allocating Docker's data root: $docker_disk ($size, btrfs with quotas)"
+    fallocate -l "$size" "$docker_disk"
+    mkfs.btrfs -q "$docker_disk" >/dev/null
+  fi
+  mount -o loop "$docker_disk" "$docker_root"
+  btrfs quota enable "$docker_root"
+}
 if ! docker info >/dev/null 2>&1; then
-  echo "starting dockerd (log: $log_dir/dockerd.log)"
-  nohup dockerd >"$log_dir/dockerd.log" 2>&1 &
+  mount_docker_root
+  echo "starting dockerd (log: $log_dir/dockerd.log; data root $docker_root)"
+  nohup dockerd --data-root "$docker_root" --storage-driver btrfs --live-restore >"$log_dir/dockerd.log" 2>&1 &
   wait_for dockerd 60 docker info
 fi
 
