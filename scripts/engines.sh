@@ -57,12 +57,27 @@ mount_docker_root() {
   mount -o loop "$docker_disk" "$docker_root"
   btrfs quota enable "$docker_root"
 }
+# Removing a container drops a subvolume; past the kernel's default depth
+# (3) that marks the quota accounting inconsistent and the kernel then stops
+# enforcing limits until a rescan. Full accounting (8, the deepest) keeps
+# them enforced; a rescan repairs an earlier inconsistency.
+keep_quotas_enforced() {
+  mountpoint -q "$docker_root" || return 0
+  qgroups=/sys/fs/btrfs/$(findmnt -no UUID "$docker_root")/qgroups
+  [ -d "$qgroups" ] || return 0
+  echo 8 >"$qgroups/drop_subtree_threshold"
+  if [ "$(cat "$qgroups/inconsistent")" != 0 ]; then
+    echo "rescanning the quotas of Docker's data root"
+    btrfs quota rescan -w "$docker_root" >/dev/null
+  fi
+}
 if ! docker info >/dev/null 2>&1; then
   mount_docker_root
   echo "starting dockerd (log: $log_dir/dockerd.log; data root $docker_root)"
   nohup dockerd --data-root "$docker_root" --storage-driver btrfs --live-restore >"$log_dir/dockerd.log" 2>&1 &
   wait_for dockerd 60 docker info
 fi
+keep_quotas_enforced
 
 # libvirt: virtlogd keeps the VMs' console logs, libvirtd runs them. Only when
 # KVM really runs guests may libvirtd see /dev/kvm: while the device exists but

@@ -83,6 +83,9 @@ export function fitLabs(needs: LabNeeds, host: HostCapacity, liveLabs: number): 
     // CPU sets how fast labs are built and graded (see provisioning.concurrency), not how many fit: a booted lab idles.
     { resource: 'cpu', perLab: 'idle once built', available: `${host.cpus} cores (build and grading speed, not a limit)` },
     { resource: 'disk', perLab: mib(needs.diskBytes), available: host.diskFreeBytes === undefined ? 'unknown (remote engine)' : `${gib(host.diskFreeBytes)} free (${gib(DISK_RESERVE)} kept)`, labs: host.diskFreeBytes === undefined ? undefined : Math.max(0, Math.floor((host.diskFreeBytes - DISK_RESERVE) / needs.diskBytes)) },
+    ...(host.machineDiskBound
+      ? [{ resource: 'disk bound per machine', perLab: 'resources.disk of each container (2 GiB by default)', available: host.machineDiskBound.bounded ? `enforced (${host.machineDiskBound.detail})` : `NOT enforced: ${host.machineDiskBound.detail}` }]
+      : []),
   ];
   const limiting = lines.filter((l) => l.labs !== undefined).sort((a, b) => (a.labs as number) - (b.labs as number))[0];
   return { labs: limiting?.labs ?? 0, limitedBy: limiting ? `${limiting.resource}: ${limiting.perLab} a lab, ${limiting.available}` : 'nothing known', lines };

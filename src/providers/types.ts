@@ -145,6 +145,8 @@ export interface HostCapacity {
   diskFreeBytes?: number;
   /** inotify instances root may still open (each systemd container holds several); unknown on a remote engine. */
   inotifyInstancesFree?: number;
+  /** Whether the engine bounds what each machine writes to its disk, and how (or why not). */
+  machineDiskBound?: { bounded: boolean; detail: string };
 }
 
 /** Creates the isolated networks of labs (one bridge and subnet each). */

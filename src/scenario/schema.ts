@@ -70,7 +70,7 @@ const machineSchema = z.strictObject({
       cpus: z.number().positive().max(16).default(1),
       memory: size.prefault('512M'),
       pids: z.number().int().min(64).max(65536).default(1024),
-      disk: size.optional().describe('Root disk size (VMs)'),
+      disk: size.optional().describe('A VM: its root disk size. A container: what it may write on top of its image (2G when absent), where the engine can bound it'),
     })
     .prefault({}),
   login: z

@@ -6,6 +6,7 @@ import { sha256 } from '../../util/ids.js';
 import { GRADER_TOOLS_DIR, type EngineCommand, type EngineCommandResult, type HostCapacity, type LabNetwork, type LabRef, type MachineInstance, type MachineRunState, type MachineSpec, type NetworkProvider, type Provider } from '../index.js';
 import { CgroupIsolation } from './cgroups.js';
 import { dockerCapacity } from './capacity.js';
+import { DEFAULT_CONTAINER_DISK, diskQuotaOf, storageOptFor, type DiskQuota } from './disk-quota.js';
 import { execInContainer } from './exec.js';
 import { GraderVolume, type GraderTools } from './grader-volume.js';
 import { ensureHostIsolation } from './host-firewall.js';
@@ -29,7 +30,7 @@ export interface DockerProviderOptions {
  *
  * Each container is unprivileged, keeps only the capabilities its image
  * declares (plus what the scenario asks for from a short allowlist), has
- * memory, CPU and PID limits, no Docker socket, and is labelled with its lab,
+ * memory, CPU, PID and (where the engine's storage can) disk limits, no Docker socket, and is labelled with its lab,
  * exam, candidate and machine so nothing it leaves is ever anonymous.
  */
 export class DockerProvider implements Provider, NetworkProvider {
@@ -40,6 +41,8 @@ export class DockerProvider implements Provider, NetworkProvider {
   private readonly isolateCgroups = CgroupIsolation.available();
   /** The engine runs on this host (a Unix socket), so its kernel's limits can be read here. */
   private readonly local = true;
+  /** How the engine bounds a machine's disk; asked once. */
+  private diskQuota?: Promise<DiskQuota>;
 
   private constructor(
     readonly docker: Dockerode,
@@ -125,6 +128,7 @@ export class DockerProvider implements Provider, NetworkProvider {
     let container: Dockerode.Container | undefined;
     try {
       const graderVolume = await this.graderVolume.ensure(spec.image);
+      const storageOpt = await this.storageOpt(spec);
       const cgroups = spec.systemd && this.isolateCgroups ? CgroupIsolation.hostConfig(name) : undefined;
       if (spec.systemd && !cgroups) this.log.warn({ machine: spec.name }, 'this host has no cgroup v1 systemd hierarchy: the container sees the host\'s cgroups');
       container = await this.docker.createContainer({
@@ -139,6 +143,7 @@ export class DockerProvider implements Provider, NetworkProvider {
           MemorySwap: spec.resources.memoryBytes,
           NanoCpus: Math.round(spec.resources.cpus * 1e9),
           PidsLimit: spec.resources.pids,
+          ...(storageOpt ? { StorageOpt: storageOpt } : {}),
           CapDrop: ['ALL'],
           CapAdd: spec.capabilities,
           Devices: spec.devices.map((d) => ({ PathOnHost: d, PathInContainer: d, CgroupPermissions: 'rwm' })),
@@ -224,8 +229,28 @@ export class DockerProvider implements Provider, NetworkProvider {
     return execInContainer(this.docker.getContainer(objectName(lab, machine)), command);
   }
 
+  /** The disk bound of a machine: what the scenario gives it (or 2 GiB) to write on top of its image. */
+  private async storageOpt(spec: MachineSpec): Promise<Record<string, string> | undefined> {
+    return storageOptFor(this.docker, await this.quota(), spec.image, spec.resources.diskBytes ?? DEFAULT_CONTAINER_DISK);
+  }
+
+  private quota(): Promise<DiskQuota> {
+    this.diskQuota ??= diskQuotaOf(this.docker).then(
+      (quota) => {
+        if (quota.kind === 'none') this.log.warn(`the disk of lab machines is not bounded (${quota.why}): one candidate filling their disk fills the engine's`);
+        return quota;
+      },
+      (err: unknown) => {
+        this.diskQuota = undefined;
+        throw err;
+      },
+    );
+    return this.diskQuota;
+  }
+
   async capacity(): Promise<HostCapacity> {
-    return dockerCapacity(this.docker, this.options.subnetPool, await this.subnetsInUse(), this.local);
+    const quota = await this.quota();
+    return { ...(await dockerCapacity(this.docker, this.options.subnetPool, await this.subnetsInUse(), this.local)), machineDiskBound: quota.kind === 'none' ? { bounded: false, detail: quota.why } : { bounded: true, detail: `${quota.kind} quotas` } };
   }
 
   async listLabIds(): Promise<string[]> {

@@ -1,0 +1,117 @@
+import { statfsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import Dockerode from 'dockerode';
+import { createTestApp, inlineScenario, scenarioHead } from './helpers.js';
+import { withSession } from '../../src/remote/ssh-client.js';
+import { requireTarget } from '../../src/labs/access.js';
+
+const docker = new Dockerode();
+const MIB = 1024 ** 2;
+
+/** A machine with small, explicit bounds, and checks that read a little of everything. */
+const scenario = `${scenarioHead('bounded')}machines:
+  - name: box
+    image: systemd
+    resources: { memory: 192M, pids: 256, cpus: 1, disk: 200M }
+setup:
+  - machine: box
+    run: echo ready > /etc/ready && useradd -m alice
+checks:
+  - { id: ready, title: t, machine: box, kind: file, path: /etc/ready }
+  - { id: alice, title: t, machine: box, kind: user, name: alice }
+  - { id: sshd, title: t, machine: box, kind: service, name: ssh }
+  - { id: port, title: t, machine: box, kind: port, port: 22 }
+`;
+
+type App = Awaited<ReturnType<typeof createTestApp>>;
+
+async function onMachine(app: App, labId: string, command: string) {
+  return withSession(requireTarget(app.stores.labs.get(labId), 'box'), 20_000, (s) => s.exec(command, { timeoutMs: 60_000 }));
+}
+
+async function timedGrade(app: App, labId: string): Promise<number> {
+  const started = performance.now();
+  const run = await app.labs.grade(labId);
+  expect(run.results.map((r) => `${r.checkId}:${r.status}`)).toEqual(['ready:pass', 'alice:pass', 'sshd:pass', 'port:pass']);
+  return performance.now() - started;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+
+/**
+ * One candidate turns hostile inside their lab (root): a fork bomb, a
+ * memory hog, a disk filler and two CPU spinners at once. The bounds of
+ * their machine hold them, the other labs are graded within a stated bound
+ * of their quiet time, and the filesystem of the store keeps its space.
+ */
+describe('one lab exhausting its resources', () => {
+  let app: App;
+  let hostile: string;
+  let others: string[];
+  let quietMs: number;
+
+  beforeAll(async () => {
+    app = await createTestApp();
+    const ids = await Promise.all([0, 1, 2].map(() => app.labs.up(inlineScenario(scenario)).then((l) => l.id)));
+    [hostile, ...others] = ids as [string, ...string[]];
+    // The quiet time: the median of three gradings of each other lab, before anything starts.
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) for (const id of others) times.push(await timedGrade(app, id));
+    quietMs = median(times);
+  }, 300_000);
+
+  afterAll(async () => {
+    for (const id of [hostile, ...(others ?? [])]) if (id) await app.labs.destroy(id);
+    app?.cleanup();
+  }, 180_000);
+
+  test('its disk is bounded: a filler stops at the machine\'s room, and the engine\'s filesystem keeps its space', async () => {
+    const root = (await docker.info()) as { DockerRootDir: string };
+    const freeBefore = freeBytes(root.DockerRootDir);
+    const fill = await onMachine(app, hostile, 'fallocate -l 4G /big; echo "fallocate=$?"; dd if=/dev/zero of=/filler bs=1M count=4096 2>&1 | tail -1; sync; du -sm /filler | cut -f1');
+    expect(fill.stdout).toMatch(/fallocate=1/);
+    expect(fill.stdout + fill.stderr).toMatch(/quota exceeded|No space left/i);
+    const written = Number(fill.stdout.trim().split('\n').pop()) * MIB;
+    expect(written).toBeLessThanOrEqual(200 * MIB);
+    // Not a lucky stop: the filesystem the labs live on lost no more than that room.
+    expect(freeBefore - freeBytes(root.DockerRootDir)).toBeLessThan(400 * MIB);
+  }, 120_000);
+
+  test('a fork bomb stops at the PID limit, a memory hog at the memory limit', async () => {
+    const bomb = await onMachine(
+      app,
+      hostile,
+      // Spawned detached: the bomb and the hog keep running through the next test.
+      `setsid nohup bash -c 'f(){ f | f & }; f' >/dev/null 2>&1 &
+       setsid nohup bash -c 'x=a; while true; do x="$x$x"; done' >/dev/null 2>&1 &
+       for i in 1 2; do setsid nohup sh -c 'while :; do :; done' >/dev/null 2>&1 & done
+       sleep 5; echo ok`,
+    ).catch((err: Error) => ({ stdout: '', stderr: err.message }));
+    // The session itself may be refused a process once the bomb fills the table: either way, the bounds are read from outside.
+    expect(bomb.stdout + bomb.stderr).toBeDefined();
+    const stats = await docker.getContainer(`exl-${hostile}-box`).stats({ stream: false });
+    // The attack is real (the table is full, the memory limit was hit) and held.
+    expect(stats.pids_stats.current).toBeGreaterThan(200);
+    expect(stats.pids_stats.current).toBeLessThanOrEqual(256);
+    expect(stats.memory_stats.max_usage).toBeGreaterThanOrEqual(0.95 * 192 * MIB);
+    expect(stats.memory_stats.usage).toBeLessThanOrEqual(192 * MIB);
+    const inspect = await docker.getContainer(`exl-${hostile}-box`).inspect();
+    expect(inspect.HostConfig).toMatchObject({ PidsLimit: 256, Memory: 192 * MIB, NanoCpus: 1e9 });
+  }, 120_000);
+
+  test('meanwhile the other labs are graded within 4 times their quiet time (or 10 s more), and the store stays writable', async () => {
+    const loaded: number[] = [];
+    for (let i = 0; i < 3; i++) for (const id of others) loaded.push(await timedGrade(app, id));
+    const bound = Math.max(4 * quietMs, quietMs + 10_000);
+    // eslint-disable-next-line no-console
+    console.log(`grading the other labs: quiet ${Math.round(quietMs)} ms, under attack median ${Math.round(median(loaded))} ms, worst ${Math.round(Math.max(...loaded))} ms (bound ${Math.round(bound)} ms)`);
+    expect(Math.max(...loaded)).toBeLessThanOrEqual(bound);
+    // Every grading above was written to the store: six runs more per lab than before the attack.
+    for (const id of others) expect(app.stores.labs.runs(id).length).toBe(6);
+  }, 240_000);
+});
+
+function freeBytes(path: string): number {
+  const fs = statfsSync(path);
+  return fs.bavail * fs.bsize;
+}
