@@ -12,6 +12,7 @@ run: deps build toolbox engines images
 
 test: deps build toolbox engines images typecheck imports check-schema
 	NODE_OPTIONS=--experimental-vm-modules $(NODE_BIN)/jest --ci --selectProjects unit integration api browser
+	NODE_OPTIONS=--experimental-vm-modules $(NODE_BIN)/jest --ci --selectProjects engines --runInBand
 
 # Speed figures, measured side by side in one run; results in build/bench/, summarised in BENCHMARKS.md.
 bench: deps build toolbox engines images bench-deps
