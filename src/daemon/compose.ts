@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Authenticator, FailedTokens, SessionRegistry, StaffTokens } from '../access/index.js';
-import { ExamReader, ExamScenarios, ExamService, LabPipeline, Scheduler, type AccessInfo } from '../exams/index.js';
+import { EngineWatch, ExamReader, ExamScenarios, ExamService, LabPipeline, Scheduler, type AccessInfo } from '../exams/index.js';
 import { SshGateway } from '../gateway/index.js';
 import { createHttpApp, createMetrics, type Readiness } from '../http/index.js';
 import { ScenarioLibrary } from '../scenario/index.js';
@@ -19,6 +19,7 @@ export interface DaemonParts {
   reader: ExamReader;
   auth: Authenticator;
   scheduler: Scheduler;
+  engineWatch: EngineWatch;
   gateway: SshGateway;
   shells: LabShells;
   recordings: Recordings;
@@ -81,6 +82,7 @@ export function composeDaemon(app: App, wiring: DaemonWiring): DaemonParts {
   const reader = new ExamReader({ exams, scenarios, labStore, labs: app.labs, clock, sessions });
   const auth = new Authenticator(tokens, service, new FailedTokens({ perAddress: config.failedTokens.perAddress, windowMs: config.failedTokens.window }, () => clock.now()));
   const scheduler = new Scheduler({ service, exams, clock, log: log.child({ component: 'scheduler' }), tickMs: config.tick });
+  const engineWatch = new EngineWatch({ exams, labStore, labs: app.labs, audit, pipeline, providers: app.providers, clock, log: log.child({ component: 'engines' }) }, config.engineCheck);
   const recordings = new Recordings(join(app.config.dataDir, 'recordings'));
   const shells = new LabShells({ exams: service, sessions, audit, recordings, metrics, log: log.child({ component: 'terminal' }) });
   const gateway = new SshGateway({
@@ -107,5 +109,5 @@ export function composeDaemon(app: App, wiring: DaemonWiring): DaemonParts {
     readiness: wiring.readiness,
     publicDirs: [join(PACKAGE_ROOT, 'public'), join(PACKAGE_ROOT, 'dist', 'public')],
   });
-  return { sessions, pipeline, service, reader, auth, scheduler, gateway, shells, recordings, http };
+  return { sessions, pipeline, service, reader, auth, scheduler, engineWatch, gateway, shells, recordings, http };
 }

@@ -111,6 +111,7 @@ export class Daemon {
     this.sshPort = ssh.port;
     this.sshHost = this.config.ssh.publicHost ?? (['0.0.0.0', '::'].includes(this.config.ssh.host) ? defaultPublicHost() : this.config.ssh.host);
     this.parts.scheduler.start();
+    this.parts.engineWatch.start();
     // Said before it runs out: at start, then every minute.
     await this.watchDisk();
     this.diskTimer = setInterval(() => void this.watchDisk(), DISK_CHECK_MS);
@@ -137,6 +138,7 @@ export class Daemon {
     if (this.stopped) return;
     this.stopped = true;
     this.parts.scheduler.stop();
+    this.parts.engineWatch.stop();
     clearInterval(this.diskTimer);
     const httpClosed = new Promise<void>((resolve) => this.httpServer.close(() => resolve()));
     this.httpServer.closeIdleConnections();
@@ -202,6 +204,11 @@ export class Daemon {
     }
     const disk = await this.watchDisk();
     checks.disk = { ok: disk.ok, detail: disk.detail };
+    // Every engine that holds live labs, not only the one that makes networks.
+    const outages = this.parts.engineWatch.outages();
+    checks.labEngines = outages.length
+      ? { ok: false, detail: outages.map((o) => `the ${o.provider} engine has not answered since ${o.since} (${o.error})`).join('; ') }
+      : { ok: true, detail: 'every engine holding a live lab answers' };
     return { ready: Object.values(checks).every((c) => c.ok), checks };
   }
 

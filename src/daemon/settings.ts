@@ -77,6 +77,7 @@ export const daemonConfigSchema = z.strictObject({
     .prefault({}),
   grading: z.strictObject({ concurrency: concurrency('grading') }).prefault({}),
   tick: duration('tick').prefault('1s'),
+  engineCheck: duration('engineCheck').prefault('2s').describe('How often the engines holding live labs are asked whether they answer (an outage is said, and labs picked up, within this)'),
   shutdownGrace: duration('shutdownGrace').prefault('20s'),
 });
 export type DaemonConfig = z.output<typeof daemonConfigSchema>;

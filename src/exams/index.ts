@@ -8,6 +8,7 @@ export * from './reconciler.js';
 export * from './roster.js';
 export * from './roster-file.js';
 export * from './scheduler.js';
+export * from './engine-watch.js';
 export * from './spreadsheet.js';
 export * from './states.js';
 export * from './views.js';

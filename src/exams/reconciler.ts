@@ -94,12 +94,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
           if (lab && (await adopt(deps, lab, c.phase === 'ready' ? 'ready' : 'running', clog))) {
             report.adopted++;
           } else {
-            exams.atomically(() => {
-              if (lab?.state === 'ready') labStore.transition(lab.id, 'provisioning', 'lost while the daemon was away');
-              exams.moveCandidate(exam.id, c.id, 'provisioning', { attempts: 0, detail: 'the lab was lost while the daemon was away; rebuilding it' });
-              audit.append({ actor: SYSTEM, action: 'lab.lost', examId: exam.id, candidateId: c.id, labId: lab?.id });
-            });
-            pipeline.launchPrepare(exam.id, c.id);
+            rebuildLostLab(deps, exam.id, c.id, lab, 'while the daemon was away');
             report.rebuilt++;
           }
           break;
@@ -134,6 +129,17 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   audit.append({ actor: SYSTEM, action: 'daemon.start', detail: { ...report } });
   log.info(report, 'reconciled with the engines');
   return report;
+}
+
+/** A candidate's lab whose machines are gone: built again from scratch (same seed, same values); the deadline is kept. */
+export function rebuildLostLab(deps: Pick<ReconcileDeps, 'exams' | 'labStore' | 'audit' | 'pipeline'>, examId: string, candidateId: string, lab: LabRecord | undefined, when: string): void {
+  const { exams, labStore, audit, pipeline } = deps;
+  exams.atomically(() => {
+    if (lab?.state === 'ready') labStore.transition(lab.id, 'provisioning', `lost ${when}`);
+    exams.moveCandidate(examId, candidateId, 'provisioning', { attempts: 0, detail: `the lab was lost ${when}; rebuilding it` });
+    audit.append({ actor: SYSTEM, action: 'lab.lost', examId, candidateId, labId: lab?.id });
+  });
+  pipeline.launchPrepare(examId, candidateId);
 }
 
 /** Candidates whose clock ran while the daemon was away: active ones, and those whose lab was being rebuilt (a reset keeps the deadline). */

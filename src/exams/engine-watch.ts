@@ -1,0 +1,199 @@
+import type { Logger } from 'pino';
+import { SYSTEM, type AuditLog } from '../audit/index.js';
+import { errorMessage } from '../util/errors.js';
+import type { LabRecord, LabService, LabStore } from '../labs/index.js';
+import type { ProviderRegistry } from '../providers/index.js';
+import { withTimeout, type Clock } from '../util/retry.js';
+import type { ExamStore } from './exam-store.js';
+import type { LabPipeline } from './lab-pipeline.js';
+import { rebuildLostLab } from './reconciler.js';
+
+/** How long an engine may take to answer a ping before it counts as down. */
+const PING_TIMEOUT_MS = 5_000;
+
+export interface EngineWatchDeps {
+  exams: ExamStore;
+  labStore: LabStore;
+  labs: LabService;
+  audit: AuditLog;
+  pipeline: LabPipeline;
+  providers: ProviderRegistry;
+  clock: Clock;
+  log: Logger;
+}
+
+/** An engine that stopped answering: since when, and why. */
+export interface EngineOutage {
+  provider: string;
+  since: string;
+  error: string;
+}
+
+/** What was done to the labs of an engine that answers again. */
+export interface EngineRecovery {
+  provider: string;
+  seconds: number;
+  /** Labs whose machines all ran through the outage (live restore): left as they were. */
+  kept: number;
+  /** Labs whose machines had stopped: started again, the candidates' files on their disks. */
+  restarted: number;
+  /** Labs whose machines were gone: built again. */
+  rebuilt: number;
+  /** Active candidates given the time their machines were down. */
+  compensated: number;
+  /** Gradings and preparations that failed during the outage, launched again. */
+  relaunched: number;
+}
+
+interface LiveLab {
+  examId: string;
+  candidateId: string;
+  phase: string;
+  updatedAt: string;
+  lab: LabRecord | undefined;
+}
+
+/**
+ * Watches the engines that hold live labs while the daemon runs (at start,
+ * the reconciler does this job). An engine that stops answering (restarted,
+ * crashed) is said at once, in the log, the audit log and the exams' views;
+ * the exam goes on. When it answers again, every live lab on it is looked
+ * at: machines that kept running (Docker's live restore, libvirt's VMs) are
+ * left alone, stopped ones are started again (the candidate's files are on
+ * their disks), missing ones are rebuilt; active candidates whose machines
+ * were down get that time back; gradings and lab preparations that failed
+ * meanwhile are launched again.
+ */
+export class EngineWatch {
+  private readonly down = new Map<string, EngineOutage>();
+  private timer: NodeJS.Timeout | undefined;
+  private busy = false;
+
+  constructor(
+    private readonly deps: EngineWatchDeps,
+    private readonly intervalMs: number,
+  ) {}
+
+  start(): void {
+    this.timer ??= setInterval(() => void this.tick(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** The engines that do not answer now. */
+  outages(): EngineOutage[] {
+    return [...this.down.values()];
+  }
+
+  /** One look at every engine that holds a live lab (or was down); returns what was recovered. */
+  async tick(): Promise<EngineRecovery[]> {
+    if (this.busy) return [];
+    this.busy = true;
+    try {
+      const live = this.liveLabs();
+      const engines = new Set([...live.flatMap((l) => this.enginesOf(l)), ...this.down.keys()]);
+      const recovered: EngineRecovery[] = [];
+      for (const name of engines) {
+        const failure = await this.ping(name);
+        if (failure) this.noteDown(name, failure);
+        else if (this.down.has(name)) recovered.push(await this.recover(name, live));
+      }
+      return recovered;
+    } catch (err) {
+      this.deps.log.error({ err: errorMessage(err) }, 'engine watch failed');
+      return [];
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async ping(name: string): Promise<string | undefined> {
+    try {
+      await withTimeout((await this.deps.providers.get(name)).ping(), PING_TIMEOUT_MS, `the ${name} engine`);
+      return undefined;
+    } catch (err) {
+      return errorMessage(err);
+    }
+  }
+
+  private noteDown(provider: string, error: string): void {
+    if (this.down.has(provider)) return;
+    const outage = { provider, since: new Date(this.deps.clock.now()).toISOString(), error };
+    this.down.set(provider, outage);
+    this.deps.log.error(outage, `the ${provider} engine does not answer: live labs on it are watched until it does`);
+    this.deps.audit.append({ actor: SYSTEM, action: 'engine.down', detail: { ...outage } });
+  }
+
+  private async recover(provider: string, live: readonly LiveLab[]): Promise<EngineRecovery> {
+    const { exams, labs, audit, pipeline, clock, log } = this.deps;
+    const outage = this.down.get(provider) as EngineOutage;
+    const since = Date.parse(outage.since);
+    const report: EngineRecovery = { provider, seconds: 0, kept: 0, restarted: 0, rebuilt: 0, compensated: 0, relaunched: 0 };
+    for (const l of live.filter((x) => this.enginesOf(x).includes(provider))) {
+      const clog = log.child({ exam: l.examId, candidate: l.candidateId, lab: l.lab?.id });
+      try {
+        if (l.phase === 'active' || l.phase === 'ready') {
+          const states = Object.values(await labs.machineStates((l.lab as LabRecord).id));
+          if (!states.length || states.includes('missing')) {
+            rebuildLostLab(this.deps, l.examId, l.candidateId, l.lab, `when the ${provider} engine stopped`);
+            report.rebuilt++;
+          } else if (states.some((s) => s !== 'running')) {
+            await labs.resume((l.lab as LabRecord).id);
+            report.restarted++;
+          } else {
+            report.kept++;
+            continue;
+          }
+          // Their machines were down from the outage until now: that time is given back.
+          if (l.phase === 'active' && this.giveBack(l.examId, l.candidateId, clock.now() - since)) report.compensated++;
+        } else if (l.phase === 'ending') {
+          pipeline.launchCompletion(l.examId, l.candidateId);
+          report.relaunched++;
+        } else if (l.phase === 'failed' && l.updatedAt >= outage.since) {
+          exams.moveCandidate(l.examId, l.candidateId, 'provisioning', { attempts: 0, detail: `the ${provider} engine stopped while the lab was built; building it again` });
+          pipeline.launchPrepare(l.examId, l.candidateId);
+          report.relaunched++;
+        }
+      } catch (err) {
+        // The engine may have gone again: the lab is looked at once more at the next recovery, or by the jury.
+        clog.error({ err: errorMessage(err) }, 'could not pick the lab up after the engine came back');
+      }
+    }
+    report.seconds = Math.round((clock.now() - since) / 1000);
+    this.down.delete(provider);
+    audit.append({ actor: SYSTEM, action: 'engine.up', detail: { ...report, since: outage.since } });
+    log.warn(report, `the ${provider} engine answers again after ${report.seconds} s`);
+    return report;
+  }
+
+  private giveBack(examId: string, candidateId: string, gapMs: number): boolean {
+    const { exams, audit } = this.deps;
+    return exams.atomically(() => {
+      const c = exams.findCandidate(examId, candidateId);
+      if (!c?.deadline || c.phase !== 'active') return false;
+      exams.updateCandidate(examId, candidateId, { deadline: new Date(Date.parse(c.deadline) + gapMs).toISOString(), extensionMs: c.extensionMs + gapMs });
+      audit.append({ actor: SYSTEM, action: 'candidate.compensated', examId, candidateId, detail: { seconds: Math.round(gapMs / 1000), reason: 'engine outage' } });
+      return true;
+    });
+  }
+
+  /** The engines a lab lives on: its machines', and the one that makes every lab's networks (even before it has machines). */
+  private enginesOf(l: LiveLab): string[] {
+    return [this.deps.providers.networksOn, ...(l.lab?.topology?.machines ?? []).map((m) => m.provider)];
+  }
+
+  /** Candidates of exams under way whose lab is live, being built, being graded, or failed. */
+  private liveLabs(): LiveLab[] {
+    const { exams, labStore } = this.deps;
+    return exams.exams({ statuses: ['preparing', 'running', 'ending'] }).flatMap((exam) =>
+      exams
+        .candidates(exam.id)
+        .filter((c) => ['provisioning', 'ready', 'active', 'ending', 'failed'].includes(c.phase))
+        .map((c) => ({ examId: exam.id, candidateId: c.id, phase: c.phase, updatedAt: c.updatedAt, lab: labStore.labOf(c) ?? undefined })),
+    );
+  }
+}

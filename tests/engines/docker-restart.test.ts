@@ -1,0 +1,133 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { openSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import Dockerode from 'dockerode';
+import { api, examObjects, OPERATOR, sshExec, startedExam, startTestDaemon, waitFor, type TestDaemon } from '../api/helpers.js';
+import { SMALL_SCENARIO } from '../api/scenarios.js';
+
+const docker = new Dockerode();
+
+/** The running engine's command line, to start it again exactly so (with or without live restore). */
+function dockerdArgs(): string[] {
+  const pid = execFileSync('pgrep', ['-xo', 'dockerd']).toString().trim();
+  return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).slice(1).filter((a) => a !== '--live-restore');
+}
+
+async function stopDockerd(): Promise<void> {
+  execFileSync('pkill', ['-x', 'dockerd']);
+  await waitFor('dockerd to exit', async () => execFileSync('sh', ['-c', 'pgrep -x dockerd || true']).toString().trim(), (pids) => pids === '', 90_000);
+}
+
+async function startDockerd(args: readonly string[]): Promise<void> {
+  const log = openSync('/var/log/examlab/dockerd.log', 'a');
+  spawn('dockerd', args, { detached: true, stdio: ['ignore', log, log] }).unref();
+  await waitFor('dockerd to answer', () => docker.info().then(() => true, () => false), (up) => up, 60_000);
+}
+
+interface AuditRecord {
+  action: string;
+  detail: { provider?: string; kept?: number; restarted?: number; rebuilt?: number; compensated?: number; seconds?: number };
+}
+
+interface Candidate {
+  id: string;
+  phase: string;
+  deadline: string;
+  extensionMs: number;
+  finalRunId?: string;
+}
+
+/**
+ * The Docker engine restarted under a running exam, with live restore (the
+ * labs run through it: nothing to do, nobody owed time) and without (the
+ * machines stop with the engine: started again with the candidates' files,
+ * and the candidates given the time they were down). The daemon says the
+ * outage while it lasts, and the exam is graded in full afterwards.
+ */
+describe('the Docker engine restarted during an exam', () => {
+  let d: TestDaemon;
+  let examId: string;
+  let tokens: { [id: string]: string };
+  let args: string[];
+  const op = () => api(d.url, OPERATOR);
+  const candidates = async (): Promise<Candidate[]> => Promise.all(['alice', 'bob'].map(async (id) => (await op().get(`/api/exams/${examId}/candidates/${id}`)).body as Candidate));
+  const engineRecords = async (): Promise<AuditRecord[]> => ((await op().get('/api/audit')).body.records as AuditRecord[]).filter((r) => r.action.startsWith('engine.'));
+  const recovered = async (count: number) => (await waitFor(`recovery ${count} of the engine`, engineRecords, (rs) => rs.filter((r) => r.action === 'engine.up').length >= count, 90_000)).filter((r) => r.action === 'engine.up')[count - 1] as AuditRecord;
+
+  beforeAll(async () => {
+    args = dockerdArgs();
+    d = await startTestDaemon({ engineCheck: '500ms' });
+    ({ examId, tokens } = await startedExam(d.url, { scenarioYaml: SMALL_SCENARIO, candidates: [{ id: 'alice', name: 'Alice' }, { id: 'bob', name: 'Bob' }] }));
+    const written = await sshExec(d.sshPort, 'alice', tokens.alice as string, 'echo travail > ~/travail');
+    expect(written.code).toBe(0);
+  }, 240_000);
+
+  afterAll(async () => {
+    // Whatever happened, the engine is left running as the project starts it: live restore on.
+    if (!(await docker.info().then(() => true, () => false))) await startDockerd([...args, '--live-restore']);
+    else if (!((await docker.info()) as { LiveRestoreEnabled: boolean }).LiveRestoreEnabled) {
+      await stopDockerd();
+      await startDockerd([...args, '--live-restore']);
+    }
+    await d?.close();
+  }, 240_000);
+
+  test('with live restore: the outage is said while it lasts, candidates keep working, labs are kept and nobody is owed time', async () => {
+    const before = await candidates();
+    const containers = (await examObjects(examId)).containers.map((c) => c.id).sort();
+    await stopDockerd();
+    const ready = await waitFor('readiness to say the engine is down', async () => (await api(d.url).get('/readyz')).body, (r) => r.checks?.labEngines?.ok === false, 30_000);
+    expect(ready.checks.labEngines.detail).toMatch(/the docker engine has not answered since/);
+    // The labs run on without their engine: the candidate's session through the gateway still works.
+    expect((await sshExec(d.sshPort, 'alice', tokens.alice as string, 'cat ~/travail')).stdout).toBe('travail\n');
+    await startDockerd([...args, '--live-restore']);
+    const up = await recovered(1);
+    expect(up.detail).toMatchObject({ provider: 'docker', kept: 2, restarted: 0, rebuilt: 0, compensated: 0 });
+    expect((await engineRecords()).map((r) => r.action)).toEqual(['engine.down', 'engine.up']);
+    expect((await examObjects(examId)).containers.map((c) => c.id).sort()).toEqual(containers);
+    expect((await candidates()).map((c) => c.deadline)).toEqual(before.map((c) => c.deadline));
+    expect((await api(d.url).get('/readyz')).body.checks.labEngines.ok).toBe(true);
+  }, 240_000);
+
+  test('without live restore: the stopped machines are started again with the candidates\' files, and the candidates get the time back', async () => {
+    // An engine restarted without live restore (its own restart is survived: it had it until now).
+    await stopDockerd();
+    await startDockerd(args);
+    await recovered(2);
+    const before = await candidates();
+    const containers = (await examObjects(examId)).containers.map((c) => c.id).sort();
+    // Now it stops and takes the machines with it.
+    const stopped = Date.now();
+    await stopDockerd();
+    await startDockerd([...args, '--live-restore']);
+    const up = await recovered(3);
+    const downMs = Date.now() - stopped;
+    expect(up.detail).toMatchObject({ provider: 'docker', kept: 0, restarted: 2, rebuilt: 0, compensated: 2 });
+    const after = await candidates();
+    for (const [i, c] of after.entries()) {
+      const given = Date.parse(c.deadline) - Date.parse(before[i]?.deadline as string);
+      // The time from the engine's stop to the machines' restart: at least the outage seen, at most the whole wait.
+      expect(given).toBeGreaterThanOrEqual((up.detail.seconds as number) * 1000 - 1000);
+      expect(given).toBeLessThanOrEqual(downMs + 1000);
+      expect(c.extensionMs - (before[i]?.extensionMs as number)).toBe(given);
+    }
+    const objects = await examObjects(examId);
+    expect(objects.containers.map((c) => c.id).sort()).toEqual(containers);
+    expect(objects.containers.map((c) => c.state)).toEqual(['running', 'running']);
+    const work = await waitFor('alice\'s machine to answer again', () => sshExec(d.sshPort, 'alice', tokens.alice as string, 'cat ~/travail').catch((err: Error) => ({ code: -1, stdout: err.message, stderr: '' })), (r) => r.code === 0, 60_000);
+    expect(work.stdout).toBe('travail\n');
+  }, 300_000);
+
+  test('the exam is then graded in full', async () => {
+    expect((await op().post(`/api/exams/${examId}/end`)).status).toBe(202);
+    const exam = await waitFor('the exam graded', async () => (await op().get(`/api/exams/${examId}`)).body, (e) => e.status === 'ended', 120_000);
+    expect(exam.progress.labs).toEqual({ graded: 2 });
+    // Every check decided (pass or fail, none in error): only the jury's manual marks are left.
+    const results = (await op().get(`/api/exams/${examId}/results`)).body.candidates as { candidate: { id: string }; checks: { status: string }[]; pending: string[] }[];
+    expect(results.map((r) => [r.candidate.id, r.checks.map((c) => c.status).filter((s) => s !== 'pass' && s !== 'fail'), r.pending.filter((p) => !p.startsWith('manual criteria'))])).toEqual([
+      ['alice', [], []],
+      ['bob', [], []],
+    ]);
+    expect((await op().get('/api/audit')).body.chain).toMatchObject({ ok: true });
+  }, 180_000);
+});
