@@ -49,9 +49,10 @@ interface LiveLab {
   examId: string;
   candidateId: string;
   phase: string;
-  updatedAt: string;
   lab: LabRecord | undefined;
 }
+
+const key = (l: LiveLab) => `${l.examId}/${l.candidateId}`;
 
 /**
  * Watches the engines that hold live labs while the daemon runs (at start,
@@ -66,6 +67,8 @@ interface LiveLab {
  */
 export class EngineWatch {
   private readonly down = new Map<string, EngineOutage>();
+  /** Per engine down: the candidates whose lab had already failed when it went (theirs is the operator's call, not the outage's). */
+  private readonly failedBefore = new Map<string, Set<string>>();
   private timer: NodeJS.Timeout | undefined;
   private busy = false;
 
@@ -99,7 +102,7 @@ export class EngineWatch {
       const recovered: EngineRecovery[] = [];
       for (const name of engines) {
         const failure = await this.ping(name);
-        if (failure) this.noteDown(name, failure);
+        if (failure) this.noteDown(name, failure, live);
         else if (this.down.has(name)) recovered.push(await this.recover(name, live));
       }
       return recovered;
@@ -120,10 +123,11 @@ export class EngineWatch {
     }
   }
 
-  private noteDown(provider: string, error: string): void {
+  private noteDown(provider: string, error: string, live: readonly LiveLab[]): void {
     if (this.down.has(provider)) return;
     const outage = { provider, since: new Date(this.deps.clock.now()).toISOString(), error };
     this.down.set(provider, outage);
+    this.failedBefore.set(provider, new Set(live.filter((l) => l.phase === 'failed').map(key)));
     this.deps.log.error(outage, `the ${provider} engine does not answer: live labs on it are watched until it does`);
     this.deps.audit.append({ actor: SYSTEM, action: 'engine.down', detail: { ...outage } });
   }
@@ -148,12 +152,12 @@ export class EngineWatch {
             report.kept++;
             continue;
           }
-          // Their machines were down from the outage until now: that time is given back.
+          // Their machines were down from the outage until now: that time is given back (a rebuilt lab keeps its deadline too).
           if (l.phase === 'active' && this.giveBack(l.examId, l.candidateId, clock.now() - since)) report.compensated++;
         } else if (l.phase === 'ending') {
           pipeline.launchCompletion(l.examId, l.candidateId);
           report.relaunched++;
-        } else if (l.phase === 'failed' && l.updatedAt >= outage.since) {
+        } else if (l.phase === 'failed' && !this.failedBefore.get(provider)?.has(key(l))) {
           exams.moveCandidate(l.examId, l.candidateId, 'provisioning', { attempts: 0, detail: `the ${provider} engine stopped while the lab was built; building it again` });
           pipeline.launchPrepare(l.examId, l.candidateId);
           report.relaunched++;
@@ -165,6 +169,7 @@ export class EngineWatch {
     }
     report.seconds = Math.round((clock.now() - since) / 1000);
     this.down.delete(provider);
+    this.failedBefore.delete(provider);
     audit.append({ actor: SYSTEM, action: 'engine.up', detail: { ...report, since: outage.since } });
     log.warn(report, `the ${provider} engine answers again after ${report.seconds} s`);
     return report;
@@ -174,7 +179,7 @@ export class EngineWatch {
     const { exams, audit } = this.deps;
     return exams.atomically(() => {
       const c = exams.findCandidate(examId, candidateId);
-      if (!c?.deadline || c.phase !== 'active') return false;
+      if (!c?.deadline || (c.phase !== 'active' && c.phase !== 'provisioning')) return false;
       exams.updateCandidate(examId, candidateId, { deadline: new Date(Date.parse(c.deadline) + gapMs).toISOString(), extensionMs: c.extensionMs + gapMs });
       audit.append({ actor: SYSTEM, action: 'candidate.compensated', examId, candidateId, detail: { seconds: Math.round(gapMs / 1000), reason: 'engine outage' } });
       return true;
@@ -193,7 +198,7 @@ export class EngineWatch {
       exams
         .candidates(exam.id)
         .filter((c) => ['provisioning', 'ready', 'active', 'ending', 'failed'].includes(c.phase))
-        .map((c) => ({ examId: exam.id, candidateId: c.id, phase: c.phase, updatedAt: c.updatedAt, lab: labStore.labOf(c) ?? undefined })),
+        .map((c) => ({ examId: exam.id, candidateId: c.id, phase: c.phase, lab: labStore.labOf(c) ?? undefined })),
     );
   }
 }
