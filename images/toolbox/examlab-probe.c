@@ -9,6 +9,12 @@
  * reports does not depend on any binary or library the candidate controls.
  *
  *   examlab-probe serve                   the grader's work list on stdin, one record per request on stdout
+ *   examlab-probe relay PORT              stdin and stdout joined to 127.0.0.1:PORT in the machine
+ *
+ * relay carries an SSH connection to a machine whose engine is on another
+ * host (the daemon cannot route to its lab networks): the engine's exec API
+ * is the pipe, the machine's own sshd is the other end. It adds no trust:
+ * the session is SSH, end to end.
  *
  * serve (protocol 1) first makes itself non-dumpable, so that a root of the
  * machine without CAP_SYS_PTRACE can neither trace it nor reach its fds.
@@ -1723,7 +1729,62 @@ static int serve(long start) {
     _exit(0);
 }
 
+/* Writes the whole buffer, across short writes and interruptions. */
+static int write_all(int fd, const char *buf, size_t len) {
+    while (len) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Copies between stdin/stdout and a TCP connection to 127.0.0.1:PORT until both directions end. */
+static int relay(const char *port_text) {
+    char *end;
+    long port = strtol(port_text, &end, 10);
+    if (*end || port < 1 || port > 65535) {
+        fprintf(stderr, "relay: not a port: %s\n", port_text);
+        return 2;
+    }
+    int sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (sock < 0 || connect(sock, (struct sockaddr *)&to, sizeof to) < 0) {
+        fprintf(stderr, "relay: cannot connect to 127.0.0.1:%ld: %s\n", port, strerror(errno));
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    struct pollfd fds[2] = {{.fd = 0, .events = POLLIN}, {.fd = sock, .events = POLLIN}};
+    int open_in = 1, open_sock = 1;
+    char buf[1 << 16];
+    while (open_sock) {
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            return 1;
+        }
+        if (open_in && fds[0].revents) {
+            ssize_t n = read(0, buf, sizeof buf);
+            if (n <= 0) {
+                open_in = 0;
+                fds[0].fd = -1;
+                shutdown(sock, SHUT_WR);
+            } else if (write_all(sock, buf, (size_t)n) < 0) return 1;
+        }
+        if (fds[1].revents) {
+            ssize_t n = read(sock, buf, sizeof buf);
+            if (n <= 0) open_sock = 0;
+            else if (write_all(1, buf, (size_t)n) < 0) return 1;
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 3 && !strcmp(argv[1], "relay")) return relay(argv[2]);
     if (argc >= 2 && !strcmp(argv[1], "serve")) {
         /* Not dumpable: a root of the machine without CAP_SYS_PTRACE can neither trace the probe nor open its /proc files. */
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

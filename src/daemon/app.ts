@@ -36,8 +36,10 @@ export function createApp(config: Config, log: Logger): App {
   // The engines' modules are loaded with the engines, on first use: a command that starts none loads none.
   const dockerModule = once(() => import('../providers/docker/index.js'));
   const libvirtModule = once(() => import('../providers/libvirt/index.js'));
+  // Images are built on this host's engine; an engine on another host gets them from it.
+  const buildEngine = once(async () => (await dockerModule()).localEngine(config.dockerSocket));
   const docker = once(async () =>
-    (await dockerModule()).DockerProvider.start(log.child({ provider: 'docker' }), { subnetPool: config.subnetPool, socketPath: config.dockerSocket, graderTools: toolbox }),
+    (await dockerModule()).DockerProvider.start(log.child({ provider: 'docker' }), { subnetPool: config.subnetPool, engine: config.dockerEngine, imageSource: buildEngine, graderTools: toolbox }),
   );
   // Started on first use only: a Docker-only lab never needs libvirtd.
   const libvirt = once(async () =>
@@ -54,7 +56,7 @@ export function createApp(config: Config, log: Logger): App {
   const images = new ImageService(config.imagesDir, (root, extra) => ImageCatalog.load(root, extra), {
     docker: once(async () => {
       const { DockerImageBuilder, dockerImages } = await dockerModule();
-      return dockerImages(new DockerImageBuilder((await docker()).docker, imageLog, { workDir: join(config.buildDir, 'rootfs'), debianMirror: config.debianMirror }));
+      return dockerImages(new DockerImageBuilder(await buildEngine(), imageLog, { workDir: join(config.buildDir, 'rootfs'), debianMirror: config.debianMirror }));
     }),
     libvirt: once(async () => {
       const { VmImageBuilder, vmImages } = await libvirtModule();

@@ -15,7 +15,10 @@ export interface Config {
   /** Lab subnets are /24s carved from this pool. */
   subnetPool: string;
   debianMirror: string;
+  /** This host's Docker engine: images are built on it (and shipped to an engine elsewhere). */
   dockerSocket: string;
+  /** The engine labs run on: this host's (unix://), or another host's over TLS (tcp://, `tls` a folder of ca.pem, cert.pem, key.pem) or SSH (ssh://user@host, `sshKey` a private key file). */
+  dockerEngine: { url: string; tls?: { ca: string; cert: string; key: string }; sshKey?: string };
   /** libvirt connection for VMs: qemu:///system, or qemu+ssh://host/system. */
   libvirtUri: string;
   /** VM files: built images in images/, per-lab overlays and sockets in labs/. Must be reachable by the QEMU user. */
@@ -35,6 +38,11 @@ export function loadConfig(overrides: Partial<Config> = {}): Config {
     subnetPool: env.EXAMLAB_SUBNET_POOL ?? '10.231.0.0/16',
     debianMirror: env.EXAMLAB_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian',
     dockerSocket: env.DOCKER_SOCKET ?? '/var/run/docker.sock',
+    dockerEngine: {
+      url: env.EXAMLAB_DOCKER ?? `unix://${env.DOCKER_SOCKET ?? '/var/run/docker.sock'}`,
+      ...(env.EXAMLAB_DOCKER_TLS ? { tls: { ca: join(env.EXAMLAB_DOCKER_TLS, 'ca.pem'), cert: join(env.EXAMLAB_DOCKER_TLS, 'cert.pem'), key: join(env.EXAMLAB_DOCKER_TLS, 'key.pem') } } : {}),
+      ...(env.EXAMLAB_DOCKER_SSH_KEY ? { sshKey: env.EXAMLAB_DOCKER_SSH_KEY } : {}),
+    },
     libvirtUri: env.EXAMLAB_LIBVIRT_URI ?? 'qemu:///system',
     vmDir: env.EXAMLAB_VM_DIR ?? '/var/lib/libvirt/images/examlab',
     logLevel: env.EXAMLAB_LOG_LEVEL ?? 'info',

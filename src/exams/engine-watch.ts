@@ -150,7 +150,8 @@ export class EngineWatch {
             report.restarted++;
           } else {
             report.kept++;
-            continue;
+            // Running all along, but reached only through the engine: nobody could open a session meanwhile.
+            if (!(await this.reachedThroughEngine(provider))) continue;
           }
           // Their machines were down from the outage until now: that time is given back (a rebuilt lab keeps its deadline too).
           if (l.phase === 'active' && this.giveBack(l.examId, l.candidateId, clock.now() - since)) report.compensated++;
@@ -173,6 +174,10 @@ export class EngineWatch {
     audit.append({ actor: SYSTEM, action: 'engine.up', detail: { ...report, since: outage.since } });
     log.warn(report, `the ${provider} engine answers again after ${report.seconds} s`);
     return report;
+  }
+
+  private async reachedThroughEngine(provider: string): Promise<boolean> {
+    return (await this.deps.providers.get(provider)).reachedThroughEngine === true;
   }
 
   private giveBack(examId: string, candidateId: string, gapMs: number): boolean {

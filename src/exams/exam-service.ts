@@ -562,7 +562,7 @@ export class ExamService implements CandidateDirectory {
     return {
       lab,
       machine: chosen.name,
-      target: { host: chosen.address, username: chosen.loginUser as string, privateKey: lab.secrets.candidatePrivateKey, hostKey: chosen.hostKey },
+      target: { host: chosen.address, username: chosen.loginUser as string, privateKey: lab.secrets.candidatePrivateKey, hostKey: chosen.hostKey, tunnel: this.deps.labs.sshTunnel(lab, chosen.name) },
     };
   }
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import { MAX_PROBE_OUTPUT, sessionRunner, type GradingAccess, type MachineRunner, type Toolbox } from '../grading/index.js';
 import { GRADER_TOOLS_DIR, type EngineCommand, type LabRef, type ProviderRegistry } from '../providers/index.js';
 import { openMachineSession, SshSession, type ExecOptions, type ExecResult, type MachineSession, type SshTarget } from '../remote/index.js';
@@ -40,15 +41,20 @@ export class LabMachineAccess implements MachineAccess {
 
   async open(lab: LabRecord, machine: string, timeoutMs: number): Promise<MachineSession> {
     const engine = await this.engine(lab, machine);
-    return engine ? engineSession(engine) : openMachineSession(requireTarget(lab, machine), timeoutMs);
+    return engine ? engineSession(engine) : openMachineSession(this.target(lab, machine), timeoutMs);
   }
 
   reboot(lab: LabRecord, machine: string, timeoutMs: number): Promise<string> {
-    return rebootMachine(requireTarget(lab, machine), timeoutMs);
+    return rebootMachine(this.target(lab, machine), timeoutMs);
+  }
+
+  /** Root's target, with the way through the engine when this host cannot route to the machine. */
+  private target(lab: LabRecord, machine: string): SshTarget {
+    return { ...requireTarget(lab, machine), tunnel: machineTunnel(this.providers, lab, machine) };
   }
 
   runner(lab: LabRecord, machine: string): MachineRunner {
-    const viaSession = sessionRunner(() => openMachineSession(requireTarget(lab, machine), 15_000), this.toolbox);
+    const viaSession = sessionRunner(() => openMachineSession(this.target(lab, machine), 15_000), this.toolbox);
     return {
       probe: async (work, { deadlineMs }) => {
         const engine = await this.engine(lab, machine);
@@ -65,7 +71,7 @@ export class LabMachineAccess implements MachineAccess {
     const m = lab.topology?.machines.find((x) => x.name === machine);
     if (!m) return { ok: false, detail: `no machine ${machine}` };
     try {
-      const session = await SshSession.connect({ host: m.address, username: user, password, hostKey: m.hostKey }, timeoutMs);
+      const session = await SshSession.connect({ host: m.address, username: user, password, hostKey: m.hostKey, tunnel: machineTunnel(this.providers, lab, machine) }, timeoutMs);
       session.close();
       return { ok: true, detail: `${user} logged in` };
     } catch (err) {
@@ -155,6 +161,16 @@ export function gradingAccess(lab: LabRecord, machines: MachineAccess): GradingA
       const shared = Object.keys(target.addresses).find((n) => n in origin.addresses);
       return shared ? target.addresses[shared] : target.address;
     },
+  };
+}
+
+/** The way to a machine's sshd through its engine, for an engine on another host (see Provider.tunnel). */
+export function machineTunnel(providers: ProviderRegistry, lab: LabRecord, machine: string): () => Promise<Duplex | undefined> {
+  return async () => {
+    const placed = lab.topology?.machines.find((m) => m.name === machine);
+    if (!placed) throw new EnvironmentError(`lab ${lab.id} has no machine ${machine}`);
+    const provider = await providers.get(placed.provider);
+    return provider.tunnel?.({ labId: lab.id, examId: lab.examId, candidateId: lab.candidateId }, machine, 22);
   };
 }
 

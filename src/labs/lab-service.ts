@@ -10,7 +10,7 @@ import { generateKeyPair } from '../remote/index.js';
 import type { LabRecord, LabStore, LabTopology, RunPurpose, RunRecord } from './lab-store.js';
 import { mapLimit } from '../util/concurrency.js';
 import { newId, sha256 } from '../util/ids.js';
-import { gradingAccess } from './access.js';
+import { gradingAccess, machineTunnel } from './access.js';
 import type { MachineAccess, PlacedMachine } from './machine-access.js';
 import { consoleTail } from './console.js';
 import { GRADABLE_STATES } from './states.js';
@@ -252,6 +252,11 @@ export class LabService {
   }
 
   /** What the engines say about each machine of the lab. */
+  /** The way to a machine's sshd for an SSH client (the gateway's): through its engine when this host cannot route to it. */
+  sshTunnel(lab: LabRecord, machine: string): ReturnType<typeof machineTunnel> {
+    return machineTunnel(this.deps.providers, lab, machine);
+  }
+
   async machineStates(labId: string): Promise<Record<string, MachineRunState>> {
     const states: Record<string, MachineRunState> = {};
     await this.eachMachine(labId, async (provider, ref, machine) => void (states[machine] = await provider.machineState(ref, machine)));

@@ -1,3 +1,5 @@
+import type { Duplex } from 'node:stream';
+
 /**
  * Where a lab runs. The scenario says what a lab is; a provider says where
  * its machines run (Docker containers, libvirt VMs). Providers speak only
@@ -121,6 +123,14 @@ export interface Provider {
    * a timeout or an output flood is thrown.
    */
   exec?(lab: LabRef, machine: string, command: EngineCommand): Promise<EngineCommandResult>;
+  /**
+   * A byte stream to a TCP port of a machine (its sshd), when this host
+   * cannot route to the machine's networks (an engine on another host);
+   * undefined when it can (connect to the machine's address).
+   */
+  tunnel?(lab: LabRef, machine: string, port: number): Promise<Duplex | undefined>;
+  /** Machines are reached only through the engine (tunnel): while it does not answer, nobody reaches them. */
+  readonly reachedThroughEngine?: boolean;
   /**
    * Machines whose boot can fail (VMs): removes the machine and creates it
    * again from its image, a fresh first boot. Called once for a machine the

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { ClientChannel, SFTPWrapper } from 'ssh2';
 import { ExamlabError, TimeoutError, errorMessage } from '../util/errors.js';
@@ -15,6 +16,8 @@ export interface SshTarget {
   hostKey?: string;
   /** A VM's guest agent socket, for when SSH does not answer (see remote/machine-session.ts). */
   agentSocket?: string;
+  /** The way to the machine's sshd when this host cannot route to it (an engine elsewhere); connect to host:port when it gives none. */
+  tunnel?: () => Promise<Duplex | undefined>;
 }
 
 export interface ExecResult {
@@ -47,6 +50,15 @@ export function generateKeyPair(comment: string): KeyPair {
   return { privateKey: pair.private, publicKey: pair.public.trim() };
 }
 
+/** The target's tunnel, opened; undefined when the machine is reached at its address. */
+export async function openTunnel(target: SshTarget, where: string): Promise<Duplex | undefined> {
+  try {
+    return await target.tunnel?.();
+  } catch (err) {
+    throw new SshError(`cannot reach ${where} through its engine: ${errorMessage(err)}`);
+  }
+}
+
 /** An open SSH connection to one machine. */
 export class SshSession {
   private constructor(
@@ -56,12 +68,13 @@ export class SshSession {
     readonly hostKey: string,
   ) {}
 
-  static connect(target: SshTarget, timeoutMs: number): Promise<SshSession> {
+  static async connect(target: SshTarget, timeoutMs: number): Promise<SshSession> {
+    const where = `${target.username}@${target.host}:${target.port ?? 22}`;
+    const sock = await openTunnel(target, where);
     return new Promise((resolve, reject) => {
       const client = new Client();
       let presented = '';
       let mismatch = false;
-      const where = `${target.username}@${target.host}:${target.port ?? 22}`;
       client.once('ready', () => resolve(new SshSession(client, target, presented)));
       // `on`, not `once`: a dying connection can report several errors, and an unheard one would crash the process.
       client.on('error', (err) => {
@@ -71,6 +84,7 @@ export class SshSession {
         else reject(new SshError(`cannot open SSH to ${where}: ${err.message}`));
       });
       client.connect({
+        sock,
         host: target.host,
         port: target.port ?? 22,
         username: target.username,

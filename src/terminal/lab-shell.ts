@@ -5,7 +5,7 @@ import type { ClientChannel } from 'ssh2';
 import { actorOf, type CutReason, type SessionRegistry } from '../access/index.js';
 import type { AuditLog } from '../audit/index.js';
 import type { ExamService } from '../exams/index.js';
-import { fingerprint } from '../remote/index.js';
+import { fingerprint, openTunnel } from '../remote/index.js';
 import { EnvironmentError, errorMessage } from '../util/errors.js';
 import type { Recording, Recordings, SessionVia } from './recordings.js';
 
@@ -165,12 +165,17 @@ export class LabShells {
     return { machine: this.deps.exams.labTarget(examId, candidateId, machine).machine };
   }
 
-  open(request: ShellRequest): Promise<LabShell> {
+  async open(request: ShellRequest): Promise<LabShell> {
     const { examId, candidateId } = request;
     // Checked again per session: access may have been cut since the login.
     const lab = this.deps.exams.labTarget(examId, candidateId, request.machine);
     const actor = actorOf({ kind: 'candidate', examId, candidateId });
     const log = this.deps.log.child({ exam: examId, candidate: candidateId, machine: lab.machine, via: request.via });
+    const sock = await openTunnel(lab.target, lab.machine).catch((err: unknown) => {
+      log.warn({ err: errorMessage(err) }, 'cannot reach the lab through its engine');
+      this.deps.metrics.error('gateway');
+      throw new LabUnreachableError(`your lab machine ${lab.machine} does not answer; tell the exam supervisor`);
+    });
     const upstream = new Client();
     const started = Date.now();
     let recordingId: string | undefined;
@@ -219,6 +224,7 @@ export class LabShells {
       });
       const expected = lab.target.hostKey;
       upstream.connect({
+        sock,
         host: lab.target.host,
         port: lab.target.port ?? 22,
         username: lab.target.username,

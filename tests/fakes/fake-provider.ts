@@ -59,6 +59,8 @@ export class FakeProvider implements Provider, NetworkProvider {
   readonly networks = new Map<string, LabNetwork[]>();
   /** The engine does not answer at all. */
   down = false;
+  /** An engine on another host: its machines are reached through it only. */
+  reachedThroughEngine = false;
   /** What the host can hold, when a test says so (the real engines always can). */
   capacity?: () => Promise<HostCapacity>;
   private readonly failures = new ScriptedFailures<FailingOp>();

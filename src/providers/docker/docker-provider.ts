@@ -7,9 +7,11 @@ import { GRADER_TOOLS_DIR, type EngineCommand, type EngineCommandResult, type Ho
 import { CgroupIsolation } from './cgroups.js';
 import { dockerCapacity } from './capacity.js';
 import { DEFAULT_CONTAINER_DISK, diskQuotaOf, storageOptFor, type DiskQuota } from './disk-quota.js';
-import { execInContainer } from './exec.js';
+import type { Duplex } from 'node:stream';
+import { dockerConnection, type DockerEngineAddress } from './engine-address.js';
+import { execInContainer, streamThroughContainer } from './exec.js';
 import { GraderVolume, type GraderTools } from './grader-volume.js';
-import { ensureHostIsolation } from './host-firewall.js';
+import { engineHostFirewall, ensureHostIsolation } from './host-firewall.js';
 import { LABEL, labLabels, objectName } from '../index.js';
 import { freeSubnet, hostAddress } from '../index.js';
 import { tarOf } from './tar.js';
@@ -20,7 +22,10 @@ const SUBNET_ATTEMPTS = 8;
 export interface DockerProviderOptions {
   /** Where lab subnets are carved from, one /24 per network. */
   subnetPool: string;
-  socketPath?: string;
+  /** The engine; this host's socket when absent. */
+  engine?: DockerEngineAddress;
+  /** The engine images are built on (this host's), when `engine` is another host's: images are shipped from it. */
+  imageSource?: () => Promise<Dockerode>;
   /** The grader's probe, mounted read-only into every container. */
   graderTools: () => Promise<GraderTools>;
 }
@@ -38,9 +43,11 @@ export class DockerProvider implements Provider, NetworkProvider {
   private readonly subnetLock = new Mutex();
   private readonly graderVolume: GraderVolume;
   /** Whether systemd containers get only their own cgroup (a local cgroup v1 host). */
-  private readonly isolateCgroups = CgroupIsolation.available();
-  /** The engine runs on this host (a Unix socket), so its kernel's limits can be read here. */
-  private readonly local = true;
+  private readonly isolateCgroups: boolean;
+  /** Images shipped to a remote engine, by tag (each once, even when labs ask at the same time). */
+  private readonly shipped = new Map<string, Promise<void>>();
+  /** A remote engine's host firewall, installed with the first image it has. */
+  private remoteIsolation?: Promise<void>;
   /** How the engine bounds a machine's disk; asked once. */
   private diskQuota?: Promise<DiskQuota>;
 
@@ -48,15 +55,21 @@ export class DockerProvider implements Provider, NetworkProvider {
     readonly docker: Dockerode,
     private readonly log: Logger,
     private readonly options: DockerProviderOptions,
+    /** The engine runs on this host (a Unix socket): its kernel, files and firewall are read and set here. */
+    readonly local: boolean,
+    private readonly label: string,
   ) {
     this.graderVolume = new GraderVolume(docker, options.graderTools);
+    this.isolateCgroups = local && CgroupIsolation.available();
   }
 
-  /** Connects, checks the engine and installs the host isolation rule. */
+  /** Connects, checks the engine and installs the host isolation rule (a remote host's, with its first image). */
   static async start(log: Logger, options: DockerProviderOptions): Promise<DockerProvider> {
-    const provider = new DockerProvider(new Dockerode({ socketPath: options.socketPath ?? '/var/run/docker.sock' }), log, options);
+    const connection = dockerConnection(options.engine ?? { url: 'unix:///var/run/docker.sock' });
+    const provider = new DockerProvider(new Dockerode(connection.options), log, options, connection.local, connection.label);
     await provider.ping();
-    for (const warning of await ensureHostIsolation()) log.warn(warning);
+    if (connection.local) for (const warning of await ensureHostIsolation()) log.warn(warning);
+    else log.warn(`the Docker engine at ${connection.label} is on another host: its systemd containers see that host's cgroups (the per-container cgroup needs the host's files)`);
     return provider;
   }
 
@@ -65,7 +78,7 @@ export class DockerProvider implements Provider, NetworkProvider {
       const version = await this.docker.version();
       return `Docker ${version.Version}`;
     } catch (err) {
-      throw new EnvironmentError(`the Docker engine does not answer (${errorMessage(err)}); start it with \`make engines\``);
+      throw new EnvironmentError(this.local ? `the Docker engine does not answer (${errorMessage(err)}); start it with \`make engines\`` : `the Docker engine at ${this.label} does not answer (${errorMessage(err)})`);
     }
   }
 
@@ -127,6 +140,7 @@ export class DockerProvider implements Provider, NetworkProvider {
     for (const t of spec.tmpfs) tmpfs[t.path] = `rw,nosuid,nodev,size=${t.sizeBytes}`;
     let container: Dockerode.Container | undefined;
     try {
+      if (!this.local) await this.prepareRemote(spec.image);
       const graderVolume = await this.graderVolume.ensure(spec.image);
       const storageOpt = await this.storageOpt(spec);
       const cgroups = spec.systemd && this.isolateCgroups ? CgroupIsolation.hostConfig(name) : undefined;
@@ -229,13 +243,62 @@ export class DockerProvider implements Provider, NetworkProvider {
     return execInContainer(this.docker.getContainer(objectName(lab, machine)), command);
   }
 
+  get reachedThroughEngine(): boolean {
+    return !this.local;
+  }
+
+  async tunnel(lab: LabRef, machine: string, port: number): Promise<Duplex | undefined> {
+    // This host routes to its own engine's lab networks; another host's are reached through the engine.
+    if (this.local) return undefined;
+    return streamThroughContainer(this.docker.getContainer(objectName(lab, machine)), [`${GRADER_TOOLS_DIR}/examlab-probe`, 'relay', String(port)]);
+  }
+
+  /** A remote engine gets the image from this host's (by tag, which carries a content hash), then its host's firewall rule. */
+  private async prepareRemote(image: string): Promise<void> {
+    let shipping = this.shipped.get(image);
+    if (!shipping) {
+      shipping = this.ship(image);
+      this.shipped.set(image, shipping);
+      shipping.catch(() => this.shipped.delete(image));
+    }
+    await shipping;
+    this.remoteIsolation ??= ensureHostIsolation(engineHostFirewall(this.docker, image)).then(
+      (warnings) => warnings.forEach((w) => this.log.warn(`${this.label}: ${w}`)),
+      (err: unknown) => {
+        this.remoteIsolation = undefined;
+        throw err;
+      },
+    );
+    await this.remoteIsolation;
+  }
+
+  private async ship(image: string): Promise<void> {
+    const present = await this.docker
+      .getImage(image)
+      .inspect()
+      .then(() => true)
+      .catch((err: { statusCode?: number }) => {
+        if (err.statusCode === 404) return false;
+        throw err;
+      });
+    if (present) return;
+    if (!this.options.imageSource) throw new EnvironmentError(`image ${image} is not on the engine at ${this.label}, and no engine to ship it from`);
+    const started = Date.now();
+    const source = await this.options.imageSource();
+    const archive = (await source.getImage(image).get()) as NodeJS.ReadableStream;
+    const loading = (await this.docker.loadImage(archive)) as NodeJS.ReadableStream;
+    await new Promise<void>((resolve, reject) => this.docker.modem.followProgress(loading, (err: Error | null) => (err ? reject(err) : resolve())));
+    await this.docker.getImage(image).inspect();
+    this.log.info({ image, engine: this.label, seconds: (Date.now() - started) / 1000 }, 'image shipped to the engine');
+  }
+
   /** The disk bound of a machine: what the scenario gives it (or 2 GiB) to write on top of its image. */
   private async storageOpt(spec: MachineSpec): Promise<Record<string, string> | undefined> {
     return storageOptFor(this.docker, await this.quota(), spec.image, spec.resources.diskBytes ?? DEFAULT_CONTAINER_DISK);
   }
 
   private quota(): Promise<DiskQuota> {
-    this.diskQuota ??= diskQuotaOf(this.docker).then(
+    this.diskQuota ??= diskQuotaOf(this.docker, this.local).then(
       (quota) => {
         if (quota.kind === 'none') this.log.warn(`the disk of lab machines is not bounded (${quota.why}): one candidate filling their disk fills the engine's`);
         return quota;
@@ -250,7 +313,7 @@ export class DockerProvider implements Provider, NetworkProvider {
 
   async capacity(): Promise<HostCapacity> {
     const quota = await this.quota();
-    return { ...(await dockerCapacity(this.docker, this.options.subnetPool, await this.subnetsInUse(), this.local)), machineDiskBound: quota.kind === 'none' ? { bounded: false, detail: quota.why } : { bounded: true, detail: `${quota.kind} quotas` } };
+    return { ...(await dockerCapacity(this.docker, this.options.subnetPool, await this.subnetsInUse(), this.local)), machineDiskBound: quota.kind === 'none' ? { bounded: false, detail: quota.why } : { bounded: true, detail: quota.kind === 'btrfs' ? `btrfs quotas, counting what ${quota.counts === 'written' ? 'each machine writes' : 'each machine references, its image included'}` : 'XFS project quotas' } };
   }
 
   async listLabIds(): Promise<string[]> {

@@ -1,4 +1,4 @@
-import type { Duplex } from 'node:stream';
+import { Duplex, PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { EnvironmentError, TimeoutError, errorMessage } from '../../util/errors.js';
 import type { EngineCommand, EngineCommandResult } from '../types.js';
@@ -64,4 +64,25 @@ function readMultiplexed(stream: Duplex, command: EngineCommand): Promise<{ stdo
     stream.on('error', (err) => finish(new EnvironmentError(`the engine's stream broke: ${errorMessage(err)}`)));
     if (command.stdin !== undefined) stream.end(command.stdin);
   });
+}
+
+/**
+ * A byte stream through a program started in the container (the probe's
+ * relay): what is written goes to its stdin, its stdout is what is read.
+ * Its stderr is kept for the error when it ends early.
+ */
+export async function streamThroughContainer(container: Dockerode.Container, argv: readonly string[]): Promise<Duplex> {
+  const exec = await container.exec({ Cmd: [...argv], AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: false, User: 'root', WorkingDir: '/' });
+  const stream = (await exec.start({ hijack: true, stdin: true })) as Duplex;
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  container.modem.demuxStream(stream, stdout, stderr);
+  stderr.resume();
+  stream.on('end', () => stdout.end());
+  stream.on('close', () => stdout.end());
+  stream.on('error', (err) => stdout.destroy(err));
+  const duplex = Duplex.from({ readable: stdout, writable: stream });
+  // Closing our side ends the program's stdin, then the hijacked connection.
+  duplex.on('close', () => stream.destroy());
+  return duplex;
 }

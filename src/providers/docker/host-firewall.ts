@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import type Dockerode from 'dockerode';
 import { promisify } from 'node:util';
 import { EnvironmentError, errorMessage } from '../../util/errors.js';
 
@@ -77,4 +78,33 @@ async function acceptLabSegments(run: FirewallRunner): Promise<string | undefine
   } catch (err) {
     return `cannot accept frames inside a lab's own bridge before Docker's isolation (iptables physdev match): DHCP and lab routers will not work: ${errorMessage(err)}`;
   }
+}
+
+/**
+ * The firewall of an engine's own host when that host is another machine:
+ * each tool runs in a one-shot container entering the host's mount and
+ * network namespaces (its own iptables binary, its own rules), removed
+ * once done: nothing of examlab stays on the host. `image` is any image
+ * on that engine with nsenter (util-linux: every Debian image).
+ */
+export function engineHostFirewall(docker: Dockerode, image: string): FirewallRunner {
+  return async (tool, args) => {
+    const container = await docker.createContainer({
+      Image: image,
+      Entrypoint: ['nsenter'],
+      Cmd: ['-t', '1', '-m', '-n', '--', tool, ...args],
+      Labels: { 'examlab.managed': 'true', 'examlab.role': 'host-firewall' },
+      HostConfig: { PidMode: 'host', NetworkMode: 'host', CapDrop: ['ALL'], CapAdd: ['SYS_ADMIN', 'SYS_PTRACE', 'SYS_CHROOT', 'NET_ADMIN', 'NET_RAW'], SecurityOpt: ['apparmor=unconfined'] },
+    });
+    try {
+      await container.start();
+      const { StatusCode } = (await container.wait()) as { StatusCode: number };
+      if (StatusCode !== 0) {
+        const logs = (await container.logs({ stdout: true, stderr: true })) as Buffer;
+        throw new EnvironmentError(`${tool} ${args.join(' ')} exited ${StatusCode} on the engine's host: ${logs.toString('utf8').replace(/[\x00-\x08]/g, '').trim()}`);
+      }
+    } finally {
+      await container.remove({ force: true }).catch(() => undefined);
+    }
+  };
 }

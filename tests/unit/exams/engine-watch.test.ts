@@ -54,6 +54,15 @@ describe('watching the engines during an exam', () => {
     expect(h.audit().find((r) => r.action === 'engine.up')?.detail).toMatchObject({ kept: 2, seconds: 120 });
   });
 
+  test('an engine on another host: labs that ran through are kept, but active candidates get the time back (their sessions go through that engine)', async () => {
+    const { exam } = await h.runningExam(flagScenario(), ['alice']);
+    h.docker.reachedThroughEngine = true;
+    const deadline = candidate(exam.id).deadline as string;
+    const recovery = await outage(45_000);
+    expect(recovery).toMatchObject({ kept: 1, restarted: 0, compensated: 1 });
+    expect(candidate(exam.id).deadline).toBe(new Date(Date.parse(deadline) + 45_000).toISOString());
+  });
+
   test('machines stopped with the engine are started again, with their files, and the candidate gets the time back', async () => {
     const { exam } = await h.runningExam(flagScenario(), ['alice']);
     const machine = h.docker.machine(labOf(exam.id).id, 'pc');
