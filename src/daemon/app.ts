@@ -52,6 +52,12 @@ export function createApp(config: Config, log: Logger): App {
   );
   // Docker also makes every lab's networks (VMs join its bridges).
   const providers = new ProviderRegistry().register('docker', docker, { networks: true }).register('libvirt', libvirt);
+  for (const host of config.labHosts) {
+    const start = once(async () =>
+      (await dockerModule()).DockerProvider.start(log.child({ provider: 'docker', host: host.name }), { subnetPool: config.subnetPool, engine: host.engine, imageSource: buildEngine, graderTools: toolbox }),
+    );
+    providers.registerHost({ name: host.name, capacity: host.capacity, local: host.engine.url.startsWith('unix:') }, start);
+  }
   const imageLog = log.child({ component: 'images' });
   const images = new ImageService(config.imagesDir, (root, extra) => ImageCatalog.load(root, extra), {
     docker: once(async () => {

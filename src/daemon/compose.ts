@@ -82,7 +82,7 @@ export function composeDaemon(app: App, wiring: DaemonWiring): DaemonParts {
   const reader = new ExamReader({ exams, scenarios, labStore, labs: app.labs, clock, sessions });
   const auth = new Authenticator(tokens, service, new FailedTokens({ perAddress: config.failedTokens.perAddress, windowMs: config.failedTokens.window }, () => clock.now()));
   const scheduler = new Scheduler({ service, exams, clock, log: log.child({ component: 'scheduler' }), tickMs: config.tick });
-  const engineWatch = new EngineWatch({ exams, labStore, labs: app.labs, audit, pipeline, providers: app.providers, clock, log: log.child({ component: 'engines' }) }, config.engineCheck);
+  const engineWatch = new EngineWatch({ exams, labStore, labs: app.labs, audit, pipeline, providers: app.providers, clock, log: log.child({ component: 'engines' }), hostLostAfterMs: config.hostLostAfter }, config.engineCheck);
   const recordings = new Recordings(join(app.config.dataDir, 'recordings'));
   const shells = new LabShells({ exams: service, sessions, audit, recordings, metrics, log: log.child({ component: 'terminal' }) });
   const gateway = new SshGateway({

@@ -19,6 +19,8 @@ export interface Config {
   dockerSocket: string;
   /** The engine labs run on: this host's (unix://), or another host's over TLS (tcp://, `tls` a folder of ca.pem, cert.pem, key.pem) or SSH (ssh://user@host, `sshKey` a private key file). */
   dockerEngine: { url: string; tls?: { ca: string; cert: string; key: string }; sshKey?: string };
+  /** Lab hosts (the daemon's `hosts:`): each a Docker engine of its own; labs are placed on them. None: `dockerEngine` only. */
+  labHosts: Array<{ name: string; engine: { url: string; tls?: { ca: string; cert: string; key: string }; sshKey?: string }; capacity?: number }>;
   /** libvirt connection for VMs: qemu:///system, or qemu+ssh://host/system. */
   libvirtUri: string;
   /** VM files: built images in images/, per-lab overlays and sockets in labs/. Must be reachable by the QEMU user. */
@@ -43,6 +45,7 @@ export function loadConfig(overrides: Partial<Config> = {}): Config {
       ...(env.EXAMLAB_DOCKER_TLS ? { tls: { ca: join(env.EXAMLAB_DOCKER_TLS, 'ca.pem'), cert: join(env.EXAMLAB_DOCKER_TLS, 'cert.pem'), key: join(env.EXAMLAB_DOCKER_TLS, 'key.pem') } } : {}),
       ...(env.EXAMLAB_DOCKER_SSH_KEY ? { sshKey: env.EXAMLAB_DOCKER_SSH_KEY } : {}),
     },
+    labHosts: [],
     libvirtUri: env.EXAMLAB_LIBVIRT_URI ?? 'qemu:///system',
     vmDir: env.EXAMLAB_VM_DIR ?? '/var/lib/libvirt/images/examlab',
     logLevel: env.EXAMLAB_LOG_LEVEL ?? 'info',

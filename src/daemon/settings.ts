@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { availableParallelism, networkInterfaces } from 'node:os';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
@@ -39,6 +40,21 @@ const tokenSchema = z
   .refine((t) => (t.token === undefined) !== (t.sha256 === undefined), { message: 'give exactly one of token or sha256' });
 
 /** The daemon's configuration file (YAML or JSON); every field has a default. */
+const labHostSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,30}$/, 'lowercase letters, digits and dashes'),
+  docker: z
+    .union([
+      z.string(),
+      z.strictObject({
+        url: z.string().describe('unix:///var/run/docker.sock, tcp://host:2376 (with tls) or ssh://user@host (with sshKey)'),
+        tls: z.string().optional().describe('A folder holding ca.pem, cert.pem and key.pem (the client certificate)'),
+        sshKey: z.string().optional().describe('The private key file examlab logs in to the host with'),
+      }),
+    ])
+    .describe('The host\'s Docker engine'),
+  capacity: z.number().int().min(1).optional().describe('Labs it may hold at once; unbounded when absent'),
+});
+
 export const daemonConfigSchema = z.strictObject({
   dataDir: z.string().optional().describe('Default: /var/lib/examlab as root'),
   http: z.strictObject({ host: z.string().default('0.0.0.0'), port: z.number().int().min(0).max(65535).default(8080) }).prefault({}),
@@ -76,6 +92,12 @@ export const daemonConfigSchema = z.strictObject({
     })
     .prefault({}),
   grading: z.strictObject({ concurrency: concurrency('grading') }).prefault({}),
+  hosts: z
+    .array(labHostSchema)
+    .default([])
+    .refine((hosts) => new Set(hosts.map((h) => h.name)).size === hosts.length, 'two hosts have the same name')
+    .describe('Lab hosts: each lab goes wholly to one, by the room it has left; none: this host\'s engine only'),
+  hostLostAfter: positiveDuration('hostLostAfter').prefault('1m').describe('A lab host silent this long has lost its labs: they are built again on the others'),
   tick: duration('tick').prefault('1s'),
   engineCheck: duration('engineCheck').prefault('2s').describe('How often the engines holding live labs are asked whether they answer (an outage is said, and labs picked up, within this)'),
   shutdownGrace: duration('shutdownGrace').prefault('20s'),
@@ -112,4 +134,13 @@ export function defaultPublicHost(): string {
     if (v4) return v4.address;
   }
   return '127.0.0.1';
+}
+
+/** The lab hosts of the configuration, as the composition root takes them. */
+export function labHostsOf(config: DaemonConfig): Array<{ name: string; engine: { url: string; tls?: { ca: string; cert: string; key: string }; sshKey?: string }; capacity?: number }> {
+  return config.hosts.map((h) => {
+    const docker = typeof h.docker === 'string' ? { url: h.docker } : h.docker;
+    const tls = docker.tls ? { ca: join(docker.tls, 'ca.pem'), cert: join(docker.tls, 'cert.pem'), key: join(docker.tls, 'key.pem') } : undefined;
+    return { name: h.name, engine: { url: docker.url, ...(tls ? { tls } : {}), ...(docker.sshKey ? { sshKey: docker.sshKey } : {}) }, capacity: h.capacity };
+  });
 }

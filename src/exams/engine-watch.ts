@@ -20,6 +20,8 @@ export interface EngineWatchDeps {
   providers: ProviderRegistry;
   clock: Clock;
   log: Logger;
+  /** A lab host (of several) silent this long has lost its labs: they are built again on the others. */
+  hostLostAfterMs: number;
 }
 
 /** An engine that stopped answering: since when, and why. */
@@ -43,6 +45,8 @@ export interface EngineRecovery {
   compensated: number;
   /** Gradings and preparations that failed during the outage, launched again. */
   relaunched: number;
+  /** Labs that had moved to other hosts meanwhile: their remains removed from this one. */
+  removed: number;
 }
 
 interface LiveLab {
@@ -52,7 +56,7 @@ interface LiveLab {
   lab: LabRecord | undefined;
 }
 
-const key = (l: LiveLab) => `${l.examId}/${l.candidateId}`;
+const candidateKey = (l: LiveLab) => `${l.examId}/${l.candidateId}`;
 
 /**
  * Watches the engines that hold live labs while the daemon runs (at start,
@@ -69,6 +73,8 @@ export class EngineWatch {
   private readonly down = new Map<string, EngineOutage>();
   /** Per engine down: the candidates whose lab had already failed when it went (theirs is the operator's call, not the outage's). */
   private readonly failedBefore = new Map<string, Set<string>>();
+  /** Lab hosts whose labs were moved to the others during their current outage. */
+  private readonly givenUp = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private busy = false;
 
@@ -102,8 +108,10 @@ export class EngineWatch {
       const recovered: EngineRecovery[] = [];
       for (const name of engines) {
         const failure = await this.ping(name);
-        if (failure) this.noteDown(name, failure, live);
-        else if (this.down.has(name)) recovered.push(await this.recover(name, live));
+        if (failure) {
+          this.noteDown(name, failure, live);
+          await this.giveUpIfLost(name, live);
+        } else if (this.down.has(name)) recovered.push(await this.recover(name, live));
       }
       return recovered;
     } catch (err) {
@@ -127,16 +135,46 @@ export class EngineWatch {
     if (this.down.has(provider)) return;
     const outage = { provider, since: new Date(this.deps.clock.now()).toISOString(), error };
     this.down.set(provider, outage);
-    this.failedBefore.set(provider, new Set(live.filter((l) => l.phase === 'failed').map(key)));
+    this.failedBefore.set(provider, new Set(live.filter((l) => l.phase === 'failed').map(candidateKey)));
     this.deps.log.error(outage, `the ${provider} engine does not answer: live labs on it are watched until it does`);
     this.deps.audit.append({ actor: SYSTEM, action: 'engine.down', detail: { ...outage } });
+  }
+
+  /**
+   * A lab host (one of several) silent past `hostLostAfterMs`: its live labs
+   * are built again on the others (placement skips a host that does not
+   * answer), their candidates given the time since it went silent, and
+   * preparations that failed on it launched again. Once per outage.
+   */
+  private async giveUpIfLost(key: string, live: readonly LiveLab[]): Promise<void> {
+    const { providers, clock, log, audit } = this.deps;
+    const outage = this.down.get(key);
+    if (!outage || this.givenUp.has(key) || !providers.hosts().some((h) => h.key === key) || providers.hosts().length < 2) return;
+    const silentMs = clock.now() - Date.parse(outage.since);
+    if (silentMs < this.deps.hostLostAfterMs) return;
+    this.givenUp.add(key);
+    let moved = 0;
+    for (const l of live.filter((x) => x.lab?.host === key)) {
+      if (l.phase === 'active' || l.phase === 'ready') {
+        rebuildLostLab(this.deps, l.examId, l.candidateId, l.lab, `with lab host ${key}`);
+        if (l.phase === 'active') this.giveBack(l.examId, l.candidateId, silentMs);
+        moved++;
+      } else if (l.phase === 'failed' && !this.failedBefore.get(key)?.has(candidateKey(l))) {
+        this.deps.exams.moveCandidate(l.examId, l.candidateId, 'provisioning', { attempts: 0, detail: `lab host ${key} stopped answering; building the lab on another` });
+        this.deps.pipeline.launchPrepare(l.examId, l.candidateId);
+        moved++;
+      }
+    }
+    log.error({ host: key, seconds: Math.round(silentMs / 1000), labs: moved }, 'lab host lost: its labs are built again on the others');
+    audit.append({ actor: SYSTEM, action: 'host.lost', detail: { host: key, since: outage.since, labs: moved } });
   }
 
   private async recover(provider: string, live: readonly LiveLab[]): Promise<EngineRecovery> {
     const { exams, labs, audit, pipeline, clock, log } = this.deps;
     const outage = this.down.get(provider) as EngineOutage;
     const since = Date.parse(outage.since);
-    const report: EngineRecovery = { provider, seconds: 0, kept: 0, restarted: 0, rebuilt: 0, compensated: 0, relaunched: 0 };
+    const report: EngineRecovery = { provider, seconds: 0, kept: 0, restarted: 0, rebuilt: 0, compensated: 0, relaunched: 0, removed: 0 };
+    report.removed = await this.removeMovedLabs(provider);
     for (const l of live.filter((x) => this.enginesOf(x).includes(provider))) {
       const clog = log.child({ exam: l.examId, candidate: l.candidateId, lab: l.lab?.id });
       try {
@@ -158,7 +196,7 @@ export class EngineWatch {
         } else if (l.phase === 'ending') {
           pipeline.launchCompletion(l.examId, l.candidateId);
           report.relaunched++;
-        } else if (l.phase === 'failed' && !this.failedBefore.get(provider)?.has(key(l))) {
+        } else if (l.phase === 'failed' && !this.failedBefore.get(provider)?.has(candidateKey(l))) {
           exams.moveCandidate(l.examId, l.candidateId, 'provisioning', { attempts: 0, detail: `the ${provider} engine stopped while the lab was built; building it again` });
           pipeline.launchPrepare(l.examId, l.candidateId);
           report.relaunched++;
@@ -171,9 +209,27 @@ export class EngineWatch {
     report.seconds = Math.round((clock.now() - since) / 1000);
     this.down.delete(provider);
     this.failedBefore.delete(provider);
+    this.givenUp.delete(provider);
     audit.append({ actor: SYSTEM, action: 'engine.up', detail: { ...report, since: outage.since } });
     log.warn(report, `the ${provider} engine answers again after ${report.seconds} s`);
     return report;
+  }
+
+  /** Labs found on a returning engine that now live on another host (moved while it was away): removed from it. */
+  private async removeMovedLabs(key: string): Promise<number> {
+    if (!this.deps.providers.hosts().some((h) => h.key === key)) return 0;
+    const provider = await this.deps.providers.get(key);
+    const networks = await this.deps.providers.networksOf(key);
+    let removed = 0;
+    for (const id of await provider.listLabIds()) {
+      const lab = this.deps.labStore.find(id);
+      if (!lab || lab.host === key) continue;
+      const ref = { labId: id, examId: lab.examId, candidateId: lab.candidateId };
+      await provider.destroyMachines(ref);
+      await networks.destroyNetworks(ref);
+      removed++;
+    }
+    return removed;
   }
 
   private async reachedThroughEngine(provider: string): Promise<boolean> {
@@ -193,7 +249,8 @@ export class EngineWatch {
 
   /** The engines a lab lives on: its machines', and the one that makes every lab's networks (even before it has machines). */
   private enginesOf(l: LiveLab): string[] {
-    return [this.deps.providers.networksOn, ...(l.lab?.topology?.machines ?? []).map((m) => m.provider)];
+    const { providers } = this.deps;
+    return [l.lab?.host ?? providers.networksOn, ...(l.lab?.topology?.machines ?? []).map((m) => providers.engineOf(l.lab?.host, m.provider))];
   }
 
   /** Candidates of exams under way whose lab is live, being built, being graded, or failed. */

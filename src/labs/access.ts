@@ -86,7 +86,7 @@ export class LabMachineAccess implements MachineAccess {
   private async engine(lab: LabRecord, machine: string): Promise<EngineTarget | undefined> {
     const placed = lab.topology?.machines.find((m) => m.name === machine);
     if (!placed) throw new EnvironmentError(`lab ${lab.id} has no machine ${machine}`);
-    const provider = await this.providers.get(placed.provider);
+    const provider = await this.providers.get(this.providers.engineOf(lab.host, placed.provider));
     const exec = provider.exec?.bind(provider);
     if (!exec) return undefined;
     const ref: LabRef = { labId: lab.id, examId: lab.examId, candidateId: lab.candidateId };
@@ -169,7 +169,7 @@ export function machineTunnel(providers: ProviderRegistry, lab: LabRecord, machi
   return async () => {
     const placed = lab.topology?.machines.find((m) => m.name === machine);
     if (!placed) throw new EnvironmentError(`lab ${lab.id} has no machine ${machine}`);
-    const provider = await providers.get(placed.provider);
+    const provider = await providers.get(providers.engineOf(lab.host, placed.provider));
     return provider.tunnel?.({ labId: lab.id, examId: lab.examId, candidateId: lab.candidateId }, machine, 22);
   };
 }

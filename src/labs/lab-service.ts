@@ -17,6 +17,7 @@ import { GRADABLE_STATES } from './states.js';
 import { runSteps, type StepSection } from './steps.js';
 import { planTopology, valuesFor } from './topology.js';
 import { fitLabs, labNeeds, type CapacityReport } from './capacity.js';
+import { Placement } from './placement.js';
 import { shq } from '../util/shell.js';
 
 export interface LabServiceDeps {
@@ -60,8 +61,16 @@ export interface BaselineReport {
  */
 export class LabService {
   private readonly rendered = new Map<string, Scenario>();
+  private readonly placement: Placement;
 
-  constructor(private readonly deps: LabServiceDeps) {}
+  constructor(private readonly deps: LabServiceDeps) {
+    this.placement = new Placement(deps.providers, deps.store);
+  }
+
+  /** The provider that runs the lab's machines of `provider` (its lab host's engine, for Docker machines). */
+  private async engine(lab: LabRecord, provider: string): Promise<Provider> {
+    return this.deps.providers.get(this.deps.providers.engineOf(lab.host, provider));
+  }
 
   /** The labs in the store (destroyed ones only when asked). */
   list(filter: { examId?: string; includeDestroyed?: boolean } = {}): LabRecord[] {
@@ -156,9 +165,11 @@ export class LabService {
     const labLog = log.child({ lab: lab.id, exam: lab.examId, candidate: lab.candidateId });
     const started = Date.now();
     try {
+      // Several lab hosts: the lab goes wholly to one (kept on its own when that one answers).
+      if (this.deps.providers.hosts().length) lab = await this.placement.place(lab, { local: this.parse(lab).machines.some((m) => m.provider !== 'docker') });
       await this.removeResources(lab); // a redo after an interrupted provisioning starts clean
       const scenario = this.parse(lab);
-      const networkProvider = await this.deps.providers.networks();
+      const networkProvider = await this.deps.providers.networksOf(lab.host);
       const networks = await Promise.all(scenario.networks.map((n) => networkProvider.createNetwork(ref, n.name)));
       const topology = planTopology(scenario, networks);
       const values = valuesFor(lab, topology);
@@ -169,7 +180,7 @@ export class LabService {
 
       const specs = await Promise.all(rendered.machines.map((m) => this.machineSpec(m, topology, lab)));
       await mapLimit(specs, this.deps.machineConcurrency ?? 4, async ({ machine, spec }) => {
-        const provider = await this.deps.providers.get(machine.provider);
+        const provider = await this.engine(lab, machine.provider);
         const instance = await provider.createMachine(ref, spec);
         const placed = topology.machines.find((m) => m.name === machine.name);
         if (placed && instance.console) placed.console = instance.console;
@@ -300,7 +311,7 @@ export class LabService {
   private async eachMachine(labId: string, fn: (provider: Provider, ref: LabRef, machine: string) => Promise<void>): Promise<void> {
     const lab = this.deps.store.get(labId);
     const ref = labRef(lab);
-    await Promise.all((lab.topology?.machines ?? []).map(async (m) => fn(await this.deps.providers.get(m.provider), ref, m.name)));
+    await Promise.all((lab.topology?.machines ?? []).map(async (m) => fn(await this.engine(lab, m.provider), ref, m.name)));
   }
 
   /** Removes the lab's machines and networks (idempotent) and marks it destroyed. */
@@ -367,7 +378,7 @@ export class LabService {
    * fail); then the error quotes what the machine says about why.
    */
   private async waitUntilReady(lab: LabRecord, machine: PlacedMachine, spec: MachineSpec | undefined): Promise<string | undefined> {
-    const provider = await this.deps.providers.get(machine.provider);
+    const provider = await this.engine(lab, machine.provider);
     try {
       return await this.deps.machines.waitReady(lab, machine, this.deps.sshReadyTimeoutMs ?? provider.bootTimeoutMs ?? 90_000);
     } catch (first) {
@@ -462,8 +473,8 @@ export class LabService {
   private async removeResources(lab: LabRecord): Promise<void> {
     const ref = labRef(lab);
     const used = new Set(this.parse(lab).machines.map((m) => m.provider));
-    for (const name of used) await (await this.deps.providers.get(name)).destroyMachines(ref);
-    await (await this.deps.providers.networks()).destroyNetworks(ref);
+    for (const name of used) await (await this.engine(lab, name)).destroyMachines(ref);
+    await (await this.deps.providers.networksOf(lab.host)).destroyNetworks(ref);
   }
 }
 

@@ -48,6 +48,8 @@ export interface LabRecord {
   seed: string;
   variables: Record<string, string>;
   topology?: LabTopology;
+  /** The lab host it lives on, wholly (the registry's key of its Docker engine); absent on a single host. */
+  host?: string;
   secrets: LabSecrets;
   createdAt: string;
   updatedAt: string;
@@ -80,6 +82,7 @@ interface LabRow {
   seed: string;
   variables: string;
   topology: string | null;
+  host: string | null;
   secrets: string;
   created_at: string;
   updated_at: string;
@@ -159,6 +162,18 @@ export class LabStore {
     return this.get(id);
   }
 
+  /** Where the lab is built: recorded before anything is made there, so a crash knows where to clean. */
+  setHost(id: string, host: string): LabRecord {
+    this.db.prepare(`UPDATE labs SET host = ?, updated_at = ? WHERE id = ?`).run(host, now(), id);
+    return this.get(id);
+  }
+
+  /** Labs on each host that hold its resources (being built, offered, in use, kept after grading). */
+  liveLabsByHost(): Map<string, number> {
+    const rows = this.db.prepare(`SELECT host, count(*) AS n FROM labs WHERE host IS NOT NULL AND state IN ('provisioning', 'ready', 'running', 'frozen', 'graded') GROUP BY host`).all() as { host: string; n: number }[];
+    return new Map(rows.map((r) => [r.host, r.n]));
+  }
+
   setTopology(id: string, topology: LabTopology): void {
     this.db.prepare(`UPDATE labs SET topology = ?, updated_at = ? WHERE id = ?`).run(JSON.stringify(topology), now(), id);
   }
@@ -231,6 +246,7 @@ function toRecord(row: LabRow): LabRecord {
     seed: row.seed,
     variables: JSON.parse(row.variables) as Record<string, string>,
     topology: row.topology ? (JSON.parse(row.topology) as LabTopology) : undefined,
+    host: row.host ?? undefined,
     secrets: JSON.parse(row.secrets) as LabSecrets,
     createdAt: row.created_at,
     updatedAt: row.updated_at,

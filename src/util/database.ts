@@ -154,6 +154,8 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE exams ADD COLUMN time_zone TEXT;`,
   // Spare labs kept ready per exam, so that a reset is a swap.
   `ALTER TABLE exams ADD COLUMN spares INTEGER NOT NULL DEFAULT 0;`,
+  // The lab host a lab lives on (its Docker engine), when the daemon has several.
+  `ALTER TABLE labs ADD COLUMN host TEXT;`,
 ];
 
 /** Opens (creating if needed) the store, private to its owner, and brings its schema up to date. */

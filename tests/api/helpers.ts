@@ -8,7 +8,7 @@ import request from 'supertest';
 import { createApp } from '../../src/daemon/app.js';
 import { PACKAGE_ROOT, loadConfig } from '../../src/daemon/config.js';
 import { Daemon, DAEMON_FILE, type StartedDaemon } from '../../src/daemon/daemon.js';
-import { daemonConfigSchema } from '../../src/daemon/settings.js';
+import { daemonConfigSchema, labHostsOf } from '../../src/daemon/settings.js';
 import { createLogger } from '../../src/util/log.js';
 import { retryUntil } from '../../src/util/retry.js';
 
@@ -46,8 +46,9 @@ export interface TestDaemon {
 export async function startTestDaemon(settings: Record<string, unknown> = {}): Promise<TestDaemon> {
   const dataDir = mkdtempSync(join(tmpdir(), 'examlab-api-'));
   const log = createLogger({ level: process.env.EXAMLAB_TEST_LOG ?? 'silent' });
-  const app = createApp(loadConfig({ dataDir }), log);
-  const daemon = new Daemon(app, daemonConfigSchema.parse({ ...TEST_CONFIG, ...settings }), log);
+  const config = daemonConfigSchema.parse({ ...TEST_CONFIG, ...settings });
+  const app = createApp(loadConfig({ dataDir, labHosts: labHostsOf(config) }), log);
+  const daemon = new Daemon(app, config, log);
   const started = await daemon.start();
   return {
     daemon,
@@ -57,14 +58,14 @@ export async function startTestDaemon(settings: Record<string, unknown> = {}): P
     dataDir,
     async close() {
       await daemon.stop();
-      await destroyAllLabs(dataDir);
+      await destroyAllLabs(dataDir, labHostsOf(config));
     },
   };
 }
 
 /** Removes every lab recorded in a data directory, then the directory. */
-export async function destroyAllLabs(dataDir: string): Promise<void> {
-  const app = createApp(loadConfig({ dataDir }), createLogger({ level: 'silent' }));
+export async function destroyAllLabs(dataDir: string, labHosts: ReturnType<typeof labHostsOf> = []): Promise<void> {
+  const app = createApp(loadConfig({ dataDir, labHosts }), createLogger({ level: 'silent' }));
   try {
     for (const lab of app.stores.labs.list()) await app.labs.destroy(lab.id);
   } finally {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { createApp, Daemon, ensureDemoExam, loadConfig, loadDaemonConfig, watchDemo } from '../../daemon/index.js';
+import { createApp, Daemon, ensureDemoExam, labHostsOf, loadConfig, loadDaemonConfig, watchDemo } from '../../daemon/index.js';
 import { errorMessage, InputError } from '../../util/errors.js';
 import { createLogger } from '../../util/log.js';
 import type { GlobalOptions } from '../context.js';
@@ -28,7 +28,7 @@ export async function serve(program: Command, opts: ServeOptions): Promise<void>
   if (sshPort !== undefined) config.ssh.port = sshPort;
   if (opts.host) config.http.host = config.ssh.host = opts.host;
   const log = createLogger({ level: global.verbose ? 'debug' : (process.env.EXAMLAB_LOG_LEVEL ?? 'info'), pretty: process.stderr.isTTY });
-  const app = createApp(loadConfig({ dataDir: global.data ?? config.dataDir }), log);
+  const app = createApp(loadConfig({ dataDir: global.data ?? config.dataDir, labHosts: labHostsOf(config) }), log);
   const daemon = new Daemon(app, config, log);
   let started;
   try {

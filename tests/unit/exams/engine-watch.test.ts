@@ -13,7 +13,7 @@ describe('watching the engines during an exam', () => {
   let watch: EngineWatch;
   beforeEach(() => {
     h = ExamHarness.create();
-    watch = new EngineWatch({ exams: h.exams, labStore: h.labStore, labs: h.labs, audit: h.stores.audit, pipeline: h.pipeline, providers: h.providers, clock: h.clock, log: h.log }, 1000);
+    watch = new EngineWatch({ exams: h.exams, labStore: h.labStore, labs: h.labs, audit: h.stores.audit, pipeline: h.pipeline, providers: h.providers, clock: h.clock, log: h.log, hostLostAfterMs: 60_000 }, 1000);
   });
   afterEach(() => h.close());
 
