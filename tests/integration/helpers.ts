@@ -1,5 +1,6 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { connect } from 'node:net';
+import { availableParallelism, networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp, type App } from '../../src/daemon/app.js';
 import { expect } from '@jest/globals';
@@ -64,11 +65,75 @@ export async function leftovers(app: App, labId: string): Promise<{ containers: 
  * A root shell on a container of the lab, as the candidate (root there)
  * would have one: through the engine, running the machine's own /bin/sh.
  */
-export async function rootShell(app: App, labId: string, machine: string, script: string, timeoutMs = 30_000): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+export async function rootShell(
+  app: App,
+  labId: string,
+  machine: string,
+  script: string,
+  timeoutMs = 30_000,
+  shell = '/bin/sh',
+): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   const provider = await app.providers.get('docker');
   if (!provider.exec) throw new Error('the docker provider has no exec');
-  const run = await provider.exec({ labId }, machine, { argv: ['/bin/sh', '-s'], stdin: script, timeoutMs, maxOutputBytes: 1 << 20 });
+  const run = await provider.exec({ labId }, machine, { argv: [shell, '-s'], stdin: script, timeoutMs, maxOutputBytes: 1 << 20 });
   return { exitCode: run.exitCode, stdout: run.stdout.toString('utf8'), stderr: run.stderr.toString('utf8') };
+}
+
+/**
+ * Every address of this host a lab machine could aim at: each interface's
+ * (the lab's own gateway, other labs' gateways, docker0, the host's network
+ * addresses), IPv4 and global IPv6. Loopback aside: in a lab, 127.0.0.1 is
+ * the machine itself.
+ */
+export function hostAddresses(): string[] {
+  return Object.values(networkInterfaces())
+    .flat()
+    .filter((a) => a !== undefined && !a.internal && !a.address.startsWith('fe80:'))
+    .map((a) => (a as { address: string }).address);
+}
+
+/** What a TCP connection attempt from a lab machine met. */
+export type ConnectOutcome = 'reached' | 'refused' | 'silent' | 'failed';
+
+/**
+ * A bash script (for `rootShell(…, 'bash')`) that tries every target at once,
+ * each for at most `seconds`, and prints one line per target:
+ * `<outcome> <host> <port>`. "refused" means the host's TCP stack answered
+ * (the packet got in); "silent" that nothing answered in time (dropped);
+ * "failed" any other error (no route, address family off).
+ */
+export function connectScript(targets: { host: string; port: number }[], seconds = 3): string {
+  return `probe() {
+  out=$(timeout ${seconds} bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>&1); rc=$?
+  if [ $rc = 0 ]; then echo "reached $1 $2"
+  elif [ $rc = 124 ]; then echo "silent $1 $2"
+  elif printf %s "$out" | grep -qi refused; then echo "refused $1 $2"
+  else echo "failed $1 $2"; fi
+}
+${targets.map((t) => `probe '${t.host}' ${t.port} &`).join('\n')}
+wait
+`;
+}
+
+/** The outcome per `host port`, from connectScript's output. */
+export function connectOutcomes(stdout: string): Map<string, ConnectOutcome> {
+  const lines = stdout.split('\n').filter((l) => /^(reached|refused|silent|failed) /.test(l));
+  return new Map(lines.map((l) => [l.slice(l.indexOf(' ') + 1), l.slice(0, l.indexOf(' ')) as ConnectOutcome]));
+}
+
+/** Whether this host, from its own network, gets a TCP connection to `host`:`port` within `ms`. */
+export function hostConnects(host: string, port: number, ms = 3000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: ms }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+    socket.on('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
 }
 
 /**

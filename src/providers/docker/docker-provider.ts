@@ -158,6 +158,13 @@ export class DockerProvider implements Provider, NetworkProvider {
           NanoCpus: Math.round(spec.resources.cpus * 1e9),
           PidsLimit: spec.resources.pids,
           ...(storageOpt ? { StorageOpt: storageOpt } : {}),
+          // The engine's embedded DNS (127.0.0.11) answers for the containers of the lab's own networks
+          // and forwards every other name to the container's DNS servers. Left to the engine, those are
+          // the host's, and one on the host's loopback (a local caching or stub resolver) is asked from
+          // the host's own network, past every firewall: outside names resolve, and a name can carry
+          // data out. Given explicitly, 127.0.0.1 is the container's own loopback (later engines read any
+          // other 127.x given so as the host's): the engine asks the machine itself, nothing outside.
+          Dns: ['127.0.0.1'],
           CapDrop: ['ALL'],
           CapAdd: spec.capabilities,
           Devices: spec.devices.map((d) => ({ PathOnHost: d, PathInContainer: d, CgroupPermissions: 'rwm' })),
