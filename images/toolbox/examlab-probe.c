@@ -806,6 +806,38 @@ static void proc_cgroup(pid_t pid, struct sbuf *tmp, char *out, size_t cap) {
     flatten(out, strlen(out));
 }
 
+/*
+ * The machine's own root in the cgroup tree: PID 1's cgroup, without the
+ * init.scope systemd keeps itself in. "/" in a private cgroup namespace; on
+ * an engine that gives containers the host's (a lab host elsewhere, seen
+ * read-only), the container's path, e.g. /docker/ID.
+ */
+static const char *machine_cgroup_root(void) {
+    static char root[PATH_MAX];
+    static int known;
+    if (known) return root;
+    struct sbuf tmp;
+    sb_init(&tmp, 0);
+    proc_cgroup(1, &tmp, root, sizeof root);
+    free(tmp.p);
+    size_t len = strlen(root);
+    const char *scope = "/init.scope";
+    if (len >= strlen(scope) && !strcmp(root + len - strlen(scope), scope)) root[len - strlen(scope)] = 0;
+    len = strlen(root);
+    while (len && root[len - 1] == '/') root[--len] = 0;
+    known = 1;
+    return root;
+}
+
+/* A process's cgroup as the machine sees it: below its own root. */
+static void machine_cgroup(pid_t pid, struct sbuf *tmp, char *out, size_t cap) {
+    proc_cgroup(pid, tmp, out, cap);
+    const char *root = machine_cgroup_root();
+    size_t len = strlen(root);
+    if (len && !strncmp(out, root, len) && (out[len] == '/' || out[len] == 0)) memmove(out, out + len, strlen(out + len) + 1);
+    if (!out[0] && len) snprintf(out, cap, "/");
+}
+
 static int by_pid(const void *x, const void *y) {
     pid_t a = *(const pid_t *)x, b = *(const pid_t *)y;
     return (a > b) - (a < b);
@@ -870,7 +902,7 @@ static int verb_procs(int n, char **a, struct sbuf *out) {
         const char *u = strstr(tmp.p, "\nUid:");
         if (!u || sscanf(u + 5, " %ld", &uid) != 1) continue;
         proc_exe(pids[i], exe, sizeof exe);
-        proc_cgroup(pids[i], &tmp, cgroup, sizeof cgroup);
+        machine_cgroup(pids[i], &tmp, cgroup, sizeof cgroup);
         if (proc_cmdline(pids[i], &cmd) < 0) continue;
         sb_clear(&line);
         sb_printf(&line, "%d\t%d\t%ld\t%s\t%s\t%s\t%s\n", (int)pids[i], ppid, uid, comm, exe, cgroup, cmd.p);
@@ -900,7 +932,7 @@ static int verb_cgroup(int n, char **a, struct sbuf *out) {
     int found = 0;
     for (size_t i = 0; i < 3 && !found; i++) {
         struct stat st;
-        if ((size_t)snprintf(dir, sizeof dir, "%s/%s", ROOTS[i], rel) >= sizeof dir) return reply(out, ST_ERR, "RELPATH too long");
+        if ((size_t)snprintf(dir, sizeof dir, "%s%s/%s", ROOTS[i], machine_cgroup_root(), rel) >= sizeof dir) return reply(out, ST_ERR, "RELPATH too long");
         found = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
     }
     if (!found) return reply(out, ST_NEG, "missing");
