@@ -18,9 +18,9 @@ export interface Config {
   /** This host's Docker engine: images are built on it (and shipped to an engine elsewhere). */
   dockerSocket: string;
   /** The engine labs run on: this host's (unix://), or another host's over TLS (tcp://, `tls` a folder of ca.pem, cert.pem, key.pem) or SSH (ssh://user@host, `sshKey` a private key file). */
-  dockerEngine: { url: string; tls?: { ca: string; cert: string; key: string }; sshKey?: string };
+  dockerEngine: { url: string; tls?: { ca: string; cert: string; key: string }; sshKey?: string; sshHostKey?: string };
   /** Lab hosts (the daemon's `hosts:`): each a Docker engine of its own; labs are placed on them. None: `dockerEngine` only. */
-  labHosts: Array<{ name: string; engine: { url: string; tls?: { ca: string; cert: string; key: string }; sshKey?: string }; capacity?: number }>;
+  labHosts: Array<{ name: string; engine: { url: string; tls?: { ca: string; cert: string; key: string }; sshKey?: string; sshHostKey?: string }; capacity?: number }>;
   /** libvirt connection for VMs: qemu:///system, or qemu+ssh://host/system. */
   libvirtUri: string;
   /** VM files: built images in images/, per-lab overlays and sockets in labs/. Must be reachable by the QEMU user. */
@@ -43,7 +43,7 @@ export function loadConfig(overrides: Partial<Config> = {}): Config {
     dockerEngine: {
       url: env.EXAMLAB_DOCKER ?? `unix://${env.DOCKER_SOCKET ?? '/var/run/docker.sock'}`,
       ...(env.EXAMLAB_DOCKER_TLS ? { tls: { ca: join(env.EXAMLAB_DOCKER_TLS, 'ca.pem'), cert: join(env.EXAMLAB_DOCKER_TLS, 'cert.pem'), key: join(env.EXAMLAB_DOCKER_TLS, 'key.pem') } } : {}),
-      ...(env.EXAMLAB_DOCKER_SSH_KEY ? { sshKey: env.EXAMLAB_DOCKER_SSH_KEY } : {}),
+      ...(env.EXAMLAB_DOCKER_SSH_KEY ? { sshKey: env.EXAMLAB_DOCKER_SSH_KEY, sshHostKey: env.EXAMLAB_DOCKER_SSH_HOST_KEY } : {}),
     },
     labHosts: [],
     libvirtUri: env.EXAMLAB_LIBVIRT_URI ?? 'qemu:///system',

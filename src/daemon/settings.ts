@@ -49,10 +49,20 @@ const labHostSchema = z.strictObject({
         url: z.string().describe('unix:///var/run/docker.sock, tcp://host:2376 (with tls) or ssh://user@host (with sshKey)'),
         tls: z.string().optional().describe('A folder holding ca.pem, cert.pem and key.pem (the client certificate)'),
         sshKey: z.string().optional().describe('The private key file examlab logs in to the host with'),
+        sshHostKey: z.string().optional().describe('The host\'s public SSH key, as in known_hosts (ssh-ed25519 AAAA…): required with ssh://'),
       }),
     ])
     .describe('The host\'s Docker engine'),
   capacity: z.number().int().min(1).optional().describe('Labs it may hold at once; unbounded when absent'),
+}).superRefine((host, ctx) => {
+  const docker = typeof host.docker === 'string' ? { url: host.docker } : host.docker;
+  const need = (field: string, why: string) => ctx.addIssue({ code: 'custom', path: ['docker', field], message: why });
+  if (!/^(unix|tcp|ssh):\/\//.test(docker.url)) ctx.addIssue({ code: 'custom', path: ['docker'], message: `${docker.url}: expected unix:///path, tcp://host:port (with tls) or ssh://user@host (with sshKey and sshHostKey)` });
+  else if (docker.url.startsWith('tcp:') && !('tls' in docker && docker.tls)) need('tls', 'an engine on TCP needs TLS client certificates (a folder of ca.pem, cert.pem, key.pem): without, whoever reaches the port is root on the host');
+  else if (docker.url.startsWith('ssh:')) {
+    if (!('sshKey' in docker && docker.sshKey)) need('sshKey', 'the private key file examlab logs in to the host with');
+    if (!('sshHostKey' in docker && docker.sshHostKey)) need('sshHostKey', 'the host\'s public key, as in known_hosts (ssh-ed25519 AAAA…)');
+  }
 });
 
 export const daemonConfigSchema = z.strictObject({
@@ -137,10 +147,10 @@ export function defaultPublicHost(): string {
 }
 
 /** The lab hosts of the configuration, as the composition root takes them. */
-export function labHostsOf(config: DaemonConfig): Array<{ name: string; engine: { url: string; tls?: { ca: string; cert: string; key: string }; sshKey?: string }; capacity?: number }> {
+export function labHostsOf(config: DaemonConfig): Array<{ name: string; engine: { url: string; tls?: { ca: string; cert: string; key: string }; sshKey?: string; sshHostKey?: string }; capacity?: number }> {
   return config.hosts.map((h) => {
     const docker = typeof h.docker === 'string' ? { url: h.docker } : h.docker;
     const tls = docker.tls ? { ca: join(docker.tls, 'ca.pem'), cert: join(docker.tls, 'cert.pem'), key: join(docker.tls, 'key.pem') } : undefined;
-    return { name: h.name, engine: { url: docker.url, ...(tls ? { tls } : {}), ...(docker.sshKey ? { sshKey: docker.sshKey } : {}) }, capacity: h.capacity };
+    return { name: h.name, engine: { url: docker.url, ...(tls ? { tls } : {}), ...(docker.sshKey ? { sshKey: docker.sshKey, sshHostKey: docker.sshHostKey } : {}) }, capacity: h.capacity };
   });
 }

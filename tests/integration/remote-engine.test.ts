@@ -38,7 +38,7 @@ type Transport = 'tls' | 'ssh';
 function engineOf(host: LabHost, via: Transport) {
   return via === 'tls'
     ? { url: host.docker.tcp, tls: { ca: join(host.docker.certDir, 'ca.pem'), cert: join(host.docker.certDir, 'cert.pem'), key: join(host.docker.certDir, 'key.pem') } }
-    : { url: host.docker.ssh, sshKey: host.docker.sshPrivateKeyFile };
+    : { url: host.docker.ssh, sshKey: host.docker.sshPrivateKeyFile, sshHostKey: host.docker.sshHostKey };
 }
 
 /**

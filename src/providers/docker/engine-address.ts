@@ -9,12 +9,16 @@ import { InputError } from '../../util/errors.js';
  *   another host, verified both ways; plain TCP is refused (whoever reaches
  *   the port would be root on that host);
  * - `ssh://user@host[:port]` with `sshKey` (a private key file): the engine
- *   reached through the host's sshd (`docker system dial-stdio` there).
+ *   reached through the host's sshd (`docker system dial-stdio` there);
+ *   `sshHostKey` (the host's public key, `ssh-ed25519 AAAA…`) is required:
+ *   the Docker client library checks none, and whoever answers in the
+ *   host's place would be given the labs.
  */
 export interface DockerEngineAddress {
   url: string;
   tls?: { ca: string; cert: string; key: string };
   sshKey?: string;
+  sshHostKey?: string;
 }
 
 export interface DockerConnection {
@@ -53,11 +57,14 @@ export function dockerConnection(address: DockerEngineAddress, where = 'docker')
     }
     case 'ssh:': {
       if (!address.sshKey) throw new InputError(`${where}: ${address.url} needs sshKey (a private key file)`, [{ where: `${where}.sshKey`, message: 'the key examlab logs in to the host with' }]);
+      const hostKey = /^\S+\s+([A-Za-z0-9+/=]+)/.exec(address.sshHostKey ?? '')?.[1];
+      if (!hostKey) throw new InputError(`${where}: ${address.url} needs sshHostKey (the host's public key, as in known_hosts: "ssh-ed25519 AAAA…")`, [{ where: `${where}.sshHostKey`, message: 'read it on the host: cat /etc/ssh/ssh_host_ed25519_key.pub' }]);
+      const expected = Buffer.from(hostKey, 'base64');
       const port = Number(url.port || 22);
       const username = decodeURIComponent(url.username || 'root');
       return {
-        // docker-modem runs `docker system dial-stdio` over this SSH connection.
-        options: { protocol: 'ssh', host: url.hostname, port, username, sshOptions: { privateKey: read(address.sshKey, 'SSH key') } } as Dockerode.DockerOptions,
+        // docker-modem runs `docker system dial-stdio` over this SSH connection, and checks no host key: pinned here.
+        options: { protocol: 'ssh', host: url.hostname, port, username, sshOptions: { privateKey: read(address.sshKey, 'SSH key'), hostVerifier: (key: Buffer) => key.equals(expected) } } as Dockerode.DockerOptions,
         local: false,
         label: `ssh://${username}@${url.hostname}:${port}`,
       };
