@@ -218,15 +218,11 @@ export class EngineWatch {
   /** Labs found on a returning engine that now live on another host (moved while it was away): removed from it. */
   private async removeMovedLabs(key: string): Promise<number> {
     if (!this.deps.providers.hosts().some((h) => h.key === key)) return 0;
-    const provider = await this.deps.providers.get(key);
-    const networks = await this.deps.providers.networksOf(key);
     let removed = 0;
-    for (const id of await provider.listLabIds()) {
+    for (const id of await (await this.deps.providers.get(key)).listLabIds()) {
       const lab = this.deps.labStore.find(id);
-      if (!lab || lab.host === key) continue;
-      const ref = { labId: id, examId: lab.examId, candidateId: lab.candidateId };
-      await provider.destroyMachines(ref);
-      await networks.destroyNetworks(ref);
+      if (!lab?.host || lab.host === key) continue;
+      await this.deps.labs.removeRemains(id, key);
       removed++;
     }
     return removed;

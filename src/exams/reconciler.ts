@@ -66,16 +66,26 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   // 3. The engines: what is there that the store says should not be.
   const onEngines = await engineLabIds(deps, ours);
   const byId = new Map(ours.map((l) => [l.id, l]));
-  for (const id of onEngines) {
-    const lab = byId.get(id);
-    if (!lab) {
-      report.foreign++;
-      continue;
-    }
-    if (lab.state === 'destroyed' || lab.state === 'failed') {
-      await labs.destroy(id);
-      audit.append({ actor: SYSTEM, action: 'lab.cleanup', examId: lab.examId, candidateId: lab.candidateId, labId: id, detail: { state: lab.state } });
-      report.cleaned++;
+  const counted = new Set<string>();
+  for (const [engine, ids] of onEngines) {
+    for (const id of ids) {
+      const lab = byId.get(id);
+      if (!lab) {
+        if (!counted.has(id)) report.foreign++;
+        counted.add(id);
+        continue;
+      }
+      if ((lab.state === 'destroyed' || lab.state === 'failed') && !counted.has(id)) {
+        counted.add(id);
+        await labs.destroy(id);
+        audit.append({ actor: SYSTEM, action: 'lab.cleanup', examId: lab.examId, candidateId: lab.candidateId, labId: id, detail: { state: lab.state } });
+        report.cleaned++;
+      } else if (lab.host && lab.host !== engine && deps.providers.hosts().some((h) => h.key === engine)) {
+        // Moved to another lab host while this one was away: its remains here go.
+        await labs.removeRemains(id, engine);
+        audit.append({ actor: SYSTEM, action: 'lab.cleanup', examId: lab.examId, candidateId: lab.candidateId, labId: id, detail: { movedFrom: engine, now: lab.host } });
+        report.cleaned++;
+      }
     }
   }
 
@@ -184,7 +194,15 @@ async function reconcileSpares(deps: ReconcileDeps, examId: string, live: boolea
 /** Checks that every machine of a candidate's lab (in use, or ready for the start) is still there, and running. */
 async function adopt(deps: ReconcileDeps, lab: LabRecord, expected: 'ready' | 'running', log: Logger): Promise<boolean> {
   if (lab.state !== expected) return false;
-  const states = await deps.labs.machineStates(lab.id);
+  let states: Awaited<ReturnType<LabService['machineStates']>>;
+  try {
+    states = await deps.labs.machineStates(lab.id);
+  } catch (err) {
+    // One lab host of several does not answer: the lab is built again on another.
+    if (!lab.host) throw err;
+    log.warn({ host: lab.host, err: errorMessage(err) }, 'lab host not reachable: the lab is built again on another');
+    return false;
+  }
   const values = Object.values(states);
   if (!values.length || values.includes('missing')) {
     log.warn({ machines: states }, 'lab lost: machines missing on the engine');
@@ -197,18 +215,22 @@ async function adopt(deps: ReconcileDeps, lab: LabRecord, expected: 'ready' | 'r
   return true;
 }
 
-/** Lab ids found on every engine; an engine that does not answer is fatal only if one of our live labs is on it. */
-async function engineLabIds(deps: ReconcileDeps, ours: readonly LabRecord[]): Promise<string[]> {
-  const ids: string[] = [];
+/**
+ * Lab ids found on each engine. An engine that does not answer is fatal only
+ * if one of our live labs is on it; a lab host is not (its labs are built
+ * again on the others).
+ */
+async function engineLabIds(deps: ReconcileDeps, ours: readonly LabRecord[]): Promise<Map<string, string[]>> {
+  const ids = new Map<string, string[]>();
   for (const name of deps.providers.names()) {
     try {
-      ids.push(...(await (await deps.providers.get(name)).listLabIds()));
+      ids.set(name, await (await deps.providers.get(name)).listLabIds());
     } catch (err) {
       const needed = ours.some((l) => l.state !== 'destroyed' && (l.topology?.machines ?? []).some((m) => m.provider === name));
       // The provider that makes networks holds a part of every lab.
       if (needed || name === deps.providers.networksOn) throw new EnvironmentError(`cannot reconcile with the ${name} engine: ${errorMessage(err)}`);
-      deps.log.warn({ provider: name, err: errorMessage(err) }, 'engine not reachable; none of our labs use it');
+      deps.log.warn({ provider: name, err: errorMessage(err) }, deps.providers.hosts().some((h) => h.key === name) ? 'lab host not reachable: its labs are built again on the others' : 'engine not reachable; none of our labs use it');
     }
   }
-  return [...new Set(ids)];
+  return ids;
 }

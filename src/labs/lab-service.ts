@@ -314,6 +314,13 @@ export class LabService {
     await Promise.all((lab.topology?.machines ?? []).map(async (m) => fn(await this.engine(lab, m.provider), ref, m.name)));
   }
 
+  /** Removes what a lab left on one lab host's engine, the lab now living on another (moved while that one was away). */
+  async removeRemains(labId: string, engineKey: string): Promise<void> {
+    const ref = labRef(this.deps.store.get(labId));
+    await (await this.deps.providers.get(engineKey)).destroyMachines(ref);
+    await (await this.deps.providers.networksOf(engineKey)).destroyNetworks(ref);
+  }
+
   /** Removes the lab's machines and networks (idempotent) and marks it destroyed. */
   async destroy(labId: string): Promise<LabRecord> {
     const lab = this.deps.store.get(labId);
