@@ -1,25 +1,13 @@
-import type { Logger } from 'pino';
-import { SYSTEM, type AuditLog } from '../audit/index.js';
+import { SYSTEM } from '../audit/index.js';
 import { errorMessage } from '../util/errors.js';
-import type { LabRecord, LabService, LabStore } from '../labs/index.js';
-import type { ProviderRegistry } from '../providers/index.js';
-import { withTimeout, type Clock } from '../util/retry.js';
-import type { ExamStore } from './exam-store.js';
-import type { LabPipeline } from './lab-pipeline.js';
-import { rebuildLostLab } from './reconciler.js';
+import type { LabRecord } from '../labs/index.js';
+import { withTimeout } from '../util/retry.js';
+import { rebuildLostLab, type PickUpDeps } from './reconciler.js';
 
 /** How long an engine may take to answer a ping before it counts as down. */
 const PING_TIMEOUT_MS = 5_000;
 
-export interface EngineWatchDeps {
-  exams: ExamStore;
-  labStore: LabStore;
-  labs: LabService;
-  audit: AuditLog;
-  pipeline: LabPipeline;
-  providers: ProviderRegistry;
-  clock: Clock;
-  log: Logger;
+export interface EngineWatchDeps extends PickUpDeps {
   /** A lab host (of several) silent this long has lost its labs: they are built again on the others. */
   hostLostAfterMs: number;
 }

@@ -10,7 +10,8 @@ import type { LabPipeline } from './lab-pipeline.js';
 
 export const HEARTBEAT_KEY = 'heartbeat';
 
-export interface ReconcileDeps {
+/** What picks labs up after the engines or the daemon were away: the reconciler at start, the engine watch while running. */
+export interface PickUpDeps {
   exams: ExamStore;
   labStore: LabStore;
   labs: LabService;
@@ -19,6 +20,9 @@ export interface ReconcileDeps {
   providers: ProviderRegistry;
   clock: Clock;
   log: Logger;
+}
+
+export interface ReconcileDeps extends PickUpDeps {
   /** A heartbeat older than this means the daemon was down (not just between two ticks). */
   heartbeatGraceMs: number;
 }
@@ -46,7 +50,7 @@ export interface ReconcileReport {
  * gradings are redone; what the store says is gone is removed.
  */
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
-  const { exams, labStore, labs, audit, pipeline, clock, log } = deps;
+  const { exams, labStore, labs, audit, pipeline, log } = deps;
   const report: ReconcileReport = { outageSeconds: 0, compensated: 0, interruptedRuns: 0, adopted: 0, rebuilt: 0, provisioningResumed: 0, gradingResumed: 0, cleaned: 0, foreign: 0 };
 
   // 1. Who was on the clock when the daemon went away (given the time back at the end).

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { pattern } from '../fields.js';
 import { defineKind, ProbeError } from '../check-kind.js';
 import { assertMatch, fileText, obs } from '../assertions.js';
