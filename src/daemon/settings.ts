@@ -3,7 +3,7 @@ import { availableParallelism, networkInterfaces } from 'node:os';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { InputError, errorMessage } from '../util/errors.js';
-import { durationSchema } from '../util/units.js';
+import { durationSchema, sizeSchema } from '../util/units.js';
 
 /** Where the daemon looks for its configuration when `--config` is not given. */
 export const DEFAULT_CONFIG_FILE = '/etc/examlab/daemon.yaml';
@@ -77,6 +77,9 @@ export const daemonConfigSchema = z.strictObject({
     .prefault({}),
   grading: z.strictObject({ concurrency: concurrency('grading') }).prefault({}),
   tick: duration('tick').prefault('1s'),
+  diskReserve: sizeSchema('diskReserve')
+    .prefault('2G')
+    .describe("Free space the data directory's filesystem keeps for the store: under twice this the daemon warns in its log, under it /readyz fails"),
   shutdownGrace: duration('shutdownGrace').prefault('20s'),
 });
 export type DaemonConfig = z.output<typeof daemonConfigSchema>;
