@@ -102,7 +102,7 @@ const fullMessage = (dataDir: string, free = '\\d+(\\.\\d)? (B|KiB)') =>
  * carries on by itself once space is freed, without a restart.
  */
 describe('the data directory full during an exam', () => {
-  const mount = mkdtempSync(join(tmpdir(), 'examlab-disk-'));
+  const mount = mkdtempSync(join(tmpdir(), 'examlab-full-disk-'));
   const dataDir = join(mount, 'data');
   const logLines: { level: number; msg: string; err?: string }[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => void logLines.push(JSON.parse(line) as { level: number; msg: string; err?: string }) });
