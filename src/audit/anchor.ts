@@ -1,6 +1,8 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { sha256 } from '../util/ids.js';
+import { appendWhole, storageError } from '../util/storage.js';
 
 /** Where the anchor keeps its key and its lines: files beside the store, never inside it. */
 export interface AnchorFiles {
@@ -69,14 +71,18 @@ export class AuditAnchor {
       fd = openSync(files.keyFile, 'wx', 0o600);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return new AuditAnchor(files, readKey(files.keyFile));
-      throw err;
+      throw storageError(err, dirname(files.keyFile));
     }
     try {
-      writeSync(fd, `${key.toString('hex')}\n`);
+      appendWhole(fd, Buffer.from(`${key.toString('hex')}\n`), 0, dirname(files.keyFile));
       fsyncSync(fd);
-    } finally {
+    } catch (err) {
+      // A key cut short by a full disk would read as a key to restore from a backup at every start: none is made.
       closeSync(fd);
+      rmSync(files.keyFile, { force: true });
+      throw storageError(err, dirname(files.keyFile));
     }
+    closeSync(fd);
     return new AuditAnchor(files, key);
   }
 
@@ -89,11 +95,22 @@ export class AuditAnchor {
     return { seq, digest, text: `${seq}:${digest}` };
   }
 
-  /** Appends records to the anchor file and syncs it: once this returns, they are anchored. */
+  /**
+   * Appends records to the anchor file and syncs it: once this returns, they
+   * are anchored. All the lines or none: what a full disk let through of
+   * them is taken back (the error is then a StorageFullError), and they are
+   * anchored by a later write.
+   */
   write(records: readonly { seq: number; hash: string }[]): void {
     if (records.length === 0) return;
     const text = records.map((r) => `${FORMAT} ${r.seq} ${r.hash} ${this.mac(r.seq, r.hash)}\n`).join('');
-    const fd = openSync(this.files.anchorFile, 'a', 0o600);
+    const dir = dirname(this.files.anchorFile);
+    let fd: number;
+    try {
+      fd = openSync(this.files.anchorFile, 'a', 0o600);
+    } catch (err) {
+      throw storageError(err, dir);
+    }
     try {
       if (!this.tailChecked) {
         // A line cut by a crash mid-write (no newline) was never anchored: drop it rather than glue the next line to it.
@@ -101,8 +118,18 @@ export class AuditAnchor {
         if (before.length > 0 && !before.endsWith('\n')) ftruncateSync(fd, Buffer.byteLength(before.slice(0, before.lastIndexOf('\n') + 1)));
         this.tailChecked = true;
       }
-      writeSync(fd, text);
-      fsyncSync(fd);
+      const size = fstatSync(fd).size;
+      appendWhole(fd, Buffer.from(text), size, dir);
+      try {
+        fsyncSync(fd);
+      } catch (err) {
+        try {
+          ftruncateSync(fd, size);
+        } catch {
+          // Kept: the same lines written again later read as one record anchored twice, which the check allows.
+        }
+        throw storageError(err, dir);
+      }
     } finally {
       closeSync(fd);
     }

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Db } from '../util/database.js';
 import { now } from '../util/database.js';
+import { StorageError } from '../util/errors.js';
 import { sha256 } from '../util/ids.js';
 import { AuditAnchor, type AnchorFiles, type AnchorLine, type PrintedAnchor } from './anchor.js';
 
@@ -64,6 +65,8 @@ interface Row {
 const KEY_MARKER = 'audit.anchor.key';
 /** At start, at most this many records written after the anchor's head are anchored late (a crash between commit and anchor). */
 export const LATE_ANCHOR_LIMIT = 10;
+/** Records of what already happened kept while the store refuses writes (appendLater); past this many, only counted. */
+export const HELD_RECORDS_LIMIT = 1000;
 
 /**
  * Who did what, when, to which exam, candidate and lab. Append-only (SQLite
@@ -90,6 +93,9 @@ export class AuditLog {
   private readonly pending = new Map<number, string>();
   private flushQueued = false;
   private writeFailure?: string;
+  /** Records the store refused (appendLater), with when they happened: written once it takes writes again. */
+  private held: AuditEntry[] = [];
+  private heldDropped = 0;
 
   constructor(
     private readonly db: Db,
@@ -111,6 +117,8 @@ export class AuditLog {
     try {
       anchor = AuditAnchor.open(files, true) as AuditAnchor;
     } catch (err) {
+      // A full disk is not a key problem: said as such, and the daemon does not start on it.
+      if (err instanceof StorageError) throw err;
       // An unreadable key is reported by every check; the daemon still starts (the exam goes on).
       this.anchorProblem = `the audit key cannot be used: ${(err as Error).message}`;
       return;
@@ -129,6 +137,7 @@ export class AuditLog {
       try {
         anchor.write(rows);
       } catch (err) {
+        if (err instanceof StorageError) throw err;
         this.anchorProblem = `the anchor ${files.anchorFile} cannot be written: ${(err as Error).message}`;
         return;
       }
@@ -166,6 +175,45 @@ export class AuditLog {
       else this.flush();
     }
     return record;
+  }
+
+  /**
+   * A record of something that already happened and changes no state (a
+   * session closed): appended now, or, while the store refuses writes (its
+   * disk full), held in memory with the time it happened and appended by
+   * `appendHeld` once the store takes writes again. Never throws for the
+   * disk: it is called where nothing could handle it (an event of a socket).
+   */
+  appendLater(entry: AuditEntry): void {
+    try {
+      this.append(entry);
+    } catch (err) {
+      if (!(err instanceof StorageError)) throw err;
+      if (this.held.length < HELD_RECORDS_LIMIT) this.held.push({ ...entry, detail: { ...entry.detail, happenedAt: now(), recordedLate: err.message } });
+      else this.heldDropped++;
+    }
+  }
+
+  /** Appends the records `appendLater` held, oldest first; stops at the first the store refuses (kept for the next call). Returns how many are still held. */
+  appendHeld(): number {
+    while (this.held.length > 0) {
+      try {
+        this.append(this.held[0] as AuditEntry);
+      } catch (err) {
+        if (err instanceof StorageError) return this.held.length;
+        throw err;
+      }
+      this.held.shift();
+    }
+    if (this.heldDropped > 0) {
+      try {
+        this.append({ actor: SYSTEM, action: 'audit.dropped', detail: { records: this.heldDropped, reason: `more than ${HELD_RECORDS_LIMIT} records came while the store refused writes` } });
+        this.heldDropped = 0;
+      } catch (err) {
+        if (!(err instanceof StorageError)) throw err;
+      }
+    }
+    return this.held.length;
   }
 
   list(filter: { examId?: string; candidateId?: string; afterSeq?: number; limit?: number } = {}): AuditRecord[] {

@@ -81,10 +81,18 @@ export function composeDaemon(app: App, wiring: DaemonWiring): DaemonParts {
   });
   const reader = new ExamReader({ exams, scenarios, labStore, labs: app.labs, clock, sessions });
   const auth = new Authenticator(tokens, service, new FailedTokens({ perAddress: config.failedTokens.perAddress, windowMs: config.failedTokens.window }, () => clock.now()));
-  const scheduler = new Scheduler({ service, exams, clock, log: log.child({ component: 'scheduler' }), tickMs: config.tick });
+  const scheduler = new Scheduler({ service, exams, pipeline, audit, clock, log: log.child({ component: 'scheduler' }), tickMs: config.tick });
   const engineWatch = new EngineWatch({ exams, labStore, labs: app.labs, audit, pipeline, providers: app.providers, clock, log: log.child({ component: 'engines' }), hostLostAfterMs: config.hostLostAfter }, config.engineCheck);
-  const recordings = new Recordings(join(app.config.dataDir, 'recordings'));
-  const shells = new LabShells({ exams: service, sessions, audit, recordings, metrics, log: log.child({ component: 'terminal' }) });
+  const recordings = new Recordings(join(app.config.dataDir, 'recordings'), { log: log.child({ component: 'recordings' }) });
+  const shells = new LabShells({
+    exams: service,
+    sessions,
+    audit,
+    recordings,
+    metrics,
+    log: log.child({ component: 'terminal' }),
+    refused: (examId, candidateId, err) => scheduler.sessionRefused(examId, candidateId, err),
+  });
   const gateway = new SshGateway({
     auth,
     shells,

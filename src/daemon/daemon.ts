@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { gatewayHostKey, hostKeyFingerprint } from '../gateway/index.js';
 import { DaemonSockets, type Readiness } from '../http/index.js';
 import { EnvironmentError, errorMessage } from '../util/errors.js';
 import { systemClock, withTimeout, type Clock } from '../util/retry.js';
+import { writeFileWhole } from '../util/storage.js';
 import type { App } from './app.js';
 import { composeDaemon, type DaemonParts } from './compose.js';
 import { checkDataDisk, type DiskCheck } from './data-disk.js';
@@ -128,7 +129,7 @@ export class Daemon {
       recovery,
       audit: chain,
     };
-    writeFileSync(join(this.app.config.dataDir, DAEMON_FILE), `${JSON.stringify({ pid: process.pid, http: started.httpUrl, ssh: { host: this.sshHost, port: ssh.port }, startedAt: new Date(this.clock.now()).toISOString() }, null, 2)}\n`, { mode: 0o600 });
+    writeFileWhole(join(this.app.config.dataDir, DAEMON_FILE), `${JSON.stringify({ pid: process.pid, http: started.httpUrl, ssh: { host: this.sshHost, port: ssh.port }, startedAt: new Date(this.clock.now()).toISOString() }, null, 2)}\n`);
     this.log.info({ http: started.httpUrl, ssh: ssh.port }, 'daemon ready');
     return started;
   }
@@ -150,8 +151,13 @@ export class Daemon {
     this.httpServer.closeAllConnections();
     await httpClosed;
     if (this.serving) {
-      this.exams.setState(HEARTBEAT_KEY, new Date(this.clock.now()).toISOString());
-      this.audit.append({ actor: SYSTEM, action: 'daemon.stop', detail: { finished } });
+      try {
+        this.exams.setState(HEARTBEAT_KEY, new Date(this.clock.now()).toISOString(), { evenWhenFull: true });
+        this.audit.append({ actor: SYSTEM, action: 'daemon.stop', detail: { finished } });
+      } catch (err) {
+        // The store refusing (its disk full) does not keep the daemon from stopping: the next start finds the work where the store left it.
+        this.log.error({ err: errorMessage(err) }, 'the stop could not be recorded');
+      }
       rmSync(join(this.app.config.dataDir, DAEMON_FILE), { force: true });
     }
     this.app.close();
@@ -214,7 +220,7 @@ export class Daemon {
 
   /** The data directory's free space; said in the log when it turns low or short, and when it is back. */
   private async watchDisk(): Promise<DiskCheck> {
-    const disk = await checkDataDisk(this.app.config.dataDir);
+    const disk = await checkDataDisk(this.app.config.dataDir, this.config.diskReserve);
     const state = !disk.ok ? 'short' : disk.low ? 'low' : 'fine';
     if (state !== this.diskState) {
       if (state === 'short') this.log.error({ disk: disk.detail }, 'the data directory is below its disk reserve');

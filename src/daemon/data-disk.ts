@@ -1,6 +1,7 @@
 import { statfs } from 'node:fs/promises';
 import { DISK_RESERVE } from '../labs/index.js';
 import { errorMessage } from '../util/errors.js';
+import { formatBytes } from '../util/units.js';
 
 /** Free and total bytes of the filesystem a path is on. */
 export type DiskSpace = { freeBytes: number; totalBytes: number };
@@ -35,7 +36,7 @@ export async function checkDataDisk(dir: string, reserveBytes = DISK_RESERVE, re
   } catch (err) {
     return { ok: false, low: true, detail: `cannot read the free space of ${dir}: ${errorMessage(err)}` };
   }
-  const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
+  const gib = formatBytes;
   const ok = space.freeBytes >= reserveBytes;
   const low = space.freeBytes < reserveBytes * WARN_FACTOR;
   const state = !ok ? `below the reserve of ${gib(reserveBytes)}: free space now, or the store may stop taking writes` : low ? `running low (the reserve is ${gib(reserveBytes)})` : `reserve ${gib(reserveBytes)}`;

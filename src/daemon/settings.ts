@@ -4,7 +4,7 @@ import { availableParallelism, networkInterfaces } from 'node:os';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { InputError, errorMessage } from '../util/errors.js';
-import { durationSchema } from '../util/units.js';
+import { durationSchema, sizeSchema } from '../util/units.js';
 
 /** Where the daemon looks for its configuration when `--config` is not given. */
 export const DEFAULT_CONFIG_FILE = '/etc/examlab/daemon.yaml';
@@ -110,6 +110,9 @@ export const daemonConfigSchema = z.strictObject({
   hostLostAfter: positiveDuration('hostLostAfter').prefault('1m').describe('A lab host silent this long has lost its labs: they are built again on the others'),
   tick: duration('tick').prefault('1s'),
   engineCheck: duration('engineCheck').prefault('2s').describe('How often the engines holding live labs are asked whether they answer (an outage is said, and labs picked up, within this)'),
+  diskReserve: sizeSchema('diskReserve')
+    .prefault('2G')
+    .describe("Free space the data directory's filesystem keeps for the store: under twice this the daemon warns in its log, under it /readyz fails"),
   shutdownGrace: duration('shutdownGrace').prefault('20s'),
 });
 export type DaemonConfig = z.output<typeof daemonConfigSchema>;

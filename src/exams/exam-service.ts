@@ -1,9 +1,9 @@
-import { rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { SYSTEM, type Actor, type AuditLog } from '../audit/index.js';
 import { hashCandidateToken, newCandidateToken, UnauthenticatedError, UnknownTokenError, type AdmittedCandidate, type CandidateDirectory, type SessionRegistry } from '../access/index.js';
-import { ConflictError, ExamlabError, InputError, NotAllowedError, NotFoundError, errorMessage } from '../util/errors.js';
+import { ConflictError, ExamlabError, InputError, NotAllowedError, NotFoundError, StorageError, errorMessage } from '../util/errors.js';
 import type { LabService } from '../labs/index.js';
 import { drawOf, rosterProblems, type LoadedScenario, type Scenario, type ScenarioLibrary } from '../scenario/index.js';
 import type { SshTarget } from '../remote/index.js';
@@ -12,6 +12,7 @@ import type { LabRecord, LabStore, RunRecord } from '../labs/index.js';
 import { hostTimeZone } from '../util/dates.js';
 import { makeDirs } from '../util/dirs.js';
 import { newId } from '../util/ids.js';
+import { writeFileWhole } from '../util/storage.js';
 import type { Clock } from '../util/retry.js';
 import type { ExamScenarios } from './exam-scenarios.js';
 import { latestFinal, type LabPipeline } from './lab-pipeline.js';
@@ -80,6 +81,8 @@ const DEADLINE_REACHED = 'deadline reached';
 export class ExamService implements CandidateDirectory {
   /** Scheduled starts that failed, reported once rather than at every tick. */
   private readonly failedStarts = new Set<string>();
+  /** Candidates cut off at their deadline while the store refused to record their end (by exam/candidate): when. */
+  private readonly cutAtDeadline = new Map<string, number>();
 
   constructor(private readonly deps: ExamServiceDeps) {}
 
@@ -148,7 +151,7 @@ export class ExamService implements CandidateDirectory {
     // An uploaded scenario is kept as a file, like any other, so its labs can always be traced to it.
     makeDirs(this.deps.uploadsDir);
     const file = join(this.deps.uploadsDir, `exam-${examId}.yaml`);
-    writeFileSync(file, source.yaml, { mode: 0o600 });
+    writeFileWhole(file, source.yaml);
     try {
       const loaded = await this.deps.loadScenario(file);
       // An uploaded scenario has no folder of its own: an upload step could only copy the server's files into a lab.
@@ -172,7 +175,7 @@ export class ExamService implements CandidateDirectory {
   admit(tokenHash: string): AdmittedCandidate {
     const candidate = this.deps.exams.candidateByTokenHash(tokenHash);
     if (!candidate) throw new UnknownTokenError('unknown or revoked token');
-    const denied = candidateDenial(this.deps.exams.exam(candidate.examId), candidate);
+    const denied = candidateDenial(this.deps.exams.exam(candidate.examId), candidate, this.deps.clock.now());
     if (denied) throw denied;
     return { examId: candidate.examId, candidateId: candidate.id };
   }
@@ -293,13 +296,18 @@ export class ExamService implements CandidateDirectory {
   /** Ends one candidate's exam now (deadline reached, or the operator's decision). */
   endCandidate(examId: string, candidateId: string, actor: Actor, reason: string): CandidateRecord {
     const { exams, audit } = this.deps;
+    const key = `${examId}/${candidateId}`;
+    const cutAt = this.cutAtDeadline.get(key);
     const moved = exams.atomically(() => {
       const c = exams.candidate(examId, candidateId);
       if (hasFinished(c.phase)) return undefined;
       const next = exams.moveCandidate(examId, candidateId, 'ending', { detail: reason });
-      audit.append({ actor, action: 'candidate.end', examId, candidateId, labId: c.labId, detail: { reason } });
+      // At the deadline, its time is on the record, and when access was cut if the store could not say so then.
+      const timing = reason === DEADLINE_REACHED ? { deadline: c.deadline, ...(cutAt !== undefined ? { accessCutAt: new Date(cutAt).toISOString() } : {}) } : {};
+      audit.append({ actor, action: 'candidate.end', examId, candidateId, labId: c.labId, detail: { reason, ...timing } });
       return next;
     });
+    this.cutAtDeadline.delete(key);
     if (!moved) return exams.candidate(examId, candidateId);
     this.deps.sessions.cut(examId, candidateId, reason === DEADLINE_REACHED ? 'time-up' : 'ended');
     this.deps.pipeline.launchCompletion(examId, candidateId);
@@ -548,7 +556,7 @@ export class ExamService implements CandidateDirectory {
   /** Where the gateway connects a candidate: their own lab, as their login user, with the lab's candidate key. */
   labTarget(examId: string, candidateId: string, machine: string | undefined): { lab: LabRecord; machine: string; target: SshTarget } {
     const c = this.deps.exams.candidate(examId, candidateId);
-    const denied = candidateDenial(this.deps.exams.exam(examId), c);
+    const denied = candidateDenial(this.deps.exams.exam(examId), c, this.deps.clock.now());
     if (denied) throw denied;
     if (c.phase === 'provisioning') throw new ConflictError('your lab is being prepared; try again in a minute');
     if (c.phase === 'failed') throw new ConflictError('your lab could not be prepared; tell the exam supervisor');
@@ -566,28 +574,59 @@ export class ExamService implements CandidateDirectory {
     };
   }
 
-  /** A system actor's deadline sweep and scheduled starts; called by the scheduler. */
+  /**
+   * A system actor's deadline sweep and scheduled starts; called by the
+   * scheduler. What the store refuses (its disk full) is left as it is in
+   * the store, so the next tick tries it again; a StorageError is thrown
+   * once everything else was done. A candidate whose end the store refuses
+   * is cut off all the same: their sessions closed now, their token refused
+   * from the deadline on (see candidateDenial).
+   */
   tick(now: number): void {
     const { exams } = this.deps;
     const at = new Date(now).toISOString();
+    let refused: StorageError | undefined;
     for (const exam of exams.exams({ statuses: ['scheduled', 'preparing'] })) {
       if (exam.startPolicy === 'at' && exam.startAt && exam.startAt <= at && !this.failedStarts.has(exam.id)) {
         try {
           this.start(exam.id, SYSTEM);
         } catch (err) {
+          // Started by a later tick: clocks start when the labs are offered, so a late start costs no candidate time.
+          if (err instanceof StorageError) {
+            refused ??= err;
+            continue;
+          }
           this.failedStarts.add(exam.id);
           this.deps.log.error({ exam: exam.id, err: (err as Error).message }, 'scheduled start failed; start it by hand');
         }
       }
     }
-    for (const c of exams.dueCandidates(at)) this.endCandidate(c.examId, c.id, SYSTEM, DEADLINE_REACHED);
+    for (const c of exams.dueCandidates(at)) {
+      try {
+        this.endCandidate(c.examId, c.id, SYSTEM, DEADLINE_REACHED);
+      } catch (err) {
+        if (!(err instanceof StorageError)) throw err;
+        refused ??= err;
+        const key = `${c.examId}/${c.id}`;
+        if (this.cutAtDeadline.has(key)) continue;
+        this.cutAtDeadline.set(key, now);
+        const sessions = this.deps.sessions.cut(c.examId, c.id, 'time-up');
+        this.deps.log.warn({ exam: c.examId, candidate: c.id, deadline: c.deadline, sessions }, 'time is up: access cut; the end is recorded, and the lab graded, once the store takes writes again');
+      }
+    }
+    if (refused) throw refused;
   }
 }
 
-/** Why a candidate may not use their token now, or undefined if they may. */
-function candidateDenial(exam: ExamRecord, c: CandidateRecord): ExamlabError | undefined {
+/**
+ * Why a candidate may not use their token now, or undefined if they may.
+ * Their deadline counts, not only their phase: past it they are out even
+ * before the scheduler has recorded their end (which a full disk can hold up).
+ */
+function candidateDenial(exam: ExamRecord, c: CandidateRecord, now: number): ExamlabError | undefined {
   if (exam.status === 'scheduled' || exam.status === 'preparing') return new UnauthenticatedError(`exam ${exam.id} has not started yet`);
   if (hasFinished(c.phase) || exam.status === 'ended') return new UnauthenticatedError('your exam is over: this token is no longer valid');
+  if (exam.autoFreeze && c.deadline && Date.parse(c.deadline) <= now) return new UnauthenticatedError('time is up: your exam is over');
   if (c.revoked) return new NotAllowedError('your access has been revoked; see the exam supervisor');
   return undefined;
 }

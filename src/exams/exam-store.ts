@@ -1,6 +1,7 @@
 import type { Db } from '../util/database.js';
 import { hostTimeZone } from '../util/dates.js';
-import { now } from '../util/database.js';
+import { now, storeRefusal, underFloor } from '../util/database.js';
+import type { StorageFullError } from '../util/errors.js';
 import { NotFoundError } from '../util/errors.js';
 import { assertCandidateTransition, assertExamTransition, type CandidatePhase, type ExamStatus } from './states.js';
 
@@ -340,8 +341,16 @@ export class ExamStore {
     return (this.db.prepare(`SELECT value FROM daemon_state WHERE key = ?`).get(key) as { value: string } | undefined)?.value;
   }
 
-  setState(key: string, value: string): void {
-    this.db.prepare(`INSERT INTO daemon_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(key, value);
+  /** `evenWhenFull`: written even under the store's floor (the heartbeat), as long as SQLite can. */
+  setState(key: string, value: string, options: { evenWhenFull?: boolean } = {}): void {
+    const write = () => void this.db.prepare(`INSERT INTO daemon_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(key, value);
+    if (options.evenWhenFull) underFloor(this.db, write);
+    else write();
+  }
+
+  /** Why the store refuses writes now (its disk under the floor), or undefined when it takes them. */
+  refusal(): StorageFullError | undefined {
+    return storeRefusal(this.db);
   }
 }
 

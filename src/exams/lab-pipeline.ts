@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { SYSTEM, type AuditLog } from '../audit/index.js';
-import { ConflictError, ExamlabError, InputError, NotFoundError, errorMessage } from '../util/errors.js';
+import { ConflictError, ExamlabError, InputError, NotFoundError, StorageError, errorMessage } from '../util/errors.js';
 import type { SessionRegistry } from '../access/index.js';
 import type { LabService } from '../labs/index.js';
 import type { ExamScenarios } from './exam-scenarios.js';
@@ -43,6 +43,12 @@ export class BaselineError extends ExamlabError {}
  * says, so the same functions finish the work a killed daemon left
  * half-done. Work on one candidate is serialised; work on different
  * candidates runs side by side within the concurrency limits.
+ *
+ * A step the store refuses (its data directory full: a StorageError) is
+ * not the lab's fault: it neither uses up an attempt nor fails the
+ * candidate. The work stops where it is (the store still says what is
+ * left to do) and is launched again by `resumeRefused`, which the
+ * scheduler calls once the store takes writes again.
  */
 export class LabPipeline {
   private readonly provisioning: Limiter;
@@ -50,6 +56,9 @@ export class LabPipeline {
   private readonly lock = new KeyedLock();
   private readonly tasks = new Set<Promise<unknown>>();
   private stopping = false;
+  /** Work the store refused, by what it is: launched again once it takes writes. */
+  private readonly refused = new Map<string, () => void>();
+  private lastResume = 0;
 
   constructor(private readonly deps: PipelineDeps) {
     this.provisioning = new Limiter(deps.settings.provisionConcurrency);
@@ -65,7 +74,36 @@ export class LabPipeline {
   launchPrepare(examId: string, candidateId: string): void {
     void this.provisioning
       .run(() => this.exclusive(examId, candidateId, () => this.prepare(examId, candidateId)))
-      .catch((err) => this.log(examId, candidateId).error({ err: errorMessage(err) }, 'lab preparation stopped'));
+      .catch((err) => {
+        if (!this.refusedByStore(err, `prepare ${examId}/${candidateId}`, () => this.launchPrepare(examId, candidateId), this.log(examId, candidateId))) {
+          this.log(examId, candidateId).error({ err: errorMessage(err) }, 'lab preparation stopped');
+        }
+      });
+  }
+
+  /**
+   * Launches again the work the store refused; called by the scheduler
+   * once the store takes writes again (at most once per retry delay, so
+   * that a store refusing again is not hammered). Returns how many.
+   */
+  resumeRefused(): number {
+    const now = this.deps.clock.now();
+    if (!this.refused.size || this.stopping || now - this.lastResume < this.deps.settings.retryDelayMs) return 0;
+    this.lastResume = now;
+    const again = [...this.refused.values()];
+    this.refused.clear();
+    this.deps.log.info({ steps: again.length }, 'the store takes writes again: resuming the work it refused');
+    for (const launch of again) launch();
+    return again.length;
+  }
+
+  /** Keeps work the store refused, to launch again; false for any other error. */
+  private refusedByStore(err: unknown, key: string, again: () => void, log: Logger): boolean {
+    if (!(err instanceof StorageError)) return false;
+    if (this.stopping) return true; // redone at the next start, from what the store says
+    if (!this.refused.has(key)) log.warn({ err: err.message }, 'the store refused this work: it is done again once the store takes writes');
+    this.refused.set(key, again);
+    return true;
   }
 
   /**
@@ -80,11 +118,24 @@ export class LabPipeline {
     if (exam.status !== 'preparing' && exam.status !== 'running') return;
     const missing = exam.spares - labStore.spares(examId).filter((l) => l.state !== 'failed').length;
     for (let i = 0; i < missing; i++) {
-      const lab = labs.create(this.deps.scenarios.of(exam), { examId });
-      void this.provisioning
-        .run(() => this.track(this.buildSpare(examId, lab.id)))
-        .catch((err) => this.deps.log.child({ exam: examId, lab: lab.id }).error({ err: errorMessage(err) }, 'spare lab stopped'));
+      let labId: string;
+      try {
+        labId = labs.create(this.deps.scenarios.of(exam), { examId }).id;
+      } catch (err) {
+        if (this.refusedByStore(err, `spares ${examId}`, () => this.launchSpares(examId), this.deps.log.child({ exam: examId }))) return;
+        throw err;
+      }
+      this.launchSpare(examId, labId);
     }
+  }
+
+  private launchSpare(examId: string, labId: string): void {
+    const log = this.deps.log.child({ exam: examId, lab: labId });
+    void this.provisioning
+      .run(() => this.track(this.buildSpare(examId, labId)))
+      .catch((err) => {
+        if (!this.refusedByStore(err, `spare ${labId}`, () => this.launchSpare(examId, labId), log)) log.error({ err: errorMessage(err) }, 'spare lab stopped');
+      });
   }
 
   /** Removes the exam's spare labs (the exam is over, or they are no longer wanted). */
@@ -109,6 +160,7 @@ export class LabPipeline {
       const baseline = await labs.verifyBaseline(labId);
       if (!baseline.ok) throw new BaselineError(`the broken state is not as the scenario says (${baseline.problems.map((p) => p.checkId).join(', ')})`);
     } catch (err) {
+      if (err instanceof StorageError) throw err; // kept as recorded, built again once the store takes writes
       log.warn({ err: describe(err) }, 'spare lab could not be prepared');
       await labs.destroy(labId).catch(() => undefined);
       return;
@@ -124,12 +176,19 @@ export class LabPipeline {
 
   /** Queues the freezing and grading of the candidate's lab; returns at once. */
   launchCompletion(examId: string, candidateId: string): void {
-    void this.completion(examId, candidateId).catch((err) => this.log(examId, candidateId).error({ err: errorMessage(err) }, 'grading stopped'));
+    void this.completion(examId, candidateId).catch((err) => {
+      if (!(err instanceof StorageError)) this.log(examId, candidateId).error({ err: errorMessage(err) }, 'grading stopped');
+    });
   }
 
-  /** Freezes (if needed) and grades the candidate's lab, then closes their exam; resolves when done. */
+  /** Freezes (if needed) and grades the candidate's lab, then closes their exam; resolves when done. Refused by the store, it is done again once the store takes writes (and rejects now). */
   completion(examId: string, candidateId: string): Promise<void> {
-    return this.grading.run(() => this.exclusive(examId, candidateId, () => this.complete(examId, candidateId)));
+    return this.grading
+      .run(() => this.exclusive(examId, candidateId, () => this.complete(examId, candidateId)))
+      .catch((err: unknown) => {
+        this.refusedByStore(err, `complete ${examId}/${candidateId}`, () => this.launchCompletion(examId, candidateId), this.log(examId, candidateId));
+        throw err;
+      });
   }
 
   /** No new work starts; waits up to `timeoutMs` for the running work. What is left is redone at the next start. */
@@ -190,9 +249,10 @@ export class LabPipeline {
           attempts: settings.attempts,
           delayMs: (attempt) => settings.retryDelayMs * attempt,
           // Not when stopping, for an error that another try cannot mend, or once the candidate was ended or reset meanwhile.
-          retryable: (err) => !this.stopping && isTransient(err) && provisioning(),
+          // Nor when the store refused a step: that is no attempt of the lab's; the whole preparation is done again once it takes writes.
+          retryable: (err) => !this.stopping && !(err instanceof StorageError) && isTransient(err) && provisioning(),
           onFailure: (err, attempt, again) => {
-            if (this.stopping) return;
+            if (this.stopping || err instanceof StorageError) return;
             this.deps.metrics.error('provisioning');
             log.warn({ attempt, err: describe(err) }, 'lab preparation failed');
             needsProvision = true;
@@ -202,6 +262,7 @@ export class LabPipeline {
         },
       );
     } catch (err) {
+      if (err instanceof StorageError) throw err;
       if (this.stopping || !provisioning()) return;
       await this.fail(exam, exams.candidate(examId, candidateId), labStore.get(lab.id), describe(err));
     }
@@ -267,8 +328,16 @@ export class LabPipeline {
     const candidate = exams.candidate(examId, candidateId);
     const exam = exams.exam(examId);
     let lab = labStore.labOf(candidate);
-    if (candidate.phase !== 'ending' && lab?.state !== 'frozen') return;
     const log = this.log(examId, candidateId, lab?.id);
+    if (candidate.phase !== 'ending' && lab?.state !== 'frozen') {
+      // Done already, but for what the store may have refused after the grade: the policy's removal, the exam's close.
+      if (candidate.phase === 'ended' && lab?.state === 'graded' && !exam.keepLabs && labStore.runs(lab.id).find((r) => r.id === candidate.finalRunId)?.score?.complete) {
+        await labs.destroy(lab.id);
+        audit.append({ actor: SYSTEM, action: 'lab.destroy', examId, candidateId, labId: lab.id, detail: { policy: 'destroy once graded' } });
+      }
+      this.closeExamIfDone(examId);
+      return;
+    }
 
     if (!lab || !['running', 'frozen', 'graded'].includes(lab.state)) {
       // The candidate never had this lab: nothing to grade.
@@ -293,11 +362,15 @@ export class LabPipeline {
 
     let run: RunRecord | undefined;
     if (lab.state === 'frozen') {
+      // A final run left running here is one whose result the store refused (the candidate's work is serialised): said so.
+      for (const stale of labStore.runs(lab.id).filter((r) => r.purpose === 'final' && r.status === 'running')) {
+        labStore.failRun(stale.id, 'interrupted: its result could not be stored; graded again');
+      }
       exams.updateCandidate(examId, candidateId, { detail: 'grading' });
       try {
         run = await this.gradeFrozen(lab, log);
       } catch (err) {
-        if (!this.stopping) exams.updateCandidate(examId, candidateId, { detail: `grading failed (${errorMessage(err)}); regrade once the lab answers` });
+        if (!this.stopping && !(err instanceof StorageError)) exams.updateCandidate(examId, candidateId, { detail: `grading failed (${errorMessage(err)}); regrade once the lab answers` });
         throw err;
       }
       const graded = run;
@@ -342,8 +415,9 @@ export class LabPipeline {
       {
         attempts: settings.attempts,
         delayMs: (attempt) => settings.retryDelayMs * attempt,
-        retryable: () => !this.stopping,
+        retryable: (err) => !this.stopping && !(err instanceof StorageError),
         onFailure: (err, attempt, again) => {
+          if (err instanceof StorageError) return;
           this.deps.metrics.error('grading');
           if (again) log.warn({ attempt, err: errorMessage(err) }, 'grading failed; retrying');
         },

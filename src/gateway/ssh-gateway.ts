@@ -1,10 +1,11 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import ssh2 from 'ssh2';
 import type { AuthContext, Connection, PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
 import { addressKey, TooManyAttemptsError, type Authenticator } from '../access/index.js';
 import { errorMessage } from '../util/errors.js';
+import { writeFileWhole } from '../util/storage.js';
 import type { ExamMetrics } from '../exams/index.js';
 import { fingerprint, generateKeyPair } from '../remote/index.js';
 import type { SessionRegistry } from '../access/index.js';
@@ -54,7 +55,8 @@ interface Caller {
 
 /** Loads the gateway's host key from the data directory, making it at first start. */
 export function gatewayHostKey(file: string): string {
-  if (!existsSync(file)) writeFileSync(file, generateKeyPair('examlab-gateway').privateKey, { mode: 0o600 });
+  // Whole or not at all: a key cut short by a full disk would not read at the next start.
+  if (!existsSync(file)) writeFileWhole(file, generateKeyPair('examlab-gateway').privateKey);
   return readFileSync(file, 'utf8');
 }
 

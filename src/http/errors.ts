@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { TooManyAttemptsError, UnauthenticatedError } from '../access/index.js';
-import { ConflictError, EnvironmentError, ExamlabError, InputError, NotAllowedError, NotFoundError, TimeoutError, type ErrorDetail } from '../util/errors.js';
+import { ConflictError, EnvironmentError, ExamlabError, InputError, NotAllowedError, NotFoundError, StorageError, StorageFullError, TimeoutError, type ErrorDetail } from '../util/errors.js';
 import type { ExamMetrics } from '../exams/index.js';
 import { RequestError } from './route.js';
 
@@ -25,6 +25,8 @@ const DOMAIN: [new (...args: never[]) => ExamlabError, number, string][] = [
   [ConflictError, 409, 'conflict'],
   [InputError, 422, 'unprocessable'],
   [TooManyAttemptsError, 429, 'too_many_requests'],
+  [StorageFullError, 507, 'insufficient_storage'],
+  [StorageError, 503, 'storage_unavailable'],
   [EnvironmentError, 503, 'unavailable'],
   [TimeoutError, 504, 'timeout'],
 ];
@@ -34,7 +36,9 @@ const DOMAIN: [new (...args: never[]) => ExamlabError, number, string][] = [
  * JSON, not the documented shape); 422: well formed but its content is
  * invalid (a roster with duplicates, a broken scenario); 401/403/404/409 as
  * their names say; 413: too large; 429: too many refused tokens from the
- * address (Retry-After says when to try again); anything unexpected is a 500, logged.
+ * address (Retry-After says when to try again); 507: the data directory is
+ * full, nothing was saved (the message says how much is free, and where;
+ * 503 for another error of its disk); anything unexpected is a 500, logged.
  */
 export function toHttpError(err: unknown): HttpError {
   for (const [type, status, code] of DOMAIN) {

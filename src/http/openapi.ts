@@ -12,6 +12,7 @@ const STATUS_TEXT: Record<number, string> = {
   429: 'Too many attempts from this address: wait Retry-After seconds (unknown tokens: none is checked meanwhile)',
   500: 'Internal error (logged)',
   503: 'An engine is not reachable',
+  507: 'The data directory is full: nothing was saved (the message says how much is free, and where)',
 };
 
 const toSchema = (schema: z.ZodType) => {
@@ -38,7 +39,7 @@ export function openApiDocument(routes: readonly Route[], info: { version: strin
     const content: Record<string, object> = {};
     if (r.body) content['application/json'] = { schema: toSchema(r.body) };
     for (const type of r.rawBody?.contentTypes ?? []) content[type] = { schema: { type: 'string', format: 'binary', description: r.rawBody?.description } };
-    const errors = [...new Set([...(r.access === 'public' ? [] : [401, 403, 429]), ...(r.params || r.query || r.body ? [400] : []), ...(r.errors ?? []), 500])].sort();
+    const errors = [...new Set([...(r.access === 'public' ? [] : [401, 403, 429]), ...(r.params || r.query || r.body ? [400] : []), ...(r.errors ?? []), ...(r.method === 'get' ? [] : [507]), 500])].sort();
     (paths[path] ??= {})[r.method] = {
       operationId: `${r.method}${r.path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
       tags: [r.tag],

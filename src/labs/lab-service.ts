@@ -221,7 +221,17 @@ export class LabService {
       this.deps.store.failRun(runId, errorMessage(err));
       throw err;
     }
-    this.deps.store.finishRun(runId, results, computeScore(results, scenario));
+    try {
+      this.deps.store.finishRun(runId, results, computeScore(results, scenario));
+    } catch (err) {
+      // The result could not be stored (the disk full): the run says so if it can; otherwise it stays `running` until the next grading of the lab, or the next start, marks it interrupted.
+      try {
+        this.deps.store.failRun(runId, `its result could not be stored: ${errorMessage(err)}`);
+      } catch {
+        // The store refuses that too: see above.
+      }
+      throw err;
+    }
     return this.deps.store.runs(labId).find((r) => r.id === runId) as RunRecord;
   }
 

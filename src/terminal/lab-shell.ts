@@ -6,7 +6,7 @@ import { actorOf, type CutReason, type SessionRegistry } from '../access/index.j
 import type { AuditLog } from '../audit/index.js';
 import type { ExamService } from '../exams/index.js';
 import { fingerprint, openTunnel } from '../remote/index.js';
-import { EnvironmentError, errorMessage } from '../util/errors.js';
+import { EnvironmentError, errorMessage, StorageError, StorageFullError } from '../util/errors.js';
 import type { Recording, Recordings, SessionVia } from './recordings.js';
 
 const { Client } = ssh2;
@@ -26,6 +26,12 @@ export const CLOSE_MESSAGES: Record<ShellCloseReason, string> = {
 
 /** The lab does not answer (HTTP 503, SSH: a message on stderr). */
 export class LabUnreachableError extends EnvironmentError {}
+
+/** A session that could not be recorded (the data directory full) is not opened: every session is on the record. */
+export class SessionNotRecordedError extends StorageFullError {}
+
+/** What the candidate reads when their session cannot be recorded; the operator's log has the cause. */
+export const NOT_RECORDED_MESSAGE = 'your session cannot be recorded right now (the exam server has no disk space left): tell the exam supervisor, your lab keeps running';
 
 export interface PtyRequest {
   term: string;
@@ -55,6 +61,8 @@ export interface LabShellDeps {
   recordings: Recordings;
   metrics: { error(kind: string): void };
   log: Logger;
+  /** Told of each session refused because the store refused its record (the data directory full). */
+  refused?: (examId: string, candidateId: string, err: StorageError) => void;
 }
 
 /**
@@ -179,9 +187,22 @@ export class LabShells {
     const upstream = new Client();
     const started = Date.now();
     let recordingId: string | undefined;
-    this.deps.audit.append({ actor, action: 'lab.session.open', examId, candidateId, labId: lab.lab.id, detail: { machine: lab.machine, via: request.via, command: request.command?.slice(0, 200) } });
+    const notRecorded = (err: unknown): unknown => {
+      if (!(err instanceof StorageError)) return err;
+      log.error({ err: err.message }, 'candidate session refused: it cannot be recorded');
+      this.deps.metrics.error('gateway');
+      this.deps.refused?.(examId, candidateId, err);
+      return new SessionNotRecordedError(NOT_RECORDED_MESSAGE, err.details, { cause: err });
+    };
+    try {
+      this.deps.audit.append({ actor, action: 'lab.session.open', examId, candidateId, labId: lab.lab.id, detail: { machine: lab.machine, via: request.via, command: request.command?.slice(0, 200) } });
+    } catch (err) {
+      sock?.destroy();
+      throw notRecorded(err);
+    }
     upstream.on('close', () => {
-      this.deps.audit.append({ actor, action: 'lab.session.close', examId, candidateId, labId: lab.lab.id, detail: { machine: lab.machine, via: request.via, recording: recordingId, seconds: Math.round((Date.now() - started) / 1000) } });
+      // An event of a socket: the record waits for the store if it must, it never throws here.
+      this.deps.audit.appendLater({ actor, action: 'lab.session.close', examId, candidateId, labId: lab.lab.id, detail: { machine: lab.machine, via: request.via, recording: recordingId, seconds: Math.round((Date.now() - started) / 1000) } });
     });
     return new Promise<LabShell>((resolve, reject) => {
       let shell: LabShell | undefined;
@@ -198,7 +219,14 @@ export class LabShells {
             return reject(new LabUnreachableError(`cannot open a session on ${lab.machine}: ${err.message}`));
           }
           const pty = request.pty;
-          const recording = this.deps.recordings.start({ examId, candidateId, machine: lab.machine, via: request.via, cols: pty?.cols ?? 80, rows: pty?.rows ?? 24, term: pty?.term ?? 'dumb' });
+          let recording: Recording;
+          try {
+            recording = this.deps.recordings.start({ examId, candidateId, machine: lab.machine, via: request.via, cols: pty?.cols ?? 80, rows: pty?.rows ?? 24, term: pty?.term ?? 'dumb' });
+          } catch (startErr) {
+            channel.close();
+            upstream.end();
+            return reject(notRecorded(startErr));
+          }
           recordingId = recording.id;
           let unregister = () => {};
           shell = new LabShell(
@@ -235,7 +263,7 @@ export class LabShells {
       });
     }).catch((err: unknown) => {
       upstream.end();
-      throw err instanceof LabUnreachableError ? err : new LabUnreachableError(errorMessage(err));
+      throw err instanceof LabUnreachableError || err instanceof SessionNotRecordedError ? err : new LabUnreachableError(errorMessage(err));
     });
   }
 }

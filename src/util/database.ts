@@ -2,6 +2,8 @@ import { chmodSync } from 'node:fs';
 import { makeDirs } from './dirs.js';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import type { StorageFullError } from './errors.js';
+import { belowFloorError, freeSpace, storageError, STORE_FLOOR_BYTES, type FreeSpace } from './storage.js';
 
 export type Db = Database.Database;
 
@@ -158,13 +160,26 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE labs ADD COLUMN host TEXT;`,
 ];
 
-/** Opens (creating if needed) the store, private to its owner, and brings its schema up to date. */
-export function openDatabase(file: string, migrations: readonly string[] = MIGRATIONS): Db {
-  if (file !== ':memory:') {
-    makeDirs(dirname(file));
+/**
+ * Opens (creating if needed) the store, private to its owner, and brings
+ * its schema up to date. A store in a file refuses every write while its
+ * filesystem has less than the floor free, and its failures of the disk
+ * (full, I/O) come out as StorageFullError / StorageError (see guardDisk).
+ */
+export function openDatabase(file: string, migrations: readonly string[] = MIGRATIONS, options: { freeSpace?: (dir: string) => FreeSpace | undefined } = {}): Db {
+  if (file === ':memory:') return prepareSchema(new Database(file), migrations);
+  const dir = dirname(file);
+  makeDirs(dir);
+  try {
+    const db = new Database(file);
+    chmodSync(file, 0o600);
+    return guardDisk(prepareSchema(db, migrations), dir, options.freeSpace ?? freeSpace);
+  } catch (err) {
+    throw storageError(err, dir);
   }
-  const db = new Database(file);
-  if (file !== ':memory:') chmodSync(file, 0o600);
+}
+
+function prepareSchema(db: Db, migrations: readonly string[]): Db {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
@@ -177,6 +192,90 @@ export function openDatabase(file: string, migrations: readonly string[] = MIGRA
     })();
   }
   return db;
+}
+
+/**
+ * The store's side of a full disk, in one place for every store on it.
+ * A write that starts (a statement outside a transaction, a transaction,
+ * an exec) first looks at the free space of the store's filesystem: under
+ * STORE_FLOOR_BYTES it is refused before SQLite is asked. Whatever SQLite
+ * or the system then says of the disk (SQLITE_FULL, SQLITE_IOERR…, ENOSPC)
+ * is mapped by storageError. SQLite rolls the transaction back: a refused
+ * change leaves nothing behind, and the store stays whole.
+ */
+function guardDisk(db: Db, dir: string, read: (dir: string) => FreeSpace | undefined): Db {
+  const guard: Guard = { dir, read, underFloor: false };
+  guards.set(db, guard);
+  const room = () => {
+    if (db.inTransaction || guard.underFloor) return; // checked when the transaction began
+    const refusal = refusalOf(guard);
+    if (refusal) throw refusal;
+  };
+  const guarded = <A extends unknown[], R>(call: (...args: A) => R, write: boolean) =>
+    function guarded(this: unknown, ...args: A): R {
+      if (write) room();
+      try {
+        return call.apply(this, args);
+      } catch (err) {
+        throw storageError(err, dir);
+      }
+    };
+  const prepare = db.prepare.bind(db);
+  db.prepare = ((source: string) => {
+    const statement = prepare(source);
+    statement.run = guarded(statement.run.bind(statement), true);
+    statement.get = guarded(statement.get.bind(statement), false);
+    statement.all = guarded(statement.all.bind(statement), false);
+    statement.iterate = guarded(statement.iterate.bind(statement), false);
+    return statement;
+  }) as Db['prepare'];
+  db.exec = guarded(db.exec.bind(db), true);
+  const transaction = db.transaction.bind(db);
+  db.transaction = ((fn: (...args: unknown[]) => unknown) => {
+    const made = transaction(fn);
+    const wrapped = guarded(made, true);
+    for (const kind of ['default', 'deferred', 'immediate', 'exclusive'] as const) Object.defineProperty(wrapped, kind, { value: guarded(made[kind], true) });
+    return wrapped;
+  }) as Db['transaction'];
+  return db;
+}
+
+interface Guard {
+  dir: string;
+  /** The free space of the store's filesystem (statfs; a fake in tests). */
+  read: (dir: string) => FreeSpace | undefined;
+  /** A write let through under the floor is running (see underFloor). */
+  underFloor: boolean;
+}
+
+const guards = new WeakMap<Db, Guard>();
+
+function refusalOf(guard: Guard): StorageFullError | undefined {
+  const space = guard.read(guard.dir);
+  return space && space.freeBytes < STORE_FLOOR_BYTES ? belowFloorError(guard.dir, space) : undefined;
+}
+
+/** Why the store refuses writes now (under the floor), or undefined when it takes them (always, for a store in memory). */
+export function storeRefusal(db: Db): StorageFullError | undefined {
+  const guard = guards.get(db);
+  return guard ? refusalOf(guard) : undefined;
+}
+
+/**
+ * Runs one small write even under the floor, for what must not wait for
+ * room: the heartbeat (lost, a full disk would read as the daemon being
+ * away at its next start, and the candidates would get that time back).
+ * SQLite may still refuse it when the disk has no room left at all.
+ */
+export function underFloor<T>(db: Db, write: () => T): T {
+  const guard = guards.get(db);
+  if (!guard || guard.underFloor) return write();
+  guard.underFloor = true;
+  try {
+    return write();
+  } finally {
+    guard.underFloor = false;
+  }
 }
 
 export function now(): string {

@@ -1,6 +1,7 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { EnvironmentError, errorMessage } from './errors.js';
+import { EnvironmentError, errorMessage, StorageError } from './errors.js';
+import { storageError } from './storage.js';
 
 /**
  * `mkdir -p` for paths that come from people (the data directory): one
@@ -28,6 +29,8 @@ export function makeDirs(path: string, mode = 0o700): void {
       mkdirSync(dir, { mode });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST' && statSync(dir).isDirectory()) continue;
+      const full = storageError(err, dirname(dir));
+      if (full instanceof StorageError) throw full;
       throw new EnvironmentError(`cannot make the directory ${dir}: ${errorMessage(err)}`);
     }
   }

@@ -35,6 +35,16 @@ export class NotAllowedError extends ExamlabError {}
 /** The environment is not usable: an engine is down, a tool is missing. */
 export class EnvironmentError extends ExamlabError {}
 
+/**
+ * The data directory cannot take a write (an I/O error): nothing was
+ * written. Made from the system's or SQLite's error in one place,
+ * `storageError` (util/storage.ts); HTTP 503.
+ */
+export class StorageError extends EnvironmentError {}
+
+/** The data directory's filesystem is full: nothing was written; the message says how much is free, and where. HTTP 507. */
+export class StorageFullError extends StorageError {}
+
 /** A wait ran out of time; the message says what was awaited. */
 export class TimeoutError extends ExamlabError {}
 

@@ -29,6 +29,26 @@ export function parseSize(text: string): number | undefined {
   return Math.round(Number(match[1]) * factor);
 }
 
+/** A size for people: "512 B", "12.0 KiB", "40.5 MiB", "2.0 GiB". */
+export function formatBytes(bytes: number): string {
+  const units: [number, string][] = [
+    [1024 ** 3, 'GiB'],
+    [1024 ** 2, 'MiB'],
+    [1024, 'KiB'],
+  ];
+  for (const [factor, unit] of units) if (Math.abs(bytes) >= factor) return `${(bytes / factor).toFixed(1)} ${unit}`;
+  return `${bytes} B`;
+}
+
+/** A size field ("2G", "512M", "2GiB") parsed to bytes; a plain number is bytes. */
+export function sizeSchema(what: string) {
+  const toBytes = (v: string | number) => (typeof v === 'number' ? (Number.isInteger(v) && v >= 0 ? v : undefined) : parseSize(v));
+  return z
+    .union([z.string(), z.number()])
+    .refine((v) => toBytes(v) !== undefined, { message: `${what} must be a size like "2G", "512M" or a number of bytes` })
+    .transform((v) => toBytes(v) as number);
+}
+
 /**
  * A duration field ("90m", "1h30m", "10s") parsed to milliseconds. `positive`
  * refuses zero; `numberIsMs` also takes a plain number of milliseconds

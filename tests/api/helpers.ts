@@ -9,7 +9,7 @@ import { createApp } from '../../src/daemon/app.js';
 import { PACKAGE_ROOT, loadConfig } from '../../src/daemon/config.js';
 import { Daemon, DAEMON_FILE, type StartedDaemon } from '../../src/daemon/daemon.js';
 import { daemonConfigSchema, labHostsOf } from '../../src/daemon/settings.js';
-import { createLogger } from '../../src/util/log.js';
+import { createLogger, type Logger } from '../../src/util/log.js';
 import { retryUntil } from '../../src/util/retry.js';
 
 export const OPERATOR = 'test-operator-token-0123456789';
@@ -40,12 +40,13 @@ export interface TestDaemon {
 
 /**
  * The daemon exactly as `examlab serve` composes it, in this process, on
- * the real Docker engine, with a private data directory. If the engine
- * does not answer, start() throws and the test fails.
+ * the real Docker engine, with a private data directory (or the one
+ * given) and a silent log (or the one given). If the engine does not
+ * answer, start() throws and the test fails.
  */
-export async function startTestDaemon(settings: Record<string, unknown> = {}): Promise<TestDaemon> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'examlab-api-'));
-  const log = createLogger({ level: process.env.EXAMLAB_TEST_LOG ?? 'silent' });
+export async function startTestDaemon(settings: Record<string, unknown> = {}, options: { dataDir?: string; log?: Logger } = {}): Promise<TestDaemon> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'examlab-api-'));
+  const log = options.log ?? createLogger({ level: process.env.EXAMLAB_TEST_LOG ?? 'silent' });
   const config = daemonConfigSchema.parse({ ...TEST_CONFIG, ...settings });
   const app = createApp(loadConfig({ dataDir, labHosts: labHostsOf(config) }), log);
   const daemon = new Daemon(app, config, log);
@@ -190,16 +191,19 @@ export class DaemonProcess {
     this.stderr = '';
     proc.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()));
     const file = join(this.dataDir, DAEMON_FILE);
-    const exited = new Promise<never>((_, reject) => proc.once('exit', (code) => reject(new Error(`the daemon exited (${code}): ${this.stderr}`))));
+    // 'close', not 'exit': the process's last words on stderr may come after it has exited.
+    const exited = new Promise<never>((_, reject) => proc.once('close', (code) => reject(new Error(`the daemon exited (${code}): ${this.stderr}`))));
     exited.catch(() => undefined);
     const info = await Promise.race([
+      // Undefined once the process has ended (its file may never come): no polling left behind.
       retryUntil(
-        async () => JSON.parse(readFileSync(file, 'utf8')) as { pid: number; http: string; ssh: { port: number } },
-        (i) => i.pid === proc.pid || proc.exitCode !== null,
+        async () => (proc.exitCode !== null || proc.signalCode !== null ? undefined : (JSON.parse(readFileSync(file, 'utf8')) as { pid: number; http: string; ssh: { port: number } })),
+        (i) => i === undefined || i.pid === proc.pid,
         { what: 'the daemon to start', timeoutMs: 60_000, intervalMs: 100 },
       ),
       exited,
     ]);
+    if (!info) return exited;
     this.url = info.http;
     this.sshPort = info.ssh.port;
   }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { SessionRegistry, TokenStore } from '../../src/access/index.js';
 import { AuditLog, type AuditRecord } from '../../src/audit/index.js';
-import { ExamReader, ExamScenarios, ExamService, ExamStore, LabPipeline, reconcile, type ExamMetrics, type ExamRecord, type IssuedToken, type NewExam, type PipelineSettings, type ReconcileReport } from '../../src/exams/index.js';
+import { ExamReader, ExamScenarios, ExamService, ExamStore, LabPipeline, reconcile, Scheduler, type ExamMetrics, type ExamRecord, type IssuedToken, type NewExam, type PipelineSettings, type ReconcileReport } from '../../src/exams/index.js';
 import type { BuiltImage, ImageService } from '../../src/images/index.js';
 import { LabService, LabStore } from '../../src/labs/index.js';
 import { ProviderRegistry } from '../../src/providers/index.js';
@@ -51,6 +51,7 @@ export class CountingMetrics implements ExamMetrics {
 interface World {
   dir: string;
   db: Db;
+  disk: FakeDisk;
   stores: { labs: LabStore; exams: ExamStore; tokens: TokenStore; audit: AuditLog };
   clock: ManualClock;
   calls: EngineCall[];
@@ -58,6 +59,11 @@ interface World {
   libvirt: FakeProvider;
   access: FakeMachineAccess;
   images: FakeImages;
+}
+
+/** The free space the store sees on its filesystem: set `freeBytes` under the floor and it refuses every write, as on a full disk. */
+export interface FakeDisk {
+  freeBytes: number;
 }
 
 export const DEFAULT_SETTINGS: PipelineSettings = { provisionConcurrency: 4, gradingConcurrency: 4, attempts: 3, retryDelayMs: 1000 };
@@ -106,7 +112,8 @@ export class ExamHarness {
 
   static create(settings: Partial<PipelineSettings> = {}): ExamHarness {
     const dir = mkdtempSync(join(tmpdir(), 'examlab-unit-'));
-    const db = openDatabase(join(dir, 'examlab.db'));
+    const disk: FakeDisk = { freeBytes: 100 * 2 ** 30 };
+    const db = openDatabase(join(dir, 'examlab.db'), undefined, { freeSpace: () => ({ freeBytes: disk.freeBytes, totalBytes: 200 * 2 ** 30 }) });
     // A test's database need not survive a power cut: no fsync at each commit.
     db.pragma('synchronous = OFF');
     const calls: EngineCall[] = [];
@@ -114,7 +121,7 @@ export class ExamHarness {
     const libvirt = new FakeProvider('libvirt', calls);
     const access = new FakeMachineAccess((labId, machine) => docker.machine(labId, machine) ?? libvirt.machine(labId, machine), calls);
     const stores = { labs: new LabStore(db), exams: new ExamStore(db), tokens: new TokenStore(db), audit: new AuditLog(db) };
-    return new ExamHarness({ dir, db, stores, clock: new ManualClock(), calls, docker, libvirt, access, images: new FakeImages() }, { ...DEFAULT_SETTINGS, ...settings });
+    return new ExamHarness({ dir, db, disk, stores, clock: new ManualClock(), calls, docker, libvirt, access, images: new FakeImages() }, { ...DEFAULT_SETTINGS, ...settings });
   }
 
   /** A new daemon process over the same database, engines and clock (nothing of the old one's memory). */
@@ -148,6 +155,15 @@ export class ExamHarness {
   }
   get db(): Db {
     return this.world.db;
+  }
+  /** The store's filesystem, as the store sees it. */
+  get disk(): FakeDisk {
+    return this.world.disk;
+  }
+
+  /** The daemon's clock (scheduler) over these parts: tick it by hand. */
+  scheduler(): Scheduler {
+    return new Scheduler({ service: this.service, exams: this.exams, pipeline: this.pipeline, audit: this.stores.audit, clock: this.clock, log: this.log, tickMs: 1000 });
   }
   /** Every call to the engines and machines, in order. */
   get calls(): EngineCall[] {
