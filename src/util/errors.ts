@@ -35,6 +35,28 @@ export class NotAllowedError extends ExamlabError {}
 /** The environment is not usable: an engine is down, a tool is missing. */
 export class EnvironmentError extends ExamlabError {}
 
+/**
+ * An engine (libvirtd, dockerd) does not answer, or stopped answering: what
+ * needed it can be tried again once it does. `engine` is the provider's name.
+ */
+export class EngineUnavailableError extends EnvironmentError {
+  constructor(
+    readonly engine: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, [], options);
+  }
+}
+
+/** The EngineUnavailableError behind `err` (itself, or one of its causes), if any. */
+export function engineUnavailable(err: unknown): EngineUnavailableError | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof EngineUnavailableError) return e;
+  }
+  return undefined;
+}
+
 /** A wait ran out of time; the message says what was awaited. */
 export class TimeoutError extends ExamlabError {}
 
