@@ -9,7 +9,7 @@ import { createApp } from '../../src/daemon/app.js';
 import { PACKAGE_ROOT, loadConfig } from '../../src/daemon/config.js';
 import { Daemon, DAEMON_FILE, type StartedDaemon } from '../../src/daemon/daemon.js';
 import { daemonConfigSchema } from '../../src/daemon/settings.js';
-import { createLogger } from '../../src/util/log.js';
+import { createLogger, type Logger } from '../../src/util/log.js';
 import { retryUntil } from '../../src/util/retry.js';
 
 export const OPERATOR = 'test-operator-token-0123456789';
@@ -41,11 +41,12 @@ export interface TestDaemon {
 /**
  * The daemon exactly as `examlab serve` composes it, in this process, on
  * the real Docker engine, with a private data directory. If the engine
- * does not answer, start() throws and the test fails.
+ * does not answer, start() throws and the test fails. `log`: where its
+ * log goes, for a test that reads it.
  */
-export async function startTestDaemon(settings: Record<string, unknown> = {}): Promise<TestDaemon> {
+export async function startTestDaemon(settings: Record<string, unknown> = {}, options: { log?: Logger } = {}): Promise<TestDaemon> {
   const dataDir = mkdtempSync(join(tmpdir(), 'examlab-api-'));
-  const log = createLogger({ level: process.env.EXAMLAB_TEST_LOG ?? 'silent' });
+  const log = options.log ?? createLogger({ level: process.env.EXAMLAB_TEST_LOG ?? 'silent' });
   const app = createApp(loadConfig({ dataDir }), log);
   const daemon = new Daemon(app, daemonConfigSchema.parse({ ...TEST_CONFIG, ...settings }), log);
   const started = await daemon.start();
