@@ -471,7 +471,8 @@ export class ExamService implements CandidateDirectory {
       audit.append({ actor, action: 'candidate.regrade', examId, candidateId, labId: lab.id });
       return lab.id;
     });
-    await pipeline.completion(examId, candidateId);
+    // Someone waits for this answer: an engine that does not answer fails it at once, naming the engine.
+    await pipeline.completion(examId, candidateId, { waitForEngines: false });
     const run = latestFinal(labStore.runs(labId));
     if (!run) throw new ConflictError(`the regrade of ${candidateId}'s lab did not finish; see the candidate's detail`);
     return run;

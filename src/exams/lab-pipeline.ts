@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { SYSTEM, type AuditLog } from '../audit/index.js';
-import { ConflictError, ExamlabError, InputError, NotFoundError, StorageError, errorMessage } from '../util/errors.js';
+import { ConflictError, ExamlabError, InputError, NotFoundError, StorageError, engineUnavailable, errorMessage, type EngineUnavailableError } from '../util/errors.js';
 import type { SessionRegistry } from '../access/index.js';
 import type { LabService } from '../labs/index.js';
 import type { ExamScenarios } from './exam-scenarios.js';
@@ -32,6 +32,21 @@ export interface PipelineDeps {
   clock: Clock;
   settings: PipelineSettings;
   scenarios: ExamScenarios;
+}
+
+/** How often an engine that does not answer is asked again while work waits for it. */
+export const ENGINE_RETRY_MS = 5_000;
+
+/** What waits for an engine, and where that is said. */
+interface EngineWait {
+  log: Logger;
+  /** What waits, for the log and the note: "grading". */
+  doing: string;
+  /** Says it where people look (the candidate's detail). */
+  note: (detail: string) => void;
+  waited?: (ms: number, down: EngineUnavailableError) => void;
+  /** False: fail at once instead of waiting. */
+  patient?: boolean;
 }
 
 /** The faults did not break what the checks test (or broke what must keep working): the lab is not offered. */
@@ -181,10 +196,16 @@ export class LabPipeline {
     });
   }
 
-  /** Freezes (if needed) and grades the candidate's lab, then closes their exam; resolves when done. Refused by the store, it is done again once the store takes writes (and rejects now). */
-  completion(examId: string, candidateId: string): Promise<void> {
+  /**
+   * Freezes (if needed) and grades the candidate's lab, then closes their
+   * exam; resolves when done. An engine that does not answer is waited for,
+   * unless `waitForEngines` is false (someone waits on the answer: a regrade
+   * asked for over HTTP fails at once, saying which engine). Refused by the
+   * store, it is done again once the store takes writes (and rejects now).
+   */
+  completion(examId: string, candidateId: string, options: { waitForEngines?: boolean } = {}): Promise<void> {
     return this.grading
-      .run(() => this.exclusive(examId, candidateId, () => this.complete(examId, candidateId)))
+      .run(() => this.exclusive(examId, candidateId, () => this.complete(examId, candidateId, options.waitForEngines ?? true)))
       .catch((err: unknown) => {
         this.refusedByStore(err, `complete ${examId}/${candidateId}`, () => this.launchCompletion(examId, candidateId), this.log(examId, candidateId));
         throw err;
@@ -227,23 +248,30 @@ export class LabPipeline {
       exams.atomically(() => (exams.candidate(examId, candidateId).phase === 'provisioning' ? exams.updateCandidate(examId, candidateId, fields) : exams.candidate(examId, candidateId)));
     const provisioning = () => exams.candidate(examId, candidateId).phase === 'provisioning';
     try {
+      // An engine that stops answering is waited for, and the wait given back to a candidate whose clock runs (a reset).
+      const outage = (ms: number, down: EngineUnavailableError) => {
+        needsProvision = true;
+        this.giveBackWait(examId, candidateId, lab.id, ms, down.engine);
+      };
       await retryAttempts(
-        async (attempt) => {
-          if (this.stopping) return; // the next start redoes it
-          note({ attempts: attempt, detail: `building the lab (attempt ${attempt} of ${settings.attempts})` });
-          const started = clock.now();
-          if (needsProvision) await labs.provision(lab.id);
-          note({ detail: 'verifying the broken state' });
-          const baseline = await labs.verifyBaseline(lab.id);
-          if (!baseline.ok) {
-            throw new BaselineError(
-              `the broken state is not as the scenario says (${baseline.problems.length} check(s))`,
-              baseline.problems.map((p) => ({ where: `check ${p.checkId}`, message: `expected ${p.expected}, got ${p.status}: ${p.detail}` })),
-            );
-          }
-          this.deps.metrics.labProvisioned((clock.now() - started) / 1000);
-          await this.offer(exam, candidateId, lab.id);
-        },
+        (attempt) =>
+          this.despiteOutages({ log, doing: 'building the lab', note: (detail) => note({ detail }), waited: outage }, async () => {
+            // The next start redoes it; a candidate ended or reset while an engine was waited for needs it no more.
+            if (this.stopping || !provisioning()) return;
+            note({ attempts: attempt, detail: `building the lab (attempt ${attempt} of ${settings.attempts})` });
+            const started = clock.now();
+            if (needsProvision) await labs.provision(lab.id);
+            note({ detail: 'verifying the broken state' });
+            const baseline = await labs.verifyBaseline(lab.id);
+            if (!baseline.ok) {
+              throw new BaselineError(
+                `the broken state is not as the scenario says (${baseline.problems.length} check(s))`,
+                baseline.problems.map((p) => ({ where: `check ${p.checkId}`, message: `expected ${p.expected}, got ${p.status}: ${p.detail}` })),
+              );
+            }
+            this.deps.metrics.labProvisioned((clock.now() - started) / 1000);
+            await this.offer(exam, candidateId, lab.id);
+          }),
         {
           first: candidate.attempts + 1,
           attempts: settings.attempts,
@@ -323,7 +351,7 @@ export class LabPipeline {
    * graded one recorded; a lab never offered is removed. Also finishes a
    * regrade (lab frozen, candidate already ended).
    */
-  private async complete(examId: string, candidateId: string): Promise<void> {
+  private async complete(examId: string, candidateId: string, waitForEngines: boolean): Promise<void> {
     const { exams, labStore, labs, audit, clock } = this.deps;
     const candidate = exams.candidate(examId, candidateId);
     const exam = exams.exam(examId);
@@ -360,15 +388,15 @@ export class LabPipeline {
       });
     }
 
+    const note = (detail: string | null) => void exams.updateCandidate(examId, candidateId, { detail });
     let run: RunRecord | undefined;
     if (lab.state === 'frozen') {
       // A final run left running here is one whose result the store refused (the candidate's work is serialised): said so.
       for (const stale of labStore.runs(lab.id).filter((r) => r.purpose === 'final' && r.status === 'running')) {
         labStore.failRun(stale.id, 'interrupted: its result could not be stored; graded again');
       }
-      exams.updateCandidate(examId, candidateId, { detail: 'grading' });
       try {
-        run = await this.gradeFrozen(lab, log);
+        run = await this.gradeFrozen(lab, log, note, waitForEngines);
       } catch (err) {
         if (!this.stopping && !(err instanceof StorageError)) exams.updateCandidate(examId, candidateId, { detail: `grading failed (${errorMessage(err)}); regrade once the lab answers` });
         throw err;
@@ -391,31 +419,35 @@ export class LabPipeline {
     }
 
     if (!exam.keepLabs && run?.score?.complete) {
-      await labs.destroy(lab.id);
+      const graded = lab;
+      await this.despiteOutages({ log, doing: 'removing the graded lab', note, waited: () => note(null), patient: waitForEngines }, () => labs.destroy(graded.id));
       audit.append({ actor: SYSTEM, action: 'lab.destroy', examId, candidateId, labId: lab.id, detail: { policy: 'destroy once graded' } });
     }
     this.closeExamIfDone(examId);
   }
 
   /** Grades a frozen lab: the machines run only for the grading, with the candidate locked out. */
-  private async gradeFrozen(lab: LabRecord, log: Logger): Promise<RunRecord> {
+  private async gradeFrozen(lab: LabRecord, log: Logger, note: (detail: string) => void, waitForEngines: boolean): Promise<RunRecord> {
     const { labs, settings, clock } = this.deps;
     return retryAttempts(
-      async () => {
-        const started = clock.now();
-        try {
-          await labs.resume(lab.id);
-          const run = await labs.grade(lab.id, 'final');
-          this.deps.metrics.labGraded((clock.now() - started) / 1000, 'final');
-          return run;
-        } finally {
-          await labs.pause(lab.id).catch((err) => log.error({ err: errorMessage(err) }, 'cannot pause the lab after grading'));
-        }
-      },
+      () =>
+        this.despiteOutages({ log, doing: 'grading', note, patient: waitForEngines }, async () => {
+          note('grading');
+          const started = clock.now();
+          try {
+            await labs.resume(lab.id);
+            const run = await labs.grade(lab.id, 'final');
+            this.deps.metrics.labGraded((clock.now() - started) / 1000, 'final');
+            return run;
+          } finally {
+            await labs.pause(lab.id).catch((err) => log.error({ err: errorMessage(err) }, 'cannot pause the lab after grading'));
+          }
+        }),
       {
         attempts: settings.attempts,
         delayMs: (attempt) => settings.retryDelayMs * attempt,
-        retryable: (err) => !this.stopping && !(err instanceof StorageError),
+        // An engine away is waited for above, or (not waiting) reported at once; a store refusing writes is done again once it takes them.
+        retryable: (err) => !this.stopping && !(err instanceof StorageError) && !engineUnavailable(err),
         onFailure: (err, attempt, again) => {
           if (err instanceof StorageError) return;
           this.deps.metrics.error('grading');
@@ -424,6 +456,60 @@ export class LabPipeline {
         clock,
       },
     );
+  }
+
+  /**
+   * Runs `task`; when an engine it needs does not answer (libvirtd being
+   * restarted), says so (the log, and `note`: the candidate's detail) and
+   * runs it again once the engine answers, however long that takes. An
+   * engine away is waited out, never counted as a failed attempt; `waited`
+   * is told how long each wait took. A daemon stopping ends the wait;
+   * `patient: false` fails at once instead.
+   */
+  private async despiteOutages<T>(wait: EngineWait, task: () => Promise<T>): Promise<T> {
+    for (;;) {
+      try {
+        return await task();
+      } catch (err) {
+        const down = engineUnavailable(err);
+        if (!down || this.stopping || wait.patient === false) throw err;
+        const ms = await this.engineBack(down, wait);
+        wait.waited?.(ms, down);
+      }
+    }
+  }
+
+  /** Asks the engine every ENGINE_RETRY_MS until it answers, saying what waits; how long it took. */
+  private async engineBack(down: EngineUnavailableError, { log, doing, note }: EngineWait): Promise<number> {
+    const { clock, labs } = this.deps;
+    const since = clock.now();
+    note(`${doing} waits for the ${down.engine} engine (asked again every ${ENGINE_RETRY_MS / 1000} s since ${new Date(since).toISOString()}): ${down.message}`);
+    log.warn({ engine: down.engine, err: down.message }, `${doing} waits for the ${down.engine} engine to answer`);
+    for (;;) {
+      await clock.sleep(ENGINE_RETRY_MS);
+      if (this.stopping) throw down;
+      try {
+        await labs.pingEngine(down.engine);
+        break;
+      } catch {
+        // still away
+      }
+    }
+    const ms = clock.now() - since;
+    log.info({ engine: down.engine, seconds: ms / 1000 }, `the ${down.engine} engine answers again; ${doing} goes on`);
+    return ms;
+  }
+
+  /** A candidate whose clock runs while their lab is built (a reset) gets back the time an engine kept it waiting. */
+  private giveBackWait(examId: string, candidateId: string, labId: string, ms: number, engine: string): void {
+    const { exams, audit } = this.deps;
+    exams.atomically(() => {
+      const c = exams.candidate(examId, candidateId);
+      if (c.phase !== 'provisioning' || !c.deadline) return;
+      const deadline = new Date(Date.parse(c.deadline) + ms).toISOString();
+      exams.updateCandidate(examId, candidateId, { deadline, extensionMs: c.extensionMs + ms });
+      audit.append({ actor: SYSTEM, action: 'engine.outage', examId, candidateId, labId, detail: { engine, seconds: Math.round(ms / 1000), deadline } });
+    });
   }
 
   /** The exam is over once every candidate's is. */

@@ -100,6 +100,11 @@ export class LabService {
     return fitLabs(needs, await provider.capacity(), live);
   }
 
+  /** Whether an engine answers (a provider's name): its description, or the EnvironmentError saying why not. */
+  async pingEngine(name: string): Promise<string> {
+    return (await this.deps.providers.get(name)).ping();
+  }
+
   /** Records a new lab (state requested). Nothing is created on an engine yet. */
   create(loaded: LoadedScenario, options: CreateOptions = {}): LabRecord {
     const grader = generateKeyPair('examlab-grader');

@@ -45,6 +45,28 @@ export class StorageError extends EnvironmentError {}
 /** The data directory's filesystem is full: nothing was written; the message says how much is free, and where. HTTP 507. */
 export class StorageFullError extends StorageError {}
 
+/**
+ * An engine (libvirtd, dockerd) does not answer, or stopped answering: what
+ * needed it can be tried again once it does. `engine` is the provider's name.
+ */
+export class EngineUnavailableError extends EnvironmentError {
+  constructor(
+    readonly engine: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, [], options);
+  }
+}
+
+/** The EngineUnavailableError behind `err` (itself, or one of its causes), if any. */
+export function engineUnavailable(err: unknown): EngineUnavailableError | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof EngineUnavailableError) return e;
+  }
+  return undefined;
+}
+
 /** A wait ran out of time; the message says what was awaited. */
 export class TimeoutError extends ExamlabError {}
 

@@ -1,5 +1,5 @@
 import type { HostCapacity, LabNetwork, LabRef, MachineInstance, MachineRunState, MachineSpec, NetworkProvider, Provider, ProviderName } from '../../src/providers/types.js';
-import { EnvironmentError } from '../../src/util/errors.js';
+import { EngineUnavailableError, EnvironmentError } from '../../src/util/errors.js';
 
 /** One thing done to the fake engines or machines, in the order it happened (shared by every fake). */
 export interface EngineCall {
@@ -61,6 +61,8 @@ export class FakeProvider implements Provider, NetworkProvider {
   down = false;
   /** An engine on another host: its machines are reached through it only. */
   reachedThroughEngine = false;
+  /** Pings left before an outage ends (see `outage`). */
+  private outagePings = 0;
   /** What the host can hold, when a test says so (the real engines always can). */
   capacity?: () => Promise<HostCapacity>;
   private readonly failures = new ScriptedFailures<FailingOp>();
@@ -84,6 +86,13 @@ export class FakeProvider implements Provider, NetworkProvider {
     return this;
   }
 
+  /** The engine stops answering, and answers again at the `pings`-th ping (as a restarted libvirtd would, some time later). */
+  outage(pings: number): this {
+    this.down = true;
+    this.outagePings = pings;
+    return this;
+  }
+
   machine(labId: string, name: string): FakeMachine | undefined {
     return this.machines.get(key(labId, name));
   }
@@ -100,6 +109,7 @@ export class FakeProvider implements Provider, NetworkProvider {
   }
 
   async ping(): Promise<string> {
+    if (this.outagePings > 0 && --this.outagePings === 0) this.down = false;
     await this.answer('ping');
     return `fake ${this.name}`;
   }
@@ -156,7 +166,7 @@ export class FakeProvider implements Provider, NetworkProvider {
   /** Records the call, then fails if the engine is down or a failure is scripted for it. */
   private async answer(op: string, labId = '', machine?: string): Promise<void> {
     this.calls.push({ by: this.name, op, labId, machine });
-    if (this.down) throw new EnvironmentError(`the ${this.name} engine does not answer`);
+    if (this.down) throw new EngineUnavailableError(this.name, `the ${this.name} engine does not answer`);
     await this.failures.spend(op, machine);
   }
 }

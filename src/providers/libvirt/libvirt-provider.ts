@@ -10,6 +10,7 @@ import { parseCidr } from '../index.js';
 import type { LabRef, MachineConsole, MachineInstance, MachineRunState, MachineSpec, Provider } from '../index.js';
 import { probeKernelOf, rememberedAcceleration, type Acceleration } from './accel.js';
 import { bootFailureReport } from './boot-report.js';
+import { LibvirtConnection } from './connection.js';
 import { createBlankDisk, createOverlay, virtualSize } from './disks.js';
 import { domainOwner, domainXml, type DomainPlan } from './domain-xml.js';
 import { writeSeedIso } from './seed.js';
@@ -42,7 +43,7 @@ export class LibvirtProvider implements Provider {
   readonly bootTimeoutMs = 240_000;
 
   private constructor(
-    private readonly hypervisor: Hypervisor,
+    private readonly libvirt: LibvirtConnection<Hypervisor>,
     private readonly log: Logger,
     private readonly options: LibvirtProviderOptions,
     readonly acceleration: Acceleration,
@@ -50,25 +51,18 @@ export class LibvirtProvider implements Provider {
 
   /** Connects to libvirtd and decides, once, whether guests run under KVM or TCG. */
   static async start(log: Logger, options: LibvirtProviderOptions): Promise<LibvirtProvider> {
-    const hypervisor = new Hypervisor({ uri: options.uri });
-    try {
-      await hypervisor.connectOpen();
-    } catch (err) {
-      throw new EnvironmentError(`libvirtd does not answer at ${options.uri} (${errorMessage(err)}); start it with \`make engines\``);
-    }
+    // Every call goes through this connection: it is opened again when libvirtd restarts, and no call waits forever.
+    const libvirt = new LibvirtConnection({ uri: options.uri, handle: () => new Hypervisor({ uri: options.uri }), log });
+    await libvirt.run('connect', (h) => h.connectGetHostname());
     await mkdir(options.labsDir, { recursive: true, mode: 0o711 });
     const acceleration = await rememberedAcceleration(options.accelerationCache, await probeKernelOf(options.imagesDir));
     log.info({ uri: options.uri, domainType: acceleration.domainType, reason: acceleration.reason }, 'libvirt provider ready');
-    return new LibvirtProvider(hypervisor, log, options, acceleration);
+    return new LibvirtProvider(libvirt, log, options, acceleration);
   }
 
   async ping(): Promise<string> {
-    try {
-      const host = await this.hypervisor.connectGetHostname();
-      return `libvirt at ${this.options.uri} on ${host}, domain type ${this.acceleration.domainType} (${this.acceleration.reason})`;
-    } catch (err) {
-      throw new EnvironmentError(`libvirtd does not answer at ${this.options.uri} (${errorMessage(err)}); start it with \`make engines\``);
-    }
+    const host = await this.libvirt.run('ping', (h) => h.connectGetHostname(), { timeoutMs: 10_000 });
+    return `libvirt at ${this.options.uri} on ${host}, domain type ${this.acceleration.domainType} (${this.acceleration.reason})`;
   }
 
   /** Where the files of one lab live. */
@@ -103,7 +97,6 @@ export class LibvirtProvider implements Provider {
     if (!first) throw new EnvironmentError(`machine ${spec.name} has no network`);
     const plan = this.plan(lab, spec);
     const [root, ...extra] = plan.disks as [DomainPlan['disks'][number], ...DomainPlan['disks']];
-    let domain: Domain | undefined;
     try {
       await mkdir(this.labDir(lab), { recursive: true, mode: 0o711 });
       await chmod(this.labDir(lab), 0o711); // QEMU runs as its own user and must reach the overlays
@@ -129,8 +122,13 @@ export class LibvirtProvider implements Provider {
           gateway: i === 0 ? a.network.gateway : undefined,
         })),
       });
-      domain = await this.hypervisor.domainDefineXML(domainXml(plan));
-      await this.hypervisor.domainCreate(domain);
+      // Not tried twice: a second define could meet the first one's domain.
+      await this.libvirt.run(
+        `define and start domain ${plan.name}`,
+        async (h) => h.domainCreate(await h.domainDefineXML(domainXml(plan))),
+        // libvirtd probes QEMU at a domain's start: about 52 s where /dev/kvm is there but unusable (see scripts/engines.sh).
+        { timeoutMs: 180_000, retry: false },
+      );
       this.log.debug({ lab: lab.labId, machine: spec.name, domain: plan.name, type: plan.type }, 'domain started');
       return {
         name: spec.name,
@@ -139,7 +137,7 @@ export class LibvirtProvider implements Provider {
         console: { socket: plan.console.socket, log: plan.console.log, agent: plan.agentSocket },
       };
     } catch (err) {
-      if (domain) await this.removeDomain(domain).catch(() => undefined);
+      await this.libvirt.run(`remove domain ${plan.name}`, (h) => this.removeDomainNamed(h, plan.name), { timeoutMs: 60_000 }).catch(() => undefined);
       await removeMachineFiles(plan);
       throw new EnvironmentError(`cannot create machine ${spec.name}: ${errorMessage(err)}`, [], { cause: err });
     }
@@ -147,8 +145,8 @@ export class LibvirtProvider implements Provider {
 
   /** A fresh first boot: the machine's domain and files are removed, then made again from its image. */
   async recreateMachine(lab: LabRef, spec: MachineSpec): Promise<MachineInstance> {
-    const domain = await this.domain(lab, spec.name);
-    if (domain) await this.removeDomain(domain);
+    const name = objectName(lab, spec.name);
+    await this.libvirt.run(`remove domain ${name}`, (h) => this.removeDomainNamed(h, name), { timeoutMs: 60_000 });
     await removeMachineFiles(this.plan(lab, spec));
     return this.createMachine(lab, spec);
   }
@@ -158,20 +156,20 @@ export class LibvirtProvider implements Provider {
   }
 
   /** The lab's domains, found by the owner in their metadata (names alone could be anyone's). */
-  private async domainsOf(labId?: string): Promise<{ domain: Domain; owner: NonNullable<ReturnType<typeof domainOwner>> }[]> {
+  private async domainsOf(h: Hypervisor, labId?: string): Promise<{ domain: Domain; owner: NonNullable<ReturnType<typeof domainOwner>> }[]> {
     const found = [];
-    for (const domain of await this.hypervisor.connectListAllDomains()) {
-      const name = await this.hypervisor.domainGetName(domain);
+    for (const domain of await h.connectListAllDomains()) {
+      const name = await h.domainGetName(domain);
       if (!name.startsWith('exl-')) continue;
-      const owner = domainOwner(await this.hypervisor.domainGetXMLDesc(domain));
+      const owner = domainOwner(await h.domainGetXMLDesc(domain));
       if (owner && (labId === undefined || owner.labId === labId)) found.push({ domain, owner });
     }
     return found;
   }
 
-  private async domain(lab: LabRef, machine: string): Promise<Domain | undefined> {
+  private async domain(h: Hypervisor, name: string): Promise<Domain | undefined> {
     try {
-      return await this.hypervisor.domainLookupByName(objectName(lab, machine));
+      return await h.domainLookupByName(name);
     } catch (err) {
       if (/domain not found/i.test(errorMessage(err))) return undefined;
       throw err;
@@ -179,46 +177,70 @@ export class LibvirtProvider implements Provider {
   }
 
   async machineState(lab: LabRef, machine: string): Promise<MachineRunState> {
-    const domain = await this.domain(lab, machine);
-    if (!domain) return 'missing';
-    const { state } = await this.hypervisor.domainGetInfo(domain);
-    if (state === DomainState.PAUSED || state === DomainState.PMSUSPENDED) return 'paused';
-    return state === DomainState.RUNNING || state === DomainState.BLOCKED ? 'running' : 'stopped';
+    const name = objectName(lab, machine);
+    return this.libvirt.run(`state of domain ${name}`, async (h) => {
+      const domain = await this.domain(h, name);
+      return domain ? runState(h, domain) : 'missing';
+    });
   }
 
   async pauseMachine(lab: LabRef, machine: string): Promise<void> {
-    const domain = await this.domain(lab, machine);
-    if (domain && (await this.machineState(lab, machine)) === 'running') await this.hypervisor.domainSuspend(domain);
+    const name = objectName(lab, machine);
+    await this.libvirt.run(`pause domain ${name}`, async (h) => {
+      const domain = await this.domain(h, name);
+      if (domain && (await runState(h, domain)) === 'running') await h.domainSuspend(domain);
+    });
   }
 
   async resumeMachine(lab: LabRef, machine: string): Promise<void> {
-    const domain = await this.domain(lab, machine);
-    if (!domain) return;
-    const state = await this.machineState(lab, machine);
-    if (state === 'paused') await this.hypervisor.domainResume(domain);
-    else if (state === 'stopped') await this.hypervisor.domainCreate(domain);
+    const name = objectName(lab, machine);
+    await this.libvirt.run(`resume domain ${name}`, async (h) => {
+      const domain = await this.domain(h, name);
+      if (!domain) return;
+      const state = await runState(h, domain);
+      if (state === 'paused') await h.domainResume(domain);
+      else if (state === 'stopped') await h.domainCreate(domain);
+    });
   }
 
   async destroyMachines(lab: LabRef): Promise<void> {
-    for (const { domain } of await this.domainsOf(lab.labId)) await this.removeDomain(domain);
+    await this.libvirt.run(
+      `remove the domains of lab ${lab.labId}`,
+      async (h) => {
+        for (const { domain } of await this.domainsOf(h, lab.labId)) await removeDomain(h, domain);
+      },
+      { timeoutMs: 120_000 },
+    );
     await rm(this.labDir(lab), { recursive: true, force: true });
   }
 
-  /** Stops (if running) and undefines a domain; a domain already gone is fine. */
-  private async removeDomain(domain: Domain): Promise<void> {
-    const gone = (err: unknown) => {
-      if (!/domain not found|domain is not running|no domain with matching/i.test(errorMessage(err))) throw err;
-    };
-    await this.hypervisor.domainDestroy(domain).catch(gone);
-    await this.hypervisor.domainUndefine(domain).catch(gone);
+  /** Stops and undefines the domain of that name, if there is one. */
+  private async removeDomainNamed(h: Hypervisor, name: string): Promise<void> {
+    const domain = await this.domain(h, name);
+    if (domain) await removeDomain(h, domain);
   }
 
   async listLabIds(): Promise<string[]> {
-    const fromDomains = (await this.domainsOf()).map((d) => d.owner.labId);
+    const fromDomains = (await this.libvirt.run('list domains', (h) => this.domainsOf(h))).map((d) => d.owner.labId);
     // A lab folder without a domain is what an interrupted teardown leaves: it is a lab here too.
     const fromFiles = await readdir(this.options.labsDir).catch(() => [] as string[]);
     return [...new Set([...fromDomains, ...fromFiles])];
   }
+}
+
+/** Stops (if running) and undefines a domain; a domain already gone is fine. */
+async function removeDomain(h: Hypervisor, domain: Domain): Promise<void> {
+  const gone = (err: unknown) => {
+    if (!/domain not found|domain is not running|no domain with matching/i.test(errorMessage(err))) throw err;
+  };
+  await h.domainDestroy(domain).catch(gone);
+  await h.domainUndefine(domain).catch(gone);
+}
+
+async function runState(h: Hypervisor, domain: Domain): Promise<MachineRunState> {
+  const { state } = await h.domainGetInfo(domain);
+  if (state === DomainState.PAUSED || state === DomainState.PMSUSPENDED) return 'paused';
+  return state === DomainState.RUNNING || state === DomainState.BLOCKED ? 'running' : 'stopped';
 }
 
 /** The files of one machine in its lab's folder (the console log, kept with the lab record, stays). */

@@ -1,5 +1,7 @@
+import { jest } from '@jest/globals';
+import { ENGINE_RETRY_MS } from '../../../src/exams/index.js';
 import type { LabRecord } from '../../../src/labs/index.js';
-import { EnvironmentError } from '../../../src/util/errors.js';
+import { EngineUnavailableError, EnvironmentError } from '../../../src/util/errors.js';
 import { ExamHarness } from '../../fakes/exam-harness.js';
 import type { FakeMachine } from '../../fakes/fake-provider.js';
 import { DURATION_MS, flagScenario } from '../../fakes/flag-scenarios.js';
@@ -202,6 +204,99 @@ describe('the lab pipeline', () => {
       expect(candidate(exam.id)).toMatchObject({ phase: 'ended', detail: 'no result: the lab was never offered (failed)' });
       expect(candidate(exam.id).finalRunId).toBeUndefined();
       expect(labOf(exam.id).state).toBe('destroyed');
+    });
+  });
+
+  describe('an engine that stops answering (libvirtd restarted)', () => {
+    /** The candidate's detail at each ping of the libvirt engine: what the room view showed while the pipeline waited. */
+    const detailsAtPings = (examId: string): (string | undefined)[] => {
+      const seen: (string | undefined)[] = [];
+      const ping = h.libvirt.ping.bind(h.libvirt);
+      jest.spyOn(h.libvirt, 'ping').mockImplementation(() => {
+        seen.push(candidate(examId).detail);
+        return ping();
+      });
+      return seen;
+    };
+
+    test('the grading at the end waits for it, saying so, without spending an attempt; the lab is graded once it answers', async () => {
+      h = ExamHarness.create({ attempts: 1 });
+      const { exam } = await h.runningExam(flagScenario({ srvProvider: 'libvirt' }), ['alice']);
+      const lab = labOf(exam.id);
+      const seen = detailsAtPings(exam.id);
+      h.libvirt.outage(3);
+      const since = h.clock.iso();
+
+      h.service.endCandidate(exam.id, 'alice', 'operator', 'handed in');
+      await h.settle();
+
+      expect(seen).toEqual(Array(3).fill(`grading waits for the libvirt engine (asked again every 5 s since ${since}): the libvirt engine does not answer`));
+      expect(h.clock.sleeps).toEqual([ENGINE_RETRY_MS, ENGINE_RETRY_MS, ENGINE_RETRY_MS]);
+      const final = h.labStore.runs(lab.id).filter((r) => r.purpose === 'final');
+      expect(final).toHaveLength(1);
+      expect(final[0]?.score).toMatchObject({ points: 1, maxPoints: 3, complete: true });
+      expect(candidate(exam.id)).toMatchObject({ phase: 'ended', finalRunId: final[0]?.id });
+      expect(candidate(exam.id).detail).toBeUndefined();
+      expect(h.libvirt.machinesOf(lab.id).map((m) => m.state)).toEqual(['paused']);
+      expect(h.metrics.errors).toEqual([]);
+      expect(h.exams.exam(exam.id).status).toBe('ended');
+    });
+
+    test('a lab rebuilt (reset) while it is away waits for it; the candidate, whose clock runs, gets the wait back', async () => {
+      h = ExamHarness.create({ attempts: 1 });
+      const { exam } = await h.runningExam(flagScenario({ srvProvider: 'libvirt' }), ['alice']);
+      const before = candidate(exam.id);
+      const seen = detailsAtPings(exam.id);
+      h.libvirt.outage(4);
+
+      h.service.reset(exam.id, 'alice', 'operator');
+      await h.settle();
+
+      expect(seen[0]).toMatch(/^building the lab waits for the libvirt engine \(asked again every 5 s since .*\): the libvirt engine does not answer$/);
+      const after = candidate(exam.id);
+      expect(after).toMatchObject({ phase: 'active', attempts: 1 });
+      expect(Date.parse(after.deadline as string) - Date.parse(before.deadline as string)).toBe(4 * ENGINE_RETRY_MS);
+      expect(after.extensionMs - before.extensionMs).toBe(4 * ENGINE_RETRY_MS);
+      expect(h.audit({ examId: exam.id, candidateId: 'alice' }).filter((r) => r.action === 'engine.outage')).toMatchObject([{ labId: labOf(exam.id).id, detail: { engine: 'libvirt', seconds: 20, deadline: after.deadline } }]);
+      expect(h.libvirt.machinesOf(labOf(exam.id).id).map((m) => m.state)).toEqual(['running']);
+      expect(h.metrics.errors).toEqual([]);
+    });
+
+    test('a regrade asked for while it is away fails at once naming it (someone waits for that answer); asked again once it answers, it is done', async () => {
+      h = ExamHarness.create({ attempts: 3 });
+      const { exam } = await h.runningExam(flagScenario({ srvProvider: 'libvirt' }), ['alice']);
+      h.service.endCandidate(exam.id, 'alice', 'operator', 'handed in');
+      await h.settle();
+      const graded = candidate(exam.id).finalRunId;
+      h.libvirt.down = true;
+
+      const refused = await h.service.regrade(exam.id, 'alice', 'operator').catch((err: unknown) => err);
+      expect(refused).toBeInstanceOf(EngineUnavailableError);
+      expect((refused as Error).message).toBe('the libvirt engine does not answer');
+      expect(h.clock.sleeps).toEqual([]);
+      expect(candidate(exam.id)).toMatchObject({ phase: 'ended', finalRunId: graded, detail: 'grading failed (the libvirt engine does not answer); regrade once the lab answers' });
+
+      h.libvirt.down = false;
+      const run = await h.service.regrade(exam.id, 'alice', 'operator');
+      expect(run.score).toMatchObject({ complete: true });
+      expect(candidate(exam.id)).toMatchObject({ phase: 'ended', finalRunId: run.id });
+    });
+
+    test('removing a graded lab (keepLabs false) waits for it too, and only then is the exam over', async () => {
+      h = ExamHarness.create();
+      const { exam } = await h.runningExam(flagScenario({ srvProvider: 'libvirt' }), ['alice'], { keepLabs: false });
+      const lab = labOf(exam.id);
+      h.libvirt.failNext('destroyMachines', { error: () => new EngineUnavailableError('libvirt', 'libvirtd does not answer') });
+
+      h.service.endCandidate(exam.id, 'alice', 'operator', 'handed in');
+      await h.settle();
+
+      expect(h.clock.sleeps).toEqual([ENGINE_RETRY_MS]);
+      expect(h.labStore.get(lab.id).state).toBe('destroyed');
+      expect(h.libvirt.machinesOf(lab.id)).toEqual([]);
+      expect(candidate(exam.id)).toMatchObject({ phase: 'ended' });
+      expect(candidate(exam.id).detail).toBeUndefined();
+      expect(h.exams.exam(exam.id).status).toBe('ended');
     });
   });
 });

@@ -239,11 +239,15 @@ describe('reconciling at start', () => {
       expect(refused).toBeInstanceOf(EnvironmentError);
       expect((refused as Error).message).toBe('cannot reconcile with the libvirt engine: the libvirt engine does not answer');
 
-      // Once that lab is gone, libvirt is not needed any more.
+      // Once that lab is gone, libvirt is not needed any more to start; the lab rebuilt for bruno waits for it (answering at the first ping).
       h.libvirt.down = false;
       await h.labs.destroy(labOf(vms.id, 'bruno').id);
-      h.libvirt.down = true;
-      await expect(h.restart().reconcile()).resolves.toMatchObject({ foreign: 0 });
+      h.libvirt.outage(1);
+      const restarted = h.restart();
+      await expect(restarted.reconcile()).resolves.toMatchObject({ foreign: 0, rebuilt: 1 });
+      await restarted.settle();
+      expect(candidate(vms.id, 'bruno').phase).toBe('active');
+      expect(h.libvirt.machinesOf(labOf(vms.id, 'bruno').id).map((m) => m.name)).toEqual(['srv']);
     });
 
     test('the engine that makes the networks is needed even with no lab at all', async () => {
