@@ -63,6 +63,8 @@ export class FakeProvider implements Provider, NetworkProvider {
   reachedThroughEngine = false;
   /** Pings left before an outage ends (see `outage`). */
   private outagePings = 0;
+  /** Whether a down engine says so as EngineUnavailableError (work waits for it, as for libvirtd), or as a plain error (work fails, as on Docker). */
+  saysUnavailable = true;
   /** What the host can hold, when a test says so (the real engines always can). */
   capacity?: () => Promise<HostCapacity>;
   private readonly failures = new ScriptedFailures<FailingOp>();
@@ -166,7 +168,7 @@ export class FakeProvider implements Provider, NetworkProvider {
   /** Records the call, then fails if the engine is down or a failure is scripted for it. */
   private async answer(op: string, labId = '', machine?: string): Promise<void> {
     this.calls.push({ by: this.name, op, labId, machine });
-    if (this.down) throw new EngineUnavailableError(this.name, `the ${this.name} engine does not answer`);
+    if (this.down) throw this.saysUnavailable ? new EngineUnavailableError(this.name, `the ${this.name} engine does not answer`) : new EnvironmentError(`the ${this.name} engine does not answer`);
     await this.failures.spend(op, machine);
   }
 }

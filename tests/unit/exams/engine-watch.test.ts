@@ -93,8 +93,9 @@ describe('watching the engines during an exam', () => {
     expect(h.actions({ candidateId: 'alice' })).toContain('lab.lost');
   });
 
-  test('a grading that failed during the outage is launched again and the candidate\'s exam ends with a result', async () => {
+  test('a grading that failed during the outage (an engine whose errors do not say it is away) is launched again and the candidate\'s exam ends with a result', async () => {
     const { exam } = await h.runningExam(flagScenario(), ['alice']);
+    h.docker.saysUnavailable = false;
     const recovery = await outage(30_000, async () => {
       h.service.endCandidate(exam.id, 'alice', 'operator', 'done');
       await h.settle();
@@ -106,8 +107,9 @@ describe('watching the engines during an exam', () => {
     expect(candidate(exam.id).finalRunId).toBeDefined();
   });
 
-  test('a lab preparation that failed during the outage is launched again; one that failed before is left to the operator', async () => {
+  test('a lab preparation that failed during the outage (an engine whose errors do not say it is away) is launched again; one that failed before is left to the operator', async () => {
     const { exam } = await h.runningExam(flagScenario(), ['alice', 'bruno']);
+    h.docker.saysUnavailable = false;
     // bruno's lab failed before the outage, for a reason of its own.
     h.exams.moveCandidate(exam.id, 'bruno', 'provisioning', { attempts: 0 });
     h.exams.moveCandidate(exam.id, 'bruno', 'failed', { detail: 'a reason of its own' });
