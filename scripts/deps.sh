@@ -3,7 +3,7 @@
 set -eu
 # libvirt-dev before `npm ci`: the @unraid/libvirt binding builds against it.
 want="docker.io debootstrap iptables gcc libc6-dev
-  qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-dev libvirt-clients genisoimage fdisk btrfs-progs python3
+  qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-dev libvirt-clients genisoimage fdisk btrfs-progs python3 zstd
   chromium fonts-dejavu-core"
 missing=""
 for pkg in $want; do

@@ -22,8 +22,19 @@ const CAPABILITY = z.enum([
 const imageDefinitionSchema = z.strictObject({
   description: z.string(),
   provider: z.enum(['docker', 'libvirt']).default('docker'),
-  /** Catalog image this one builds on (its Dockerfile gets it as ARG BASE). */
+  /**
+   * Catalog image this one builds on, of the same provider: a Docker image's
+   * Dockerfile gets it as ARG BASE; a VM image is its parent's tree with this
+   * folder's rootfs/ and configure.sh applied on top.
+   */
   from: z.string().optional(),
+  /**
+   * VM images whose disk this Docker image's build receives (a deployment
+   * server's masters): each built first, then handed to the Dockerfile's
+   * context as vm-disks/NAME.img.zst, the whole disk as a raw image
+   * compressed with zstd.
+   */
+  vmDisks: z.array(z.string()).default([]),
   /** Build a root filesystem from Debian packages; the Dockerfile, if any, goes on top. */
   debootstrap: z
     .strictObject({
@@ -64,6 +75,8 @@ export interface CatalogImage {
   /** `examlab/<name>:<hash12>` */
   tag: string;
   parent?: CatalogImage;
+  /** The VM images whose disks its build receives (`vmDisks`). */
+  vmDisks: CatalogImage[];
   /** Runtime needs with the parent's merged in. */
   runtime: { systemd: boolean; capabilities: string[] };
 }
@@ -97,12 +110,23 @@ export class ImageCatalog {
       if (!def) throw new InputError(`image "${trail.at(-1)}" builds on unknown image "${name}"; known: ${[...definitions.keys()].join(', ')}`);
       if (trail.includes(name)) throw new InputError(`images build on each other in a loop: ${[...trail, name].join(' -> ')}`);
       const parent = def.definition.from ? resolve(def.definition.from, [...trail, name]) : undefined;
-      const hash = sha256(`${def.contentHash}\n${parent?.hash ?? ''}`);
+      const provider = def.definition.provider;
+      if (parent && parent.definition.provider !== provider) {
+        throw new InputError(`image "${name}" (${provider}) builds on "${parent.name}", a ${parent.definition.provider} image: an image builds on one of its own provider`);
+      }
+      const vmDisks = def.definition.vmDisks.map((disk) => {
+        if (provider !== 'docker') throw new InputError(`image "${name}": only a Docker image carries VM disks (vmDisks)`);
+        const carried = resolve(disk, [...trail, name]);
+        if (carried.definition.provider !== 'libvirt') throw new InputError(`image "${name}" carries "${disk}" in vmDisks, which is not a VM image`);
+        return carried;
+      });
+      // A carried disk is part of what the image is: a new disk is a new image.
+      const hash = sha256([def.contentHash, parent?.hash ?? '', ...vmDisks.map((d) => d.hash)].join('\n'));
       const runtime = {
         systemd: def.definition.runtime.systemd ?? parent?.runtime.systemd ?? false,
         capabilities: [...new Set([...(parent?.runtime.capabilities ?? []), ...(def.definition.runtime.capabilities ?? [])])].sort(),
       };
-      const image: CatalogImage = { name, dir: def.dir, definition: def.definition, hash, tag: `examlab/${name}:${hash.slice(0, 12)}`, parent, runtime };
+      const image: CatalogImage = { name, dir: def.dir, definition: def.definition, hash, tag: `examlab/${name}:${hash.slice(0, 12)}`, parent, vmDisks, runtime };
       images.set(name, image);
       return image;
     };

@@ -20,8 +20,16 @@ export interface BuiltImage {
 
 /** Builds a provider's images from their catalog definition, offline, only when missing (or forced). */
 export interface ImageBuilder {
-  ensure(image: CatalogImage, options?: { force?: boolean }): Promise<BuiltImage>;
+  ensure(image: CatalogImage, options?: BuildOptions): Promise<BuiltImage>;
   isBuilt(image: CatalogImage): Promise<boolean>;
+  /** VM images: writes the image's whole disk to `dest` as a raw image compressed with zstd (what a deployment server serves), building it first when missing. */
+  exportDisk?(image: CatalogImage, dest: string): Promise<void>;
+}
+
+export interface BuildOptions {
+  force?: boolean;
+  /** How a build gets the disk of a VM image it carries (`vmDisks`): written to `dest` as a raw image compressed with zstd. */
+  exportVmDisk?: (image: CatalogImage, dest: string) => Promise<void>;
 }
 
 /** Images built at once by `build`. */
@@ -101,7 +109,12 @@ export class ImageService {
   /** The image a machine runs, built first if it is missing. */
   async ensure(name: string, options: { force?: boolean; scenarioDir?: string } = {}): Promise<BuiltImage> {
     const image = (await this.catalog(options.scenarioDir)).get(name);
-    return (await this.builder(image.definition.provider)).ensure(image, { force: options.force });
+    const exportVmDisk = async (carried: CatalogImage, dest: string) => {
+      const vms = await this.builder(carried.definition.provider);
+      if (!vms.exportDisk) throw new EnvironmentError(`image ${carried.name} (${carried.definition.provider}) has no disk to export`);
+      await vms.exportDisk(carried, dest);
+    };
+    return (await this.builder(image.definition.provider)).ensure(image, { force: options.force, exportVmDisk });
   }
 
   /** Whether the image runs systemd as PID 1 (what a room of them needs of the host differs). */

@@ -37,7 +37,7 @@ export function labNeeds(scenario: Scenario, systemdImage: (image: string) => bo
   const containers = scenario.machines.filter((m) => m.provider === 'docker');
   return {
     containers: containers.length,
-    systemdContainers: containers.filter((m) => systemdImage(m.image)).length,
+    systemdContainers: containers.filter((m) => m.image !== undefined && systemdImage(m.image)).length,
     vms: vms.length,
     memoryBytes: containers.reduce((s, m) => s + Math.min(m.resources.memory, CONTAINER_MEMORY), 0) + vms.reduce((s, m) => s + m.resources.memory + VM_OVERHEAD, 0),
     networks: scenario.networks.length,

@@ -93,7 +93,7 @@ export class LabService {
   async capacity(loaded: LoadedScenario): Promise<CapacityReport | undefined> {
     const provider = await this.deps.providers.get(this.deps.providers.networksOn);
     if (!provider.capacity) return undefined;
-    const images = [...new Set(loaded.scenario.machines.map((m) => m.image))];
+    const images = [...new Set(loaded.scenario.machines.flatMap((m) => (m.image ? [m.image] : [])))];
     const systemd = new Set((await Promise.all(images.map(async (i) => ((await this.deps.images.runsSystemd(i, dirname(loaded.file))) ? [i] : [])))).flat());
     const needs = labNeeds(loaded.scenario, (image) => systemd.has(image));
     const live = this.deps.store.list().filter((l) => GRADABLE_STATES.includes(l.state) || l.state === 'provisioning').length;
@@ -200,6 +200,9 @@ export class LabService {
       await this.runSection(lab, 'setup');
       lab = await this.recordServicePrograms(lab);
       await this.runSection(lab, 'faults');
+      // Machines whose first boot depends on the others (a network boot) start now, on the lab as the candidate gets it:
+      // started with the rest, a blank machine could be deployed by the sound setup before the faults.
+      await Promise.all(specs.filter(({ spec }) => spec.poweredOff).map(async ({ machine }) => (await this.deps.providers.get(machine.provider)).resumeMachine(ref, machine.name)));
       labLog.info({ seconds: (Date.now() - started) / 1000 }, 'lab ready');
       return store.transition(lab.id, 'ready');
     } catch (err) {
@@ -368,28 +371,31 @@ export class LabService {
   }
 
   private async machineSpec(machine: Machine, topology: LabTopology, lab: LabRecord): Promise<{ machine: Machine; spec: MachineSpec }> {
-    // The scenario's folder may bring images of its own (images/ beside it).
-    const image = await this.deps.images.ensure(machine.image, { scenarioDir: dirname(lab.scenarioFile) });
+    // The scenario's folder may bring images of its own (images/ beside it). A machine that boots from the network has none: it starts blank.
+    const image = machine.image === undefined ? undefined : await this.deps.images.ensure(machine.image, { scenarioDir: dirname(lab.scenarioFile) });
+    const boot = machineBoot(machine, image);
     const placed = topology.machines.find((m) => m.name === machine.name);
     if (!placed) throw new Error(`machine ${machine.name} has no place in the topology`);
     const spec: MachineSpec = {
       name: machine.name,
       hostname: placed.hostname,
-      image: image.ref,
+      image: image?.ref,
       attachments: Object.entries(placed.addresses).map(([network, address]) => ({
         network: topology.networks.find((n) => n.name === network) as LabNetwork,
         address,
       })),
       resources: { cpus: machine.resources.cpus, memoryBytes: machine.resources.memory, pids: machine.resources.pids, diskBytes: machine.resources.disk },
-      capabilities: [...new Set([...image.capabilities, ...machine.capabilities])].sort(),
+      capabilities: [...new Set([...(image?.capabilities ?? []), ...machine.capabilities])].sort(),
       devices: machine.devices,
-      systemd: image.systemd,
+      systemd: image?.systemd ?? false,
       tmpfs: machine.tmpfs.map((t) => ({ path: t.path, sizeBytes: t.size })),
       rootAuthorizedKeys: lab.secrets.graderPublicKey,
       disks: machine.disks.map((d) => ({ sizeBytes: d.size })),
-      boot: machineBoot(machine, image),
+      boot,
+      // What a blank machine boots is served by the lab's other machines: it starts once they are set up and broken (see provision).
+      poweredOff: boot?.mode === 'network' ? true : undefined,
       // A machine that boots a kernel has a console worth keeping: why it did not come up is there.
-      consoleLog: image.bootable && this.deps.labFilesDir ? join(this.deps.labFilesDir, lab.id, `${machine.name}.console.log`) : undefined,
+      consoleLog: boot && this.deps.labFilesDir ? join(this.deps.labFilesDir, lab.id, `${machine.name}.console.log`) : undefined,
     };
     return { machine, spec };
   }
@@ -400,6 +406,9 @@ export class LabService {
    * fail); then the error quotes what the machine says about why.
    */
   private async waitUntilReady(lab: LabRecord, machine: PlacedMachine, spec: MachineSpec | undefined): Promise<string | undefined> {
+    // A blank machine has nothing to log in to until the lab's deployment installs it: created is ready. The grader
+    // never pins a host key for it, and so reaches it only through its guest agent (see remote/machine-session.ts).
+    if (spec?.boot?.mode === 'network') return undefined;
     const provider = await this.engine(lab, machine.provider);
     try {
       return await this.deps.machines.waitReady(lab, machine, this.deps.sshReadyTimeoutMs ?? provider.bootTimeoutMs ?? 90_000);
@@ -501,12 +510,13 @@ export class LabService {
 }
 
 /** How a VM starts: the machine's choice, else its image's kernel when it has one, else its disk. */
-function machineBoot(machine: Machine, image: BuiltImage): MachineBoot | undefined {
-  if (!image.bootable) return undefined;
+function machineBoot(machine: Machine, image: BuiltImage | undefined): MachineBoot | undefined {
+  if (machine.boot === 'network') return { mode: 'network' };
+  if (!image?.bootable) return undefined;
   const mode = machine.boot ?? (image.kernel ? 'kernel' : 'disk');
   if (mode === 'disk') return { mode };
   if (!image.kernel) throw new InputError(`machine ${machine.name}: "boot: kernel" needs an image with a kernel, and ${machine.image} has none; use "boot: disk"`);
-  return { mode, kernel: image.kernel.path, initrd: image.kernel.initrd, cmdline: image.kernel.cmdline };
+  return { mode: 'kernel', kernel: image.kernel.path, initrd: image.kernel.initrd, cmdline: image.kernel.cmdline };
 }
 
 export function labRef(lab: LabRecord): LabRef {

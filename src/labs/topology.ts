@@ -1,4 +1,4 @@
-import { hostAddress, intToIp, parseCidr, type LabNetwork } from '../providers/index.js';
+import { hostAddress, intToIp, parseCidr, vmMacAddress, type LabNetwork } from '../providers/index.js';
 import type { Scenario } from '../scenario/index.js';
 import type { LabRecord, LabTopology } from './lab-store.js';
 
@@ -48,6 +48,15 @@ export function valuesFor(lab: LabRecord, topology: LabTopology): Map<string, st
     values.set(`machines.${m.name}.hostname`, m.hostname);
     values.set(`machines.${m.name}.login.user`, m.loginUser ?? '');
     for (const [network, address] of Object.entries(m.addresses)) values.set(`machines.${m.name}.${network}.ip`, address);
+    // A VM's cards have known MAC addresses (a DHCP reservation names them); a container's are its engine's.
+    if (m.provider === 'libvirt') {
+      const networks = Object.keys(m.addresses);
+      networks.forEach((network, i) => {
+        const mac = vmMacAddress(lab.id, m.name, network);
+        values.set(`machines.${m.name}.${network}.mac`, mac);
+        if (i === 0) values.set(`machines.${m.name}.mac`, mac);
+      });
+    }
   }
   return values;
 }

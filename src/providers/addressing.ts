@@ -1,4 +1,6 @@
-/** IPv4 /24 allocation for lab networks, from a pool such as 10.231.0.0/16. */
+/** IPv4 /24 allocation for lab networks, from a pool such as 10.231.0.0/16; the MAC addresses of VMs' cards. */
+
+import { sha256 } from '../util/ids.js';
 
 export function ipToInt(ip: string): number {
   return ip.split('.').reduce((n, part) => (n << 8) + Number(part), 0) >>> 0;
@@ -49,4 +51,15 @@ export function freeSubnetCount(pool: string, taken: readonly string[]): number 
 /** Address of host number `host` in a /24 (e.g. 10 in 10.231.4.0/24 is 10.231.4.10). */
 export function hostAddress(subnet: string, host: number): string {
   return intToIp((parseCidr(subnet).base + host) >>> 0);
+}
+
+/**
+ * The MAC address of a VM's card on a lab network: stable per lab, machine
+ * and network (52:54:00 is QEMU's prefix, locally administered). Known before
+ * the machine exists, so a scenario can name it (`machines.<m>.mac`): a DHCP
+ * reservation for a machine deployed over the network.
+ */
+export function vmMacAddress(labId: string, machine: string, network: string): string {
+  const hash = sha256(`${labId}/${machine}/${network}`);
+  return `52:54:00:${hash.slice(0, 2)}:${hash.slice(2, 4)}:${hash.slice(4, 6)}`;
 }

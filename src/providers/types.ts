@@ -34,8 +34,8 @@ export interface MachineAttachment {
 export interface MachineSpec {
   name: string;
   hostname: string;
-  /** Resolved image: a Docker tag, or a VM image path, per provider. */
-  image: string;
+  /** Resolved image: a Docker tag, or a VM image's disk, per provider; none for a VM that boots from the network (its disk starts blank). */
+  image?: string;
   attachments: MachineAttachment[];
   resources: { cpus: number; memoryBytes: number; pids: number; diskBytes?: number };
   /** Linux capabilities the machine keeps; all others are dropped. */
@@ -48,13 +48,25 @@ export interface MachineSpec {
   rootAuthorizedKeys: string;
   /** Extra disks (VMs). */
   disks?: { sizeBytes: number }[];
-  /** How a VM starts: its image's kernel (direct boot) or its disk's own boot loader. */
+  /** How a VM starts: its image's kernel (direct boot), its disk's own boot loader, or the network while its blank disk boots nothing. */
   boot?: MachineBoot;
+  /**
+   * Created powered off, started later by `resumeMachine`: a machine whose
+   * first boot depends on what the lab's other machines serve (a network
+   * boot) must not start before they are set up as the candidate gets them.
+   */
+  poweredOff?: boolean;
   /** Where a VM's serial console output is kept; the file outlives the machine. */
   consoleLog?: string;
 }
 
-export type MachineBoot = { mode: 'kernel'; kernel: string; initrd?: string; cmdline: string } | { mode: 'disk' };
+/**
+ * `network`: a blank machine. Its root disk is empty (resources.diskBytes); it
+ * boots from its disk first and from the network (PXE) when the disk boots
+ * nothing, so a deployment server installs it and it then boots what was
+ * installed. Nothing of examlab is on it: no seed, no grader key.
+ */
+export type MachineBoot = { mode: 'kernel'; kernel: string; initrd?: string; cmdline: string } | { mode: 'disk' } | { mode: 'network' };
 
 /** The ways into a VM that do not need its network. */
 export interface MachineConsole {
@@ -104,7 +116,7 @@ export interface Provider {
   readonly name: ProviderName;
   /** Checks that the engine answers; throws EnvironmentError saying how to start it. */
   ping(): Promise<string>;
-  /** Creates and starts a machine. A failed create leaves nothing of that machine behind. */
+  /** Creates and starts a machine (created stopped when `spec.poweredOff`). A failed create leaves nothing of that machine behind. */
   createMachine(lab: LabRef, spec: MachineSpec): Promise<MachineInstance>;
   /** Freezes a machine (no process runs) or lets it run again. */
   pauseMachine(lab: LabRef, machine: string): Promise<void>;

@@ -19,8 +19,20 @@ export interface UploadingSession extends MachineSession {
  * machine is a VM with a guest agent (`agentSocket`), the agent. So a VM
  * with no network (emergency mode, a broken interface) can still be set up,
  * repaired by a solution and graded.
+ *
+ * A VM whose SSH host key was never pinned (one deployed over the network:
+ * examlab never logged in to it, nothing of it existed when its lab was
+ * built) is reached through its agent only: whatever answers SSH at its
+ * address could be another machine of the lab, the agent's channel cannot.
  */
 export async function openMachineSession(target: SshTarget, timeoutMs: number): Promise<UploadingSession> {
+  if (target.agentSocket && target.hostKey === undefined) {
+    try {
+      return await GuestAgentSession.connect(target.agentSocket, Math.min(timeoutMs, 10_000));
+    } catch (agentErr) {
+      throw new SshError(`${target.host} is reached only through its guest agent (examlab never pinned an SSH host key for it), which does not answer: ${errorMessage(agentErr)}`);
+    }
+  }
   try {
     return await SshSession.connect(target, timeoutMs);
   } catch (sshErr) {

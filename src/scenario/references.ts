@@ -66,7 +66,7 @@ export function checkReferences(source: SourceFile, data: unknown, options: Load
     if (imageProvider && imageProvider !== provider) {
       at(['machines', i, 'image'], `image "${image}" runs on ${imageProvider === 'libvirt' ? 'libvirt (a VM image): add provider: libvirt' : `docker (a container image), not on ${provider}`}`);
     }
-    return { name: asString(asRecord(m).name) ?? '', networks: names };
+    return { name: asString(asRecord(m).name) ?? '', networks: names, vm: provider === 'libvirt' };
   });
   checkAddresses(machineList, at);
 
@@ -76,6 +76,9 @@ export function checkReferences(source: SourceFile, data: unknown, options: Load
     if (machine && !machines.includes(machine)) at([...path, 'machine'], unknownMachine(machine, machines));
     const target = machineList.find((m) => asRecord(m).name === machine);
     if (s.reboot !== undefined && target && asRecord(target).provider !== 'libvirt') at([...path, 'reboot'], `only virtual machines (provider: libvirt) can be rebooted by a step; ${machine} is a container`);
+    if (target && asRecord(target).boot === 'network' && path[0] !== 'solution' && !(path[0] === 'faultPools' && path[4] === 'solution')) {
+      at([...path, 'machine'], `${machine} boots from the network: it is blank until deployed, so only a solution can run steps on it (through its guest agent, once deployed)`);
+    }
     if (target && asRecord(target).shell === 'powershell') {
       for (const key of ['reboot', 'mode', 'owner']) if (s[key] !== undefined) at([...path, key], `not supported on a Windows guest (${machine} has shell: powershell)`);
     }
@@ -253,12 +256,13 @@ function pathOf(ancestors: readonly unknown[], node: unknown): Path {
   return path;
 }
 
-/** The lab facts a scenario may refer to, for its machines and networks. */
-export function builtinNames(machines: readonly { name: string; networks: string[] }[], networks: readonly string[]): string[] {
+/** The lab facts a scenario may refer to, for its machines and networks (a VM's MAC addresses too). */
+export function builtinNames(machines: readonly { name: string; networks: string[]; vm?: boolean }[], networks: readonly string[]): string[] {
   const names = ['lab.id', 'candidate.id', 'candidate.name'];
   for (const m of machines) {
     names.push(`machines.${m.name}.ip`, `machines.${m.name}.hostname`, `machines.${m.name}.login.user`);
     for (const n of m.networks) names.push(`machines.${m.name}.${n}.ip`);
+    if (m.vm) names.push(`machines.${m.name}.mac`, ...m.networks.map((n) => `machines.${m.name}.${n}.mac`));
   }
   for (const n of networks) names.push(`networks.${n}.subnet`, `networks.${n}.prefix`, `networks.${n}.gateway`, `networks.${n}.netmask`);
   return names;

@@ -62,7 +62,7 @@ export const LOGIN_USER = /^[a-z_][a-z0-9_-]{0,31}$/;
 const machineSchema = z.strictObject({
   name: machineName,
   provider: z.enum(['docker', 'libvirt']).default('docker'),
-  image: z.string().min(1).describe('Name of an image under images/ (e.g. "workstation")'),
+  image: z.string().min(1).optional().describe('Name of an image under images/ (e.g. "workstation"); none for a VM with boot: network'),
   hostname: z.string().optional().describe('Defaults to the machine name; templates allowed'),
   networks: z.array(attachmentSchema).optional().describe('Defaults to the first network of the scenario'),
   resources: z
@@ -91,9 +91,12 @@ const machineSchema = z.strictObject({
     .default([])
     .describe('Small filesystems of their own (e.g. a log partition that can fill up)'),
   boot: z
-    .enum(['kernel', 'disk'])
+    .enum(['kernel', 'disk', 'network'])
     .optional()
-    .describe('VMs: "kernel" starts the image\'s kernel directly (the default when the image has one); "disk" starts the disk\'s own boot loader (GRUB, Windows)'),
+    .describe(
+      'VMs: "kernel" starts the image\'s kernel directly (the default when the image has one); "disk" starts the disk\'s own boot loader (GRUB, Windows); ' +
+        '"network" is a blank machine, no image, an empty disk of resources.disk: it boots from its disk, and from the network (PXE) while its disk has nothing to boot, so a deployment server of the lab installs it, then it boots what was installed',
+    ),
   shell: z
     .enum(['sh', 'powershell'])
     .default('sh')
@@ -103,6 +106,15 @@ const machineSchema = z.strictObject({
     .max(8)
     .default([])
     .describe('VMs: extra empty disks, seen as /dev/vdb, /dev/vdc…'),
+}).superRefine((machine, ctx) => {
+  if (machine.boot !== 'network') {
+    if (machine.image === undefined) ctx.addIssue({ code: 'custom', path: ['image'], message: 'required' });
+    return;
+  }
+  // A blank machine: what it runs comes from the lab's deployment, not from examlab.
+  if (machine.image !== undefined) ctx.addIssue({ code: 'custom', path: ['image'], message: 'a machine that boots from the network starts blank: no image (its system comes from the deployment)' });
+  if (machine.resources.disk === undefined) ctx.addIssue({ code: 'custom', path: ['resources', 'disk'], message: 'required with boot: network: the size of its blank disk' });
+  if (machine.login !== undefined) ctx.addIssue({ code: 'custom', path: ['login'], message: 'examlab makes candidate accounts on machines it builds; a machine deployed over the network gets its accounts from the deployment' });
 });
 
 const stepSchema = z

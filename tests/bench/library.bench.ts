@@ -26,7 +26,7 @@ test('the library: provisioning and grading time of each scenario', async () => 
   try {
     for (const entry of entries) {
       const loaded = await app.loadScenario(entry.file);
-      for (const image of new Set(loaded.scenario.machines.map((m) => m.image))) await app.images.ensure(image, { scenarioDir: join(entry.file, '..') });
+      for (const image of new Set(loaded.scenario.machines.flatMap((m) => (m.image ? [m.image] : [])))) await app.images.ensure(image, { scenarioDir: join(entry.file, '..') });
       const proof = await proveScenario(app.labs, loaded, () => undefined, { parallel: 1 });
       for (const v of proof.variants) {
         const t = (k: keyof ScenarioTestReport['timings'] & string) => Math.round((v.timings[k] ?? 0) / 100) / 10;

@@ -91,7 +91,7 @@ test('one-VM lab: lab up to SSH-ready on a quiet and on a busy host, and bare vi
         const plan = libvirt.plan(ref, spec);
         mkdirSync(libvirt.labDir(ref), { recursive: true, mode: 0o711 });
         await createOverlay(plan.disks[0]?.path as string, image.ref);
-        await writeSeedIso(plan.seed, { instanceId: plan.name, hostname: 'vm', authorizedKeys: key.publicKey, hostKey: generateKeyPair('vm'), interfaces: [{ mac: plan.interfaces[0]?.mac as string, address, prefix: 24, gateway: network.gateway }] });
+        await writeSeedIso(plan.seed as string, { instanceId: plan.name, hostname: 'vm', authorizedKeys: key.publicKey, hostKey: generateKeyPair('vm'), interfaces: [{ mac: plan.interfaces[0]?.mac as string, address, prefix: 24, gateway: network.gateway }] });
         const xmlFile = join(dir, 'domain.xml');
         writeFileSync(xmlFile, domainXml(plan));
         const t = Date.now();

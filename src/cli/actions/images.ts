@@ -7,7 +7,7 @@ export async function imagesBuild(program: Command, names: string[], opts: { for
   const app = await appFor(program);
   try {
     // For a scenario: the images its machines run (its own folder's included), unless names are given.
-    const wanted = opts.scenario && !names.length ? [...new Set((await app.loadScenario(opts.scenario)).scenario.machines.map((m) => m.image))] : names;
+    const wanted = opts.scenario && !names.length ? [...new Set((await app.loadScenario(opts.scenario)).scenario.machines.flatMap((m) => (m.image ? [m.image] : [])))] : names;
     const scenarioDir = opts.scenario ? dirname(opts.scenario) : undefined;
     await app.images.build(wanted, { force: opts.force, scenarioDir, onBuilt: (name, image) => process.stdout.write(`${name}: ${image.ref}\n`) });
   } finally {

@@ -134,21 +134,23 @@ export class DockerProvider implements Provider, NetworkProvider {
   async createMachine(lab: LabRef, spec: MachineSpec): Promise<MachineInstance> {
     const [first, ...others] = spec.attachments;
     if (!first) throw new EnvironmentError(`machine ${spec.name} has no network`);
+    const { image } = spec;
+    if (image === undefined) throw new EnvironmentError(`machine ${spec.name} has no image: a container runs one`);
     const name = objectName(lab, spec.name);
     const tmpfs: Record<string, string> = {};
     if (spec.systemd) Object.assign(tmpfs, { '/run': 'rw,nosuid,nodev,size=64m', '/run/lock': 'rw,nosuid,nodev,noexec,size=8m' });
     for (const t of spec.tmpfs) tmpfs[t.path] = `rw,nosuid,nodev,size=${t.sizeBytes}`;
     let container: Dockerode.Container | undefined;
     try {
-      if (!this.local) await this.prepareRemote(spec.image);
-      const graderVolume = await this.graderVolume.ensure(spec.image);
-      const storageOpt = await this.storageOpt(spec);
+      if (!this.local) await this.prepareRemote(image);
+      const graderVolume = await this.graderVolume.ensure(image);
+      const storageOpt = await this.storageOpt(spec, image);
       const cgroups = spec.systemd && this.isolateCgroups ? CgroupIsolation.hostConfig(name) : undefined;
       if (spec.systemd && !cgroups) this.log.warn({ machine: spec.name }, 'this host has no cgroup v1 systemd hierarchy: the container sees the host\'s cgroups');
       container = await this.docker.createContainer({
         name,
         Hostname: spec.hostname,
-        Image: spec.image,
+        Image: image,
         Labels: { ...labLabels(lab), [LABEL.machine]: spec.name },
         Env: spec.systemd ? ['container=docker'] : [],
         HostConfig: {
@@ -195,7 +197,7 @@ export class DockerProvider implements Provider, NetworkProvider {
     } catch (err) {
       if (container) await container.remove({ force: true, v: true }).catch(() => undefined);
       await CgroupIsolation.release(name);
-      throw new EnvironmentError(`cannot create machine ${spec.name} (image ${spec.image}): ${errorMessage(err)}`);
+      throw new EnvironmentError(`cannot create machine ${spec.name} (image ${image}): ${errorMessage(err)}`);
     }
   }
 
@@ -300,8 +302,8 @@ export class DockerProvider implements Provider, NetworkProvider {
   }
 
   /** The disk bound of a machine: what the scenario gives it (or 2 GiB) to write on top of its image. */
-  private async storageOpt(spec: MachineSpec): Promise<Record<string, string> | undefined> {
-    return storageOptFor(this.docker, await this.quota(), spec.image, spec.resources.diskBytes ?? DEFAULT_CONTAINER_DISK);
+  private async storageOpt(spec: MachineSpec, image: string): Promise<Record<string, string> | undefined> {
+    return storageOptFor(this.docker, await this.quota(), image, spec.resources.diskBytes ?? DEFAULT_CONTAINER_DISK);
   }
 
   private quota(): Promise<DiskQuota> {

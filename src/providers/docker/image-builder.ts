@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { cp, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { EnvironmentError, errorMessage } from '../../util/errors.js';
 import { Mutex } from '../../util/concurrency.js';
-import { lineageOf, type CatalogImage } from '../../images/index.js';
+import { lineageOf, type BuildOptions, type CatalogImage } from '../../images/index.js';
 
 export interface BuilderOptions {
   /** Scratch space for root filesystems (removed after import). */
@@ -38,7 +38,7 @@ export class DockerImageBuilder {
   }
 
   /** Makes sure the image and its ancestors exist, building what is missing. */
-  async ensure(wanted: CatalogImage, options: { force?: boolean } = {}): Promise<void> {
+  async ensure(wanted: CatalogImage, options: BuildOptions = {}): Promise<void> {
     for (const image of lineageOf(wanted)) {
       // By tag: two catalogs (examlab's, a trainer's) share their common ancestors.
       const lock = this.locks.get(image.tag) ?? new Mutex();
@@ -48,13 +48,13 @@ export class DockerImageBuilder {
         if (!force && (await this.isPresent(image.tag))) return;
         const started = Date.now();
         this.log.info({ image: image.tag }, 'building image');
-        await this.build(image);
+        await this.build(image, options);
         this.log.info({ image: image.tag, seconds: Math.round((Date.now() - started) / 1000) }, 'image built');
       });
     }
   }
 
-  private async build(image: CatalogImage): Promise<void> {
+  private async build(image: CatalogImage, options: BuildOptions): Promise<void> {
     if (image.definition.provider !== 'docker') throw new EnvironmentError(`image ${image.name} is not a Docker image`);
     let base = image.parent?.tag;
     const hasDockerfile = existsSync(join(image.dir, 'Dockerfile'));
@@ -65,7 +65,7 @@ export class DockerImageBuilder {
     }
     if (hasDockerfile) {
       if (!base) throw new EnvironmentError(`image ${image.name} has a Dockerfile but neither "from" nor "debootstrap"`);
-      await this.buildDockerfile(image, base);
+      await this.buildDockerfile(image, base, options);
     }
   }
 
@@ -91,13 +91,38 @@ export class DockerImageBuilder {
     }
   }
 
-  private async buildDockerfile(image: CatalogImage, base: string): Promise<void> {
-    const files = await listFiles(image.dir);
-    const stream = await this.docker.buildImage(
-      { context: image.dir, src: files },
-      { t: image.tag, buildargs: { BASE: base }, labels: { 'examlab.image': image.name, 'examlab.hash': image.hash }, rm: true, forcerm: true },
-    );
-    await this.follow(stream, image.tag);
+  private async buildDockerfile(image: CatalogImage, base: string, options: BuildOptions): Promise<void> {
+    const context = image.vmDisks.length ? await this.contextWithDisks(image, options) : image.dir;
+    try {
+      const files = await listFiles(context);
+      const stream = await this.docker.buildImage(
+        { context, src: files },
+        { t: image.tag, buildargs: { BASE: base }, labels: { 'examlab.image': image.name, 'examlab.hash': image.hash }, rm: true, forcerm: true },
+      );
+      await this.follow(stream, image.tag);
+    } finally {
+      if (context !== image.dir) await rm(context, { recursive: true, force: true });
+    }
+  }
+
+  /** The image's folder plus the disks it carries, in vm-disks/ (a scratch copy: the image folder is never written). */
+  private async contextWithDisks(image: CatalogImage, options: BuildOptions): Promise<string> {
+    const { exportVmDisk } = options;
+    if (!exportVmDisk) throw new EnvironmentError(`image ${image.name} carries VM disks (${image.vmDisks.map((d) => d.name).join(', ')}) and this build cannot export them`);
+    const context = join(this.options.workDir, `${image.name}-${image.hash.slice(0, 12)}-context`);
+    await rm(context, { recursive: true, force: true });
+    await mkdir(join(context, 'vm-disks'), { recursive: true });
+    try {
+      await cp(image.dir, context, { recursive: true });
+      for (const disk of image.vmDisks) {
+        this.log.info({ image: image.tag, disk: disk.name }, 'exporting the VM disk the image carries');
+        await exportVmDisk(disk, join(context, 'vm-disks', `${disk.name}.img.zst`));
+      }
+      return context;
+    } catch (err) {
+      await rm(context, { recursive: true, force: true });
+      throw err;
+    }
   }
 
   private follow(stream: NodeJS.ReadableStream, what: string): Promise<void> {

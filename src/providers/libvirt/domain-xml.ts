@@ -13,11 +13,12 @@ export interface DomainPlan {
   owner: { labId: string; examId?: string; candidateId?: string; machine: string };
   vcpus: number;
   memoryBytes: number;
-  boot: { mode: 'kernel'; kernel: string; initrd?: string; cmdline: string } | { mode: 'disk' };
+  /** `network`: the disk first, then the network card's PXE ROM (iPXE) while the disk boots nothing. */
+  boot: { mode: 'kernel'; kernel: string; initrd?: string; cmdline: string } | { mode: 'disk' } | { mode: 'network' };
   /** qcow2 files; the first is the root disk (vda), the others vdb, vdc… */
   disks: { path: string; serial: string }[];
-  /** The lab's seed for the guest (a CD-ROM). */
-  seed: string;
+  /** The lab's seed for the guest (a CD-ROM); none for a machine that boots from the network (nothing of examlab is on it). */
+  seed?: string;
   interfaces: { bridge: string; mac: string }[];
   /** Serial console: a unix socket for people, and a log of everything the guest printed. */
   console: { socket: string; log: string };
@@ -34,7 +35,17 @@ export function domainXml(plan: DomainPlan): string {
           plan.boot.initrd ? `<initrd>${esc(plan.boot.initrd)}</initrd>` : '',
           `<cmdline>${esc(plan.boot.cmdline)}</cmdline>`,
         ]
-      : [`<boot dev='hd'/>`];
+      : plan.boot.mode === 'network'
+        ? [
+            // Disk first: a blank disk boots nothing and the card's iPXE takes over; once deployed, the machine boots its
+            // own system, as a workstation does after its deployment. When nothing boots (the deployment server not
+            // answering yet), the BIOS tries again 5 s later rather than stopping for good; its messages and iPXE's
+            // (through sgabios) go to the serial console.
+            `<boot dev='hd'/>`,
+            `<boot dev='network'/>`,
+            `<bios useserial='yes' rebootTimeout='5000'/>`,
+          ]
+        : [`<boot dev='hd'/>`];
   const disks = plan.disks.map(
     (d, i) => `<disk type='file' device='disk'>
       <driver name='qemu' type='qcow2' discard='unmap'/>
@@ -68,13 +79,7 @@ export function domainXml(plan: DomainPlan): string {
   <on_reboot>restart</on_reboot>
   <on_crash>destroy</on_crash>
   <devices>
-    ${disks.join('\n    ')}
-    <disk type='file' device='cdrom'>
-      <driver name='qemu' type='raw'/>
-      <source file='${esc(plan.seed)}'/>
-      <target dev='hdc' bus='ide'/>
-      <readonly/>
-    </disk>
+    ${[...disks, ...(plan.seed === undefined ? [] : [seedCd(plan.seed)])].join('\n    ')}
     ${interfaces.join('\n    ')}
     <serial type='unix'>
       <source mode='bind' path='${esc(plan.console.socket)}'/>
@@ -91,6 +96,15 @@ export function domainXml(plan: DomainPlan): string {
   </devices>
 </domain>
 `;
+}
+
+function seedCd(path: string): string {
+  return `<disk type='file' device='cdrom'>
+      <driver name='qemu' type='raw'/>
+      <source file='${esc(path)}'/>
+      <target dev='hdc' bus='ide'/>
+      <readonly/>
+    </disk>`;
 }
 
 /** The owner recorded in a domain's XML by `domainXml`, or undefined for a domain examlab did not make. */

@@ -7,7 +7,7 @@ import { runCommand } from '../../util/command.js';
 import { Mutex } from '../../util/concurrency.js';
 import { sha256 } from '../../util/ids.js';
 import { parseSize } from '../../util/units.js';
-import type { CatalogImage } from '../../images/index.js';
+import { lineageOf, type CatalogImage } from '../../images/index.js';
 
 export interface VmBuilderOptions {
   /** Built images: <imagesDir>/<name>-<hash12>/. Must be readable by the QEMU user. */
@@ -71,7 +71,7 @@ export class VmImageBuilder {
     this.locks.set(image.tag, lock);
     return lock.run(async () => {
       const existing = await this.find(image);
-      if (existing && !(options.force && image.definition.debootstrap)) return existing;
+      if (existing && !(options.force && image.definition.vm?.disk === undefined)) return existing;
       if (image.definition.vm?.disk !== undefined) {
         throw new EnvironmentError(`image ${name} is a disk made elsewhere, and ${image.definition.vm.disk} does not exist: put the qcow2 there (see README, "Windows guests")`);
       }
@@ -83,9 +83,31 @@ export class VmImageBuilder {
     });
   }
 
+  /**
+   * Writes the image's whole disk to `dest` as a raw image compressed with
+   * zstd (a deployment server's master), building the image first when
+   * missing. The raw image is sparse on the way; zstd makes its empty space
+   * almost free.
+   */
+  async exportDisk(wanted: CatalogImage, dest: string): Promise<void> {
+    const image = await this.ensure(wanted);
+    const raw = `${dest}.raw`;
+    try {
+      await runCommand('qemu-img', ['convert', '-O', 'raw', image.disk, raw]);
+      await runCommand('zstd', ['-q', '-f', '-T0', '-3', raw, '-o', dest]);
+    } finally {
+      await rm(raw, { force: true });
+    }
+  }
+
   private async build(image: CatalogImage): Promise<VmImage> {
-    const spec = image.definition.debootstrap as NonNullable<CatalogImage['definition']['debootstrap']>;
-    const sizeBytes = parseSize(image.definition.vm?.size ?? '2G') as number;
+    // A VM image built on another is that image's tree with its own files on top: one debootstrap, every layer's files in order.
+    const chain = lineageOf(image);
+    const first = chain[0] as CatalogImage;
+    const spec = first.definition.debootstrap;
+    if (!spec) throw new InputError(`image ${image.name} builds on ${first.name}, a disk made elsewhere: only an image built from Debian packages can be built on`);
+    const vm = [...chain].reverse().find((i) => i.definition.vm)?.definition.vm;
+    const sizeBytes = parseSize(vm?.size ?? '2G') as number;
     const final = this.dirOf(image);
     const out = `${final}.partial`;
     const root = join(this.options.workDir, `${image.name}-${image.hash.slice(0, 12)}`);
@@ -94,9 +116,11 @@ export class VmImageBuilder {
     await mkdir(root, { recursive: true });
     try {
       await this.debootstrap(spec, root);
-      if (existsSync(join(image.dir, 'rootfs'))) await runCommand('cp', ['-rT', '--preserve=mode', join(image.dir, 'rootfs'), root]);
-      if (existsSync(join(image.dir, 'configure.sh'))) {
-        await runCommand('chroot', [root, '/bin/sh', '-s'], { stdin: await readFile(join(image.dir, 'configure.sh'), 'utf8') });
+      for (const layer of chain) {
+        if (existsSync(join(layer.dir, 'rootfs'))) await runCommand('cp', ['-rT', '--preserve=mode', join(layer.dir, 'rootfs'), root]);
+        if (existsSync(join(layer.dir, 'configure.sh'))) {
+          await runCommand('chroot', [root, '/bin/sh', '-s'], { stdin: await readFile(join(layer.dir, 'configure.sh'), 'utf8') });
+        }
       }
       await rm(join(root, 'var/cache/apt/archives'), { recursive: true, force: true });
 
@@ -110,7 +134,7 @@ export class VmImageBuilder {
       const built: VmImage = {
         name: image.name,
         disk: join(final, 'disk.qcow2'),
-        kernel: { path: join(final, 'vmlinuz'), initrd: join(final, 'initrd.img'), cmdline: image.definition.vm?.cmdline ?? kernel.cmdline },
+        kernel: { path: join(final, 'vmlinuz'), initrd: join(final, 'initrd.img'), cmdline: vm?.cmdline ?? kernel.cmdline },
       };
       await writeFile(join(out, 'image.json'), `${JSON.stringify(built, null, 2)}\n`);
       // Bases are shared by every lab: nobody writes them.
@@ -202,8 +226,8 @@ export class VmImageBuilder {
 /** The image, if it can be a VM's. */
 function vmImage(image: CatalogImage): CatalogImage {
   if (image.definition.provider !== 'libvirt') throw new InputError(`image ${image.name} is a ${image.definition.provider} image, not a VM image`);
-  if (!image.definition.debootstrap && image.definition.vm?.disk === undefined) {
-    throw new InputError(`image ${image.name}: a VM image needs "debootstrap" (built here) or "vm.disk" (a qcow2 made elsewhere)`);
+  if (!image.definition.debootstrap && image.definition.vm?.disk === undefined && !image.parent) {
+    throw new InputError(`image ${image.name}: a VM image needs "debootstrap" (built here), "from" (a VM image it builds on) or "vm.disk" (a qcow2 made elsewhere)`);
   }
   return image;
 }

@@ -9,5 +9,6 @@ export function vmImages(builder: VmImageBuilder): ImageBuilder {
       return { ref: image.disk, systemd: true, capabilities: [], bootable: true, kernel: image.kernel };
     },
     isBuilt: async (image) => Boolean(await builder.find(image)),
+    exportDisk: (image, dest) => builder.exportDisk(image, dest),
   };
 }

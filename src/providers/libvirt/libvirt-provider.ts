@@ -4,9 +4,8 @@ import { Hypervisor, DomainState, type Domain } from '@unraid/libvirt';
 import type { Logger } from 'pino';
 import { EnvironmentError, errorMessage } from '../../util/errors.js';
 import { generateKeyPair } from '../../remote/index.js';
-import { sha256 } from '../../util/ids.js';
 import { objectName } from '../index.js';
-import { parseCidr } from '../index.js';
+import { parseCidr, vmMacAddress } from '../index.js';
 import type { LabRef, MachineConsole, MachineInstance, MachineRunState, MachineSpec, Provider } from '../index.js';
 import { probeKernelOf, rememberedAcceleration, type Acceleration } from './accel.js';
 import { bootFailureReport } from './boot-report.js';
@@ -85,7 +84,8 @@ export class LibvirtProvider implements Provider {
         { path: file('.qcow2'), serial: 'root' },
         ...(spec.disks ?? []).map((_, i) => ({ path: file(`-disk${i + 1}.qcow2`), serial: `disk${i + 1}` })),
       ],
-      seed: file('-seed.iso'),
+      // A machine that boots from the network is blank: examlab gives it nothing, its deployment does.
+      seed: spec.boot?.mode === 'network' ? undefined : file('-seed.iso'),
       interfaces: spec.attachments.map((a) => ({ bridge: a.network.bridge, mac: macAddress(lab, spec.name, a.network.name) })),
       console: { socket: file('.console.sock'), log: spec.consoleLog ?? file('.console.log') },
       agentSocket: file('.agent.sock'),
@@ -101,16 +101,9 @@ export class LibvirtProvider implements Provider {
       await mkdir(this.labDir(lab), { recursive: true, mode: 0o711 });
       await chmod(this.labDir(lab), 0o711); // QEMU runs as its own user and must reach the overlays
       await mkdir(dirname(plan.console.log), { recursive: true });
-      const baseSize = await virtualSize(spec.image).catch((err) => {
-        throw new Error(`its image ${spec.image} is not a readable disk image: ${errorMessage(err)}`);
-      });
-      const diskBytes = spec.resources.diskBytes;
-      if (diskBytes !== undefined && diskBytes < baseSize) {
-        throw new Error(`resources.disk (${diskBytes} bytes) is smaller than its image's disk (${baseSize} bytes)`);
-      }
-      await createOverlay(root.path, spec.image, diskBytes);
+      await this.createRootDisk(spec, root.path);
       await Promise.all(extra.map((d, i) => createBlankDisk(d.path, spec.disks?.[i]?.sizeBytes as number)));
-      await writeSeedIso(plan.seed, {
+      if (plan.seed !== undefined) await writeSeedIso(plan.seed, {
         instanceId: `${plan.name}-${Date.now()}`,
         hostname: spec.hostname,
         authorizedKeys: spec.rootAuthorizedKeys,
@@ -122,14 +115,17 @@ export class LibvirtProvider implements Provider {
           gateway: i === 0 ? a.network.gateway : undefined,
         })),
       });
-      // Not tried twice: a second define could meet the first one's domain.
+      // Not tried twice: a second define could meet the first one's domain. A machine powered on later (after the faults) is only defined.
       await this.libvirt.run(
-        `define and start domain ${plan.name}`,
-        async (h) => h.domainCreate(await h.domainDefineXML(domainXml(plan))),
+        `define${spec.poweredOff ? '' : ' and start'} domain ${plan.name}`,
+        async (h) => {
+          const defined = await h.domainDefineXML(domainXml(plan));
+          if (!spec.poweredOff) await h.domainCreate(defined);
+        },
         // libvirtd probes QEMU at a domain's start: about 52 s where /dev/kvm is there but unusable (see scripts/engines.sh).
         { timeoutMs: 180_000, retry: false },
       );
-      this.log.debug({ lab: lab.labId, machine: spec.name, domain: plan.name, type: plan.type }, 'domain started');
+      this.log.debug({ lab: lab.labId, machine: spec.name, domain: plan.name, type: plan.type, started: !spec.poweredOff }, 'domain defined');
       return {
         name: spec.name,
         address: first.address,
@@ -141,6 +137,24 @@ export class LibvirtProvider implements Provider {
       await removeMachineFiles(plan);
       throw new EnvironmentError(`cannot create machine ${spec.name}: ${errorMessage(err)}`, [], { cause: err });
     }
+  }
+
+  /** The root disk: a linked clone of the image, or an empty disk for a machine that boots from the network. */
+  private async createRootDisk(spec: MachineSpec, path: string): Promise<void> {
+    const diskBytes = spec.resources.diskBytes;
+    if (spec.boot?.mode === 'network') {
+      if (diskBytes === undefined) throw new Error('a machine that boots from the network needs resources.disk: the size of its blank disk');
+      return createBlankDisk(path, diskBytes);
+    }
+    if (spec.image === undefined) throw new Error('it has no image');
+    const image = spec.image;
+    const baseSize = await virtualSize(image).catch((err) => {
+      throw new Error(`its image ${image} is not a readable disk image: ${errorMessage(err)}`);
+    });
+    if (diskBytes !== undefined && diskBytes < baseSize) {
+      throw new Error(`resources.disk (${diskBytes} bytes) is smaller than its image's disk (${baseSize} bytes)`);
+    }
+    await createOverlay(path, image, diskBytes);
   }
 
   /** A fresh first boot: the machine's domain and files are removed, then made again from its image. */
@@ -245,11 +259,10 @@ async function runState(h: Hypervisor, domain: Domain): Promise<MachineRunState>
 
 /** The files of one machine in its lab's folder (the console log, kept with the lab record, stays). */
 async function removeMachineFiles(plan: DomainPlan): Promise<void> {
-  await Promise.all([...plan.disks.map((d) => d.path), plan.seed, plan.console.socket, plan.agentSocket].map((f) => rm(f, { force: true })));
+  await Promise.all([...plan.disks.map((d) => d.path), ...(plan.seed === undefined ? [] : [plan.seed]), plan.console.socket, plan.agentSocket].map((f) => rm(f, { force: true })));
 }
 
-/** A stable, locally administered MAC per lab, machine and network (52:54:00 is QEMU's prefix). */
+/** A stable, locally administered MAC per lab, machine and network: the one scenarios know (`machines.<m>.mac`). */
 export function macAddress(lab: LabRef, machine: string, network: string): string {
-  const hash = sha256(`${lab.labId}/${machine}/${network}`);
-  return `52:54:00:${hash.slice(0, 2)}:${hash.slice(2, 4)}:${hash.slice(4, 6)}`;
+  return vmMacAddress(lab.labId, machine, network);
 }

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImageCatalog, type CatalogImage } from '../../../src/images/catalog.js';
-import { ImageService } from '../../../src/images/image-service.js';
+import { ImageService, type BuildOptions } from '../../../src/images/image-service.js';
 
 function catalogDir(): string {
   const root = mkdtempSync(join(tmpdir(), 'examlab-images-'));
@@ -36,6 +36,49 @@ describe('image catalog', () => {
     expect(after.get('base').tag).toBe(before.get('base').tag);
     expect(after.get('systemd').tag).not.toBe(before.get('systemd').tag);
     expect(after.get('workstation').tag).not.toBe(before.get('workstation').tag);
+  });
+
+  test('a Docker image may carry VM disks: they are part of its tag; a VM image builds on a VM image only', async () => {
+    const root = catalogDir();
+    const image = (name: string, yaml: string) => {
+      mkdirSync(join(root, name));
+      writeFileSync(join(root, name, 'image.yaml'), yaml);
+    };
+    image('vm', 'description: v\nprovider: libvirt\ndebootstrap: { include: [linux-image-amd64] }\n');
+    image('master', 'description: m\nprovider: libvirt\nfrom: vm\n');
+    image('deployer', 'description: d\nfrom: systemd\nvmDisks: [master]\n');
+    const before = await ImageCatalog.load(root);
+    expect(before.get('deployer').vmDisks.map((d) => d.name)).toEqual(['master']);
+    expect(before.lineage('master').map((i) => i.name)).toEqual(['vm', 'master']);
+    writeFileSync(join(root, 'master', 'configure.sh'), 'true\n');
+    const after = await ImageCatalog.load(root);
+    expect(after.get('deployer').tag).not.toBe(before.get('deployer').tag);
+    expect(after.get('systemd').tag).toBe(before.get('systemd').tag);
+
+    writeFileSync(join(root, 'deployer', 'image.yaml'), 'description: d\nfrom: systemd\nvmDisks: [workstation]\n');
+    await expect(ImageCatalog.load(root)).rejects.toThrow('image "deployer" carries "workstation" in vmDisks, which is not a VM image');
+    writeFileSync(join(root, 'deployer', 'image.yaml'), 'description: d\nfrom: vm\n');
+    await expect(ImageCatalog.load(root)).rejects.toThrow('image "deployer" (docker) builds on "vm", a libvirt image: an image builds on one of its own provider');
+  });
+
+  test('a build receives the disks its image carries from the VM images\' builder', async () => {
+    const root = catalogDir();
+    for (const [name, yaml] of [['master', 'description: m\nprovider: libvirt\ndebootstrap: {}\n'], ['deployer', 'description: d\nfrom: base\nvmDisks: [master]\n']]) {
+      mkdirSync(join(root, name as string));
+      writeFileSync(join(root, name as string, 'image.yaml'), yaml as string);
+    }
+    const exported: string[] = [];
+    const docker = {
+      ensure: async (image: CatalogImage, options?: BuildOptions) => {
+        for (const disk of image.vmDisks) await options?.exportVmDisk?.(disk, `/ctx/${disk.name}.img.zst`);
+        return { ref: image.tag, systemd: false, capabilities: [], bootable: false };
+      },
+      isBuilt: async () => false,
+    };
+    const libvirt = { ...docker, exportDisk: async (image: CatalogImage, dest: string) => void exported.push(`${image.name} -> ${dest}`) };
+    const service = new ImageService(root, (r, extra) => ImageCatalog.load(r, extra), { docker: async () => docker, libvirt: async () => libvirt });
+    await service.ensure('deployer');
+    expect(exported).toEqual(['master -> /ctx/master.img.zst']);
   });
 
   test('unknown images and parents are named', async () => {

@@ -1,6 +1,7 @@
 import type { LabRecord } from '../../../src/labs/lab-store.js';
 import { planTopology, valuesFor } from '../../../src/labs/topology.js';
 import type { LabNetwork } from '../../../src/providers/types.js';
+import { macAddress } from '../../../src/providers/libvirt/libvirt-provider.js';
 import { parseScenario, type Scenario } from '../../../src/scenario/index.js';
 
 const network = (name: string, n: number): LabNetwork => ({ name, subnet: `10.231.${n}.0/24`, gateway: `10.231.${n}.1`, bridge: `br${n}` });
@@ -117,5 +118,13 @@ describe('template values of a lab', () => {
       'machines.router.lan.ip': '10.231.7.2',
       'machines.router.dmz.ip': '10.231.8.3',
     });
+  });
+
+  test('a VM\'s cards have MAC addresses known in advance, the ones its provider gives them (a DHCP reservation names them)', () => {
+    const topology = planTopology(scenario(`  - { name: a, image: base }\n  - { name: pc, provider: libvirt, boot: network, resources: { disk: 3G } }`), [network('lan', 7)]);
+    const values = valuesFor({ id: 'lab1', variables: {} } as Pick<LabRecord, 'id' | 'variables'> as LabRecord, topology);
+    expect(values.get('machines.pc.mac')).toBe(macAddress({ labId: 'lab1' }, 'pc', 'lan'));
+    expect(values.get('machines.pc.lan.mac')).toBe(values.get('machines.pc.mac'));
+    expect(values.has('machines.a.mac')).toBe(false);
   });
 });

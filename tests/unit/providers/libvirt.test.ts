@@ -46,6 +46,14 @@ describe('libvirt domain XML', () => {
     expect(disk).toContain("<cpu mode='host-passthrough'/>");
   });
 
+  test('a blank machine boots from its disk, then from the network, retrying when nothing boots; it has no seed CD', () => {
+    const network = domainXml({ ...plan, boot: { mode: 'network' }, seed: undefined });
+    expect(network).toContain("<boot dev='hd'/>\n    <boot dev='network'/>\n    <bios useserial='yes' rebootTimeout='5000'/>");
+    expect(network).not.toContain("device='cdrom'");
+    expect(network).not.toContain('<kernel>');
+    expect(xml).toContain("device='cdrom'");
+  });
+
   test('the owner recorded in the metadata reads back, escaped values included', () => {
     expect(domainOwner(xml)).toEqual({ labId: 'abc123', examId: 'exam<1>', candidateId: undefined, machine: 'pc' });
     expect(domainOwner('<domain><name>someone-else</name></domain>')).toBeUndefined();

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from '@jest/globals';
-import type { Server } from 'node:net';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { GuestAgentSession } from '../../../src/remote/guest-agent.js';
 import { openMachineSession } from '../../../src/remote/machine-session.js';
 import { startFakeGuestAgent } from '../../fakes/fake-guest-agent.js';
@@ -45,12 +45,35 @@ describe('guest agent session', () => {
     const path = socketPath();
     server = (await startFakeGuestAgent(path)).server;
     // Nothing listens on port 1 of the loopback: SSH is refused at once.
-    const session = await openMachineSession({ host: '127.0.0.1', port: 1, username: 'root', agentSocket: path }, 2000);
+    const session = await openMachineSession({ host: '127.0.0.1', port: 1, username: 'root', hostKey: 'SHA256:pinned', agentSocket: path }, 2000);
     try {
       expect((await session.exec('echo via-agent', { timeoutMs: 5000 })).stdout).toBe('via-agent\n');
     } finally {
       session.close();
     }
     await expect(openMachineSession({ host: '127.0.0.1', port: 1, username: 'root' }, 2000)).rejects.toThrow(/cannot open SSH/);
+  });
+
+  test('a VM whose host key was never pinned (deployed over the network) is reached through its agent only, never over SSH', async () => {
+    const path = socketPath();
+    server = (await startFakeGuestAgent(path)).server;
+    // Something answers on the machine's address: it could be another machine of the lab.
+    let connections = 0;
+    const impostor = createServer((socket) => (connections++, socket.destroy()));
+    await new Promise<void>((resolve) => impostor.listen(0, '127.0.0.1', resolve));
+    const port = (impostor.address() as AddressInfo).port;
+    try {
+      const session = await openMachineSession({ host: '127.0.0.1', port, username: 'root', agentSocket: path }, 2000);
+      try {
+        expect((await session.exec('echo via-agent', { timeoutMs: 5000 })).stdout).toBe('via-agent\n');
+      } finally {
+        session.close();
+      }
+      server.close();
+      await expect(openMachineSession({ host: '127.0.0.1', port, username: 'root', agentSocket: join(dir, 'none.sock') }, 2000)).rejects.toThrow(/reached only through its guest agent/);
+      expect(connections).toBe(0);
+    } finally {
+      impostor.close();
+    }
   });
 });

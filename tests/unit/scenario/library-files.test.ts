@@ -15,6 +15,7 @@ describe('the shipped scenarios', () => {
         'scenarios/ad-join-windows/ad-join-windows.yaml',
         'scenarios/backup-restore.yaml',
         'scenarios/broken-workstation.yaml',
+        'scenarios/deploy-workstation.yaml',
         'scenarios/file-share-permissions.yaml',
         'scenarios/firewall-rules.yaml',
         'scenarios/network-services.yaml',

@@ -89,6 +89,39 @@ describe('virtual machines in the scenario format', () => {
     ]);
   });
 
+  test('a blank VM boots from the network: no image, a blank disk of a given size, and its MAC addresses as lab facts', () => {
+    const s = parseScenario(
+      scenario(
+        `  - { name: srv, image: server }\n  - { name: pc, provider: libvirt, boot: network, resources: { disk: 3G } }`,
+        `setup:\n  - { machine: srv, run: "echo {{ machines.pc.mac }} {{ machines.pc.lan.mac }}" }\nsolution:\n  - { machine: pc, run: "true" }\nchecks:\n  - { id: up, title: t, machine: pc, kind: file, path: /etc/hostname }`,
+      ),
+      'vm.yaml',
+    );
+    expect(s.machines[1]).toMatchObject({ boot: 'network', resources: { disk: 3 * 1024 ** 3 } });
+    expect(s.machines[1]?.image).toBeUndefined();
+  });
+
+  test('a blank VM has no image, needs its disk size, gets no examlab account and runs no step before it is deployed', () => {
+    const found = problems(
+      scenario(
+        `  - { name: pc, provider: libvirt, boot: network, image: debian-vm, login: { user: eleve } }\n  - { name: box, image: base, networks: [{ network: lan }] }\n  - { name: nothing, provider: libvirt }`,
+        `setup:\n  - { machine: pc, run: "true" }\nfaults:\n  - { machine: pc, run: "true" }\nchecks:\n  - { id: up, title: t, machine: pc, kind: file, path: /etc/hostname }\n  - { id: mac, title: "{{ machines.box.mac }}", machine: box, kind: file, path: /etc/hostname }`,
+      ),
+    );
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/machines\[0\]\.image: a machine that boots from the network starts blank/),
+        expect.stringMatching(/machines\[0\]\.resources\.disk: required with boot: network/),
+        expect.stringMatching(/machines\[0\]\.login: examlab makes candidate accounts on machines it builds/),
+        expect.stringMatching(/machines\[2\]\.image: required/),
+        expect.stringMatching(/setup\[0\]\.machine: pc boots from the network: it is blank until deployed, so only a solution can run steps on it/),
+        expect.stringMatching(/faults\[0\]\.machine: pc boots from the network/),
+        // A container's MAC address is its engine's: not a lab fact.
+        expect.stringMatching(/unknown variable "machines\.box\.mac"/),
+      ]),
+    );
+  });
+
   test('PowerShell scripts travel as -EncodedCommand (UTF-16LE, base64), so no quoting applies', () => {
     const script = `Write-Output 'l''été'; exit 3`;
     const command = powershellCommand(script);
