@@ -238,7 +238,12 @@ describe('the HTTP API refuses bad input clearly', () => {
     expect((await api(d.url).get('/healthz')).body.status).toBe('ok');
     const ready = await api(d.url).get('/readyz');
     expect(ready.status).toBe(200);
-    expect(ready.body.checks).toEqual({ engine: { ok: true, detail: expect.stringMatching(/^Docker /) }, store: { ok: true, detail: 'writable' }, disk: { ok: true, detail: expect.stringMatching(/ GiB free of .* GiB on .*; /) } });
+    expect(ready.body.checks).toEqual({
+      engine: { ok: true, detail: expect.stringMatching(/^Docker /) },
+      store: { ok: true, detail: 'writable' },
+      disk: { ok: true, detail: expect.stringMatching(/ GiB free of .* GiB on .*; /) },
+      labEngines: { ok: true, detail: 'every engine holding a live lab answers' },
+    });
     const metrics = await api(d.url).get('/metrics');
     expect(metrics.text).toMatch(/^examlab_labs\{state="running"\} \d+$/m);
     expect(metrics.text).toMatch(/^examlab_candidates\{phase="active"\} \d+$/m);
