@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import ssh2 from 'ssh2';
-import { api, DaemonProcess, destroyAllLabs, JURY, OPERATOR, sshExec, startedExam, startTestDaemon, TEST_CONFIG, waitFor, type TestDaemon } from './helpers.js';
+import { api, DaemonProcess, destroyAllLabs, JURY, OPERATOR, sshExec, startedExam, startTestDaemon, TEST_CONFIG, waitFor, type TestDaemon, type CandidateView } from './helpers.js';
 import { SMALL_SCENARIO } from './scenarios.js';
 
 /** The data directory's filesystem: small, so that a file fills it at once. */
@@ -15,14 +15,6 @@ const SETTINGS = { diskReserve: '4M' };
 /** Each candidate's time: long enough to set the scene with room, short enough to pass while the disk is full. */
 const DURATION_S = 90;
 
-interface Candidate {
-  id: string;
-  phase: string;
-  deadline: string;
-  extensionMs: number;
-  finalRunId?: string;
-  runs: { id: string; purpose: string; status: string }[];
-}
 
 interface AuditRecord {
   seq: number;
@@ -114,7 +106,7 @@ describe('the data directory full during an exam', () => {
   let deadline: string;
   let bob: Stream;
   const op = () => api((d as TestDaemon).url, OPERATOR);
-  const candidate = async (id: string): Promise<Candidate> => (await op().get(`/api/exams/${examId}/candidates/${id}`)).body;
+  const candidate = async (id: string): Promise<CandidateView> => (await op().get(`/api/exams/${examId}/candidates/${id}`)).body;
   const audit = async (): Promise<{ records: AuditRecord[]; chain: { ok: boolean; problem?: string; anchor?: { text: string } } }> => (await op().get('/api/audit?limit=5000')).body;
   const freeSpace = () => {
     for (const file of ['filler', 'nearly']) rmSync(join(mount, file), { force: true });
@@ -154,7 +146,7 @@ describe('the data directory full during an exam', () => {
     const started = await op().post(`/api/exams/${examId}/start`);
     expect(started.status).toBe(202);
     deadline = started.body.candidates[0].deadline;
-    expect(started.body.candidates.map((c: Candidate) => c.deadline)).toEqual([deadline, deadline]);
+    expect(started.body.candidates.map((c: CandidateView) => c.deadline)).toEqual([deadline, deadline]);
 
     const sudo = (await api(d!.url, tokens.alice).get('/api/me')).body.access.sudoPassword as string;
     const fixed = await sshExec(d!.sshPort, 'alice', tokens.alice as string, `echo '${sudo}' | sudo -S -p '' sh -c 'echo ok > /etc/etat'`);
@@ -313,7 +305,7 @@ describe('the data directory full during an exam', () => {
 
   test('nearly full, under the store\'s floor: changes refused, the heartbeat kept; a daemon stopped then started with room counts only the time it was away', async () => {
     const { examId: practice } = await startedExam(d!.url, { scenarioYaml: SMALL_SCENARIO, candidates: [{ id: 'carol', name: 'Carol' }] });
-    const before = (await op().get(`/api/exams/${practice}/candidates/carol`)).body as Candidate;
+    const before = (await op().get(`/api/exams/${practice}/candidates/carol`)).body as CandidateView;
     // Under the floor (8 MiB), with room for SQLite's journal (the heartbeat's) to grow.
     fill(mount, 6 * 1024 ** 2);
     expect(freeBytes(mount)).toBeGreaterThan(5 * 1024 ** 2);
@@ -343,7 +335,7 @@ describe('the data directory full during an exam', () => {
     const given = d.started.recovery.outageSeconds * 1000;
     expect(given).toBeLessThanOrEqual(away + 1000);
     expect(d.started.recovery.adopted).toBe(1);
-    const after = (await op().get(`/api/exams/${practice}/candidates/carol`)).body as Candidate;
+    const after = (await op().get(`/api/exams/${practice}/candidates/carol`)).body as CandidateView;
     expect(after.phase).toBe('active');
     expect(after.extensionMs).toBeLessThanOrEqual(away);
     expect(Date.parse(after.deadline) - Date.parse(before.deadline)).toBe(after.extensionMs);

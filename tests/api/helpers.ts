@@ -75,6 +75,17 @@ export async function destroyAllLabs(dataDir: string, labHosts: ReturnType<typeo
   }
 }
 
+/** A candidate as `GET /api/exams/{id}/candidates/{id}` shows them, the fields tests read. */
+export interface CandidateView {
+  id: string;
+  phase: string;
+  deadline: string;
+  extensionMs: number;
+  finalRunId?: string;
+  lab: { id: string; state: string };
+  runs: { id: string; purpose: string; status: string }[];
+}
+
 /** Authenticated requests against a daemon. */
 export function api(url: string, token?: string) {
   const auth = <T extends { set(name: string, value: string): T }>(r: T) => (token ? r.set('Authorization', `Bearer ${token}`) : r);

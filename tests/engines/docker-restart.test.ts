@@ -2,7 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import Dockerode from 'dockerode';
-import { api, examObjects, OPERATOR, sshExec, startedExam, startTestDaemon, waitFor, type TestDaemon } from '../api/helpers.js';
+import { api, examObjects, OPERATOR, sshExec, startedExam, startTestDaemon, waitFor, type TestDaemon, type CandidateView } from '../api/helpers.js';
 import { SMALL_SCENARIO } from '../api/scenarios.js';
 
 const docker = new Dockerode();
@@ -29,13 +29,6 @@ interface AuditRecord {
   detail: { provider?: string; kept?: number; restarted?: number; rebuilt?: number; compensated?: number; seconds?: number };
 }
 
-interface Candidate {
-  id: string;
-  phase: string;
-  deadline: string;
-  extensionMs: number;
-  finalRunId?: string;
-}
 
 /**
  * The Docker engine restarted under a running exam, with live restore (the
@@ -50,7 +43,7 @@ describe('the Docker engine restarted during an exam', () => {
   let tokens: { [id: string]: string };
   let args: string[];
   const op = () => api(d.url, OPERATOR);
-  const candidates = async (): Promise<Candidate[]> => Promise.all(['alice', 'bob'].map(async (id) => (await op().get(`/api/exams/${examId}/candidates/${id}`)).body as Candidate));
+  const candidates = async (): Promise<CandidateView[]> => Promise.all(['alice', 'bob'].map(async (id) => (await op().get(`/api/exams/${examId}/candidates/${id}`)).body as CandidateView));
   const engineRecords = async (): Promise<AuditRecord[]> => ((await op().get('/api/audit')).body.records as AuditRecord[]).filter((r) => r.action.startsWith('engine.'));
   const recovered = async (count: number) => (await waitFor(`recovery ${count} of the engine`, engineRecords, (rs) => rs.filter((r) => r.action === 'engine.up').length >= count, 90_000)).filter((r) => r.action === 'engine.up')[count - 1] as AuditRecord;
 

@@ -1,15 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { api, examObjects, OPERATOR, sshExec, startedExam, startTestDaemon, waitFor, type TestDaemon } from '../api/helpers.js';
+import { api, examObjects, OPERATOR, sshExec, startedExam, startTestDaemon, waitFor, type TestDaemon, type CandidateView } from '../api/helpers.js';
 import { SMALL_SCENARIO } from '../api/scenarios.js';
 import { startLabHosts, type LabHost, type LabHosts } from '../hosts/lab-hosts.js';
 
-interface Candidate {
-  id: string;
-  phase: string;
-  deadline: string;
-  extensionMs: number;
-  lab: { id: string };
-}
 
 const CANDIDATES = ['alice', 'bruno', 'carla', 'driss', 'emma', 'farid'];
 
@@ -29,7 +22,7 @@ describe('an exam spread over two lab hosts', () => {
   let examId: string;
   let tokens: { [id: string]: string };
   const op = () => api(d.url, OPERATOR);
-  const candidates = async (): Promise<Candidate[]> => Promise.all(CANDIDATES.map(async (id) => (await op().get(`/api/exams/${examId}/candidates/${id}`)).body as Candidate));
+  const candidates = async (): Promise<CandidateView[]> => Promise.all(CANDIDATES.map(async (id) => (await op().get(`/api/exams/${examId}/candidates/${id}`)).body as CandidateView));
   /** The exam's labs on a host's engine, by lab id. */
   const labsOn = async (host: LabHost): Promise<string[]> => {
     const containers = await host.dockerode('tls').listContainers({ all: true, filters: { label: [`examlab.exam=${examId}`] } });
@@ -86,7 +79,7 @@ describe('an exam spread over two lab hosts', () => {
     process.stdout.write(`host lost: its three labs offered again on the other ${(Date.now() - stopped) / 1000} s after it stopped\n`);
     expect((await labsOn(a)).sort()).toEqual(after.map((c) => c.lab.id).sort());
     for (const c of after) {
-      const was = before.find((x) => x.id === c.id) as Candidate;
+      const was = before.find((x) => x.id === c.id) as CandidateView;
       if (moved.includes(c.id)) expect(c.extensionMs - was.extensionMs).toBeGreaterThanOrEqual(5000);
       else expect(c).toMatchObject({ deadline: was.deadline, extensionMs: was.extensionMs, lab: { id: was.lab.id } });
     }

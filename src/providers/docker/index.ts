@@ -2,5 +2,4 @@ export { DockerProvider, type DockerProviderOptions } from './docker-provider.js
 export { DockerImageBuilder, type BuilderOptions } from './image-builder.js';
 export { dockerImages } from './images.js';
 export type { GraderTools } from './grader-volume.js';
-export { dockerConnection, type DockerEngineAddress } from './engine-address.js';
-export { localEngine } from './engine-address.js';
+export { dockerConnection, localEngine, type DockerEngineAddress } from './engine-address.js';
