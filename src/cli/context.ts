@@ -27,15 +27,15 @@ export interface GlobalOptions {
  */
 
 /** The configuration, from the global options. */
-export async function configFor(program: Command): Promise<Config> {
+export async function configFor(program: Command, overrides: Partial<Config> = {}): Promise<Config> {
   const { loadConfig } = await import('../daemon/config.js');
   const opts = program.opts<GlobalOptions>();
-  return loadConfig({ dataDir: opts.data, logLevel: opts.verbose ? 'debug' : undefined });
+  return loadConfig({ dataDir: opts.data, logLevel: opts.verbose ? 'debug' : undefined, ...overrides });
 }
 
-/** Makes the App for a command, from the global options. */
-export async function appFor(program: Command): Promise<App> {
-  const [config, { createApp }, { createLogger }] = await Promise.all([configFor(program), import('../daemon/app.js'), import('../util/log.js')]);
+/** Makes the App for a command, from the global options (and what the command adds, such as the daemon's lab hosts). */
+export async function appFor(program: Command, overrides: Partial<Config> = {}): Promise<App> {
+  const [config, { createApp }, { createLogger }] = await Promise.all([configFor(program, overrides), import('../daemon/app.js'), import('../util/log.js')]);
   const verbose = program.opts<GlobalOptions>().verbose;
   const log = createLogger({ level: verbose ? 'debug' : (process.env.EXAMLAB_LOG_LEVEL ?? 'warn'), pretty: process.stderr.isTTY });
   return createApp(config, log);

@@ -56,7 +56,10 @@ export function createApp(config: Config, log: Logger): App {
     const start = once(async () =>
       (await dockerModule()).DockerProvider.start(log.child({ provider: 'docker', host: host.name }), { subnetPool: config.subnetPool, engine: host.engine, imageSource: buildEngine, graderTools: toolbox }),
     );
-    providers.registerHost({ name: host.name, capacity: host.capacity, local: host.engine.url.startsWith('unix:') }, start);
+    const local = host.engine.url.startsWith('unix:');
+    // This host's libvirt serves a lab host whose engine is this host's too (its VMs join that engine's bridges).
+    const vms = (host.libvirt ? host.libvirt.url.startsWith('qemu:///') : local) ? 'local' : undefined;
+    providers.registerHost({ name: host.name, capacity: host.capacity, local, labels: host.labels }, start, vms);
   }
   const imageLog = log.child({ component: 'images' });
   const images = new ImageService(config.imagesDir, (root, extra) => ImageCatalog.load(root, extra), {

@@ -5,6 +5,25 @@ import { fileURLToPath } from 'node:url';
 /** Where examlab's own files are (the folder holding package.json). */
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/** Where a Docker engine answers (see providers/docker/engine-address.ts). */
+export interface DockerEngineConfig {
+  url: string;
+  tls?: { ca: string; cert: string; key: string };
+  sshKey?: string;
+  sshHostKey?: string;
+}
+
+/** A lab host of the daemon's `hosts:`: its Docker engine, and its libvirt when its labs may have VMs. */
+export interface LabHostConfig {
+  name: string;
+  engine: DockerEngineConfig;
+  /** libvirt on that host: `qemu:///system` (this host's) or `qemu+ssh://user@host[:port]/system`, logged in to with the key and pinned host key given. */
+  libvirt?: { url: string; sshKey?: string; sshHostKey?: string };
+  capacity?: number;
+  /** What the centre says of the host (`kvm: "true"`, `room: "B12"`): scenarios may require labels (hostLabels). */
+  labels: Record<string, string>;
+}
+
 export interface Config {
   /** Private data: the SQLite store, lab keys. Mode 0700. */
   dataDir: string;
@@ -18,9 +37,9 @@ export interface Config {
   /** This host's Docker engine: images are built on it (and shipped to an engine elsewhere). */
   dockerSocket: string;
   /** The engine labs run on: this host's (unix://), or another host's over TLS (tcp://, `tls` a folder of ca.pem, cert.pem, key.pem) or SSH (ssh://user@host, `sshKey` a private key file). */
-  dockerEngine: { url: string; tls?: { ca: string; cert: string; key: string }; sshKey?: string; sshHostKey?: string };
+  dockerEngine: DockerEngineConfig;
   /** Lab hosts (the daemon's `hosts:`): each a Docker engine of its own; labs are placed on them. None: `dockerEngine` only. */
-  labHosts: Array<{ name: string; engine: { url: string; tls?: { ca: string; cert: string; key: string }; sshKey?: string; sshHostKey?: string }; capacity?: number }>;
+  labHosts: LabHostConfig[];
   /** libvirt connection for VMs: qemu:///system, or qemu+ssh://host/system. */
   libvirtUri: string;
   /** VM files: built images in images/, per-lab overlays and sockets in labs/. Must be reachable by the QEMU user. */

@@ -4,6 +4,7 @@ import { availableParallelism, networkInterfaces } from 'node:os';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { InputError, errorMessage } from '../util/errors.js';
+import type { LabHostConfig } from './config.js';
 import { durationSchema, sizeSchema } from '../util/units.js';
 
 /** Where the daemon looks for its configuration when `--config` is not given. */
@@ -39,7 +40,21 @@ const tokenSchema = z
   })
   .refine((t) => (t.token === undefined) !== (t.sha256 === undefined), { message: 'give exactly one of token or sha256' });
 
-/** The daemon's configuration file (YAML or JSON); every field has a default. */
+const labelSchema = z
+  .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+  .superRefine((labels, ctx) => {
+    for (const name of Object.keys(labels)) {
+      if (!/^[a-z][a-z0-9_.-]{0,62}$/.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'label names are lowercase: letters, digits, ".", "_", "-"' });
+    }
+  })
+  .default({})
+  .transform((labels) => Object.fromEntries(Object.entries(labels).map(([k, v]) => [k, String(v)])));
+
+const sshLogin = {
+  sshKey: z.string().optional().describe('The private key file examlab logs in to the host with'),
+  sshHostKey: z.string().optional().describe('The host\'s public SSH key, as in known_hosts (ssh-ed25519 AAAA…): required with ssh://'),
+};
+
 const labHostSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,30}$/, 'lowercase letters, digits and dashes'),
   docker: z
@@ -48,23 +63,45 @@ const labHostSchema = z.strictObject({
       z.strictObject({
         url: z.string().describe('unix:///var/run/docker.sock, tcp://host:2376 (with tls) or ssh://user@host (with sshKey)'),
         tls: z.string().optional().describe('A folder holding ca.pem, cert.pem and key.pem (the client certificate)'),
-        sshKey: z.string().optional().describe('The private key file examlab logs in to the host with'),
-        sshHostKey: z.string().optional().describe('The host\'s public SSH key, as in known_hosts (ssh-ed25519 AAAA…): required with ssh://'),
+        ...sshLogin,
       }),
     ])
     .describe('The host\'s Docker engine'),
-  capacity: z.number().int().min(1).optional().describe('Labs it may hold at once; unbounded when absent'),
+  libvirt: z
+    .union([z.string(), z.strictObject({ url: z.string(), ...sshLogin })])
+    .optional()
+    .describe('libvirt on the same host, for labs with VMs: qemu:///system (this host) or qemu+ssh://user@host/system (the SSH key and host key default to the docker entry\'s)'),
+  capacity: z.number().int().min(1).optional().describe('Labs it may hold at once; otherwise as many as its memory, disk and subnets allow'),
+  labels: labelSchema.describe('What the host offers, e.g. kvm: true; a scenario\'s hostLabels must all match'),
 }).superRefine((host, ctx) => {
   const docker = typeof host.docker === 'string' ? { url: host.docker } : host.docker;
-  const need = (field: string, why: string) => ctx.addIssue({ code: 'custom', path: ['docker', field], message: why });
+  const need = (path: string[], why: string) => ctx.addIssue({ code: 'custom', path, message: why });
   if (!/^(unix|tcp|ssh):\/\//.test(docker.url)) ctx.addIssue({ code: 'custom', path: ['docker'], message: `${docker.url}: expected unix:///path, tcp://host:port (with tls) or ssh://user@host (with sshKey and sshHostKey)` });
-  else if (docker.url.startsWith('tcp:') && !('tls' in docker && docker.tls)) need('tls', 'an engine on TCP needs TLS client certificates (a folder of ca.pem, cert.pem, key.pem): without, whoever reaches the port is root on the host');
+  else if (docker.url.startsWith('tcp:') && !('tls' in docker && docker.tls)) need(['docker', 'tls'], 'an engine on TCP needs TLS client certificates (a folder of ca.pem, cert.pem, key.pem): without, whoever reaches the port is root on the host');
   else if (docker.url.startsWith('ssh:')) {
-    if (!('sshKey' in docker && docker.sshKey)) need('sshKey', 'the private key file examlab logs in to the host with');
-    if (!('sshHostKey' in docker && docker.sshHostKey)) need('sshHostKey', 'the host\'s public key, as in known_hosts (ssh-ed25519 AAAA…)');
+    if (!('sshKey' in docker && docker.sshKey)) need(['docker', 'sshKey'], 'the private key file examlab logs in to the host with');
+    if (!('sshHostKey' in docker && docker.sshHostKey)) need(['docker', 'sshHostKey'], 'the host\'s public key, as in known_hosts (ssh-ed25519 AAAA…)');
   }
+  if (host.libvirt === undefined) return;
+  const libvirt = libvirtOf(host);
+  if (libvirt.url.startsWith('qemu:///')) {
+    if (!docker.url.startsWith('unix:')) need(['libvirt'], `${libvirt.url} is this host's libvirt: its VMs cannot join the lab networks of an engine on another host (give qemu+ssh://user@host/system)`);
+  } else if (/^qemu\+ssh:\/\/[^/]+\/system$/.test(libvirt.url)) {
+    if (!libvirt.sshKey) need(['libvirt', 'sshKey'], 'the private key file examlab logs in to the host with (or an ssh:// docker entry\'s)');
+    if (!libvirt.sshHostKey) need(['libvirt', 'sshHostKey'], 'the host\'s public key, as in known_hosts (ssh-ed25519 AAAA…)');
+  } else need(['libvirt'], `${libvirt.url}: expected qemu:///system or qemu+ssh://user@host[:port]/system`);
 });
 
+type LabHostEntry = z.output<typeof labHostSchema>;
+
+/** A host's libvirt entry, its SSH login defaulting to the docker entry's. */
+function libvirtOf(host: Pick<LabHostEntry, 'docker' | 'libvirt'>): { url: string; sshKey?: string; sshHostKey?: string } {
+  const docker: { sshKey?: string; sshHostKey?: string } = typeof host.docker === 'string' ? {} : host.docker;
+  const libvirt = typeof host.libvirt === 'string' ? { url: host.libvirt } : (host.libvirt as { url: string; sshKey?: string; sshHostKey?: string });
+  return { url: libvirt.url, sshKey: libvirt.sshKey ?? docker.sshKey, sshHostKey: libvirt.sshHostKey ?? docker.sshHostKey };
+}
+
+/** The daemon's configuration file (YAML or JSON); every field has a default. */
 export const daemonConfigSchema = z.strictObject({
   dataDir: z.string().optional().describe('Default: /var/lib/examlab as root'),
   http: z.strictObject({ host: z.string().default('0.0.0.0'), port: z.number().int().min(0).max(65535).default(8080) }).prefault({}),
@@ -150,10 +187,16 @@ export function defaultPublicHost(): string {
 }
 
 /** The lab hosts of the configuration, as the composition root takes them. */
-export function labHostsOf(config: DaemonConfig): Array<{ name: string; engine: { url: string; tls?: { ca: string; cert: string; key: string }; sshKey?: string; sshHostKey?: string }; capacity?: number }> {
+export function labHostsOf(config: DaemonConfig): LabHostConfig[] {
   return config.hosts.map((h) => {
     const docker = typeof h.docker === 'string' ? { url: h.docker } : h.docker;
     const tls = docker.tls ? { ca: join(docker.tls, 'ca.pem'), cert: join(docker.tls, 'cert.pem'), key: join(docker.tls, 'key.pem') } : undefined;
-    return { name: h.name, engine: { url: docker.url, ...(tls ? { tls } : {}), ...(docker.sshKey ? { sshKey: docker.sshKey, sshHostKey: docker.sshHostKey } : {}) }, capacity: h.capacity };
+    return {
+      name: h.name,
+      engine: { url: docker.url, ...(tls ? { tls } : {}), ...(docker.sshKey ? { sshKey: docker.sshKey, sshHostKey: docker.sshHostKey } : {}) },
+      ...(h.libvirt !== undefined ? { libvirt: libvirtOf(h) } : {}),
+      capacity: h.capacity,
+      labels: h.labels,
+    };
   });
 }

@@ -137,12 +137,13 @@ export class EngineWatch {
   private async giveUpIfLost(key: string, live: readonly LiveLab[]): Promise<void> {
     const { providers, clock, log, audit } = this.deps;
     const outage = this.down.get(key);
-    if (!outage || this.givenUp.has(key) || !providers.hosts().some((h) => h.key === key) || providers.hosts().length < 2) return;
+    const host = providers.hostOfEngine(key);
+    if (!outage || !host || this.givenUp.has(key) || providers.hosts().length < 2) return;
     const silentMs = clock.now() - Date.parse(outage.since);
     if (silentMs < this.deps.hostLostAfterMs) return;
     this.givenUp.add(key);
     let moved = 0;
-    for (const l of live.filter((x) => x.lab?.host === key)) {
+    for (const l of live.filter((x) => x.lab?.host === host.key)) {
       if (l.phase === 'active' || l.phase === 'ready') {
         rebuildLostLab(this.deps, l.examId, l.candidateId, l.lab, `with lab host ${key}`);
         if (l.phase === 'active') this.giveBack(l.examId, l.candidateId, silentMs);
@@ -205,11 +206,12 @@ export class EngineWatch {
 
   /** Labs found on a returning engine that now live on another host (moved while it was away): removed from it. */
   private async removeMovedLabs(key: string): Promise<number> {
-    if (!this.deps.providers.hosts().some((h) => h.key === key)) return 0;
+    const host = this.deps.providers.hostOfEngine(key);
+    if (!host) return 0;
     let removed = 0;
     for (const id of await (await this.deps.providers.get(key)).listLabIds()) {
       const lab = this.deps.labStore.find(id);
-      if (!lab?.host || lab.host === key) continue;
+      if (!lab?.host || lab.host === host.key) continue;
       await this.deps.labs.removeRemains(id, key);
       removed++;
     }

@@ -84,7 +84,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
         await labs.destroy(id);
         audit.append({ actor: SYSTEM, action: 'lab.cleanup', examId: lab.examId, candidateId: lab.candidateId, labId: id, detail: { state: lab.state } });
         report.cleaned++;
-      } else if (lab.host && lab.host !== engine && deps.providers.hosts().some((h) => h.key === engine)) {
+      } else if (lab.host && deps.providers.hostOfEngine(engine) && deps.providers.hostOfEngine(engine)?.key !== lab.host) {
         // Moved to another lab host while this one was away: its remains here go.
         await labs.removeRemains(id, engine);
         audit.append({ actor: SYSTEM, action: 'lab.cleanup', examId: lab.examId, candidateId: lab.candidateId, labId: id, detail: { movedFrom: engine, now: lab.host } });
@@ -233,7 +233,7 @@ async function engineLabIds(deps: ReconcileDeps, ours: readonly LabRecord[]): Pr
       const needed = ours.some((l) => l.state !== 'destroyed' && (l.topology?.machines ?? []).some((m) => m.provider === name));
       // The provider that makes networks holds a part of every lab.
       if (needed || name === deps.providers.networksOn) throw new EnvironmentError(`cannot reconcile with the ${name} engine: ${errorMessage(err)}`);
-      deps.log.warn({ provider: name, err: errorMessage(err) }, deps.providers.hosts().some((h) => h.key === name) ? 'lab host not reachable: its labs are built again on the others' : 'engine not reachable; none of our labs use it');
+      deps.log.warn({ provider: name, err: errorMessage(err) }, deps.providers.hostOfEngine(name) ? 'lab host not reachable: its labs are built again on the others' : 'engine not reachable; none of our labs use it');
     }
   }
   return ids;

@@ -17,7 +17,7 @@ import { GRADABLE_STATES } from './states.js';
 import { runSteps, type StepSection } from './steps.js';
 import { planTopology, valuesFor } from './topology.js';
 import { fitLabs, labNeeds, type CapacityReport } from './capacity.js';
-import { Placement } from './placement.js';
+import { hostsCapacity, Placement, type PlacementNeeds } from './placement.js';
 import { shq } from '../util/shell.js';
 
 export interface LabServiceDeps {
@@ -88,16 +88,23 @@ export class LabService {
 
   /**
    * How many more labs of this scenario the host can take, and which
-   * resource says so; undefined when the engine cannot tell.
+   * resource says so (summed over the lab hosts, when there are several);
+   * undefined when the engine cannot tell.
    */
   async capacity(loaded: LoadedScenario): Promise<CapacityReport | undefined> {
+    const needs = await this.needsOf(loaded.scenario, dirname(loaded.file));
+    if (this.deps.providers.hosts().length) return hostsCapacity(await this.placement.fits(needs));
     const provider = await this.deps.providers.get(this.deps.providers.networksOn);
     if (!provider.capacity) return undefined;
-    const images = [...new Set(loaded.scenario.machines.flatMap((m) => (m.image ? [m.image] : [])))];
-    const systemd = new Set((await Promise.all(images.map(async (i) => ((await this.deps.images.runsSystemd(i, dirname(loaded.file))) ? [i] : [])))).flat());
-    const needs = labNeeds(loaded.scenario, (image) => systemd.has(image));
     const live = this.deps.store.list().filter((l) => GRADABLE_STATES.includes(l.state) || l.state === 'provisioning').length;
-    return fitLabs(needs, await provider.capacity(), live);
+    return fitLabs(needs.lab, await provider.capacity(), live);
+  }
+
+  /** What a lab of this scenario asks of its host: resources (by the capacity model) and labels. */
+  private async needsOf(scenario: Scenario, scenarioDir: string): Promise<PlacementNeeds> {
+    const images = [...new Set(scenario.machines.flatMap((m) => (m.image ? [m.image] : [])))];
+    const systemd = new Set((await Promise.all(images.map(async (i) => ((await this.deps.images.runsSystemd(i, scenarioDir)) ? [i] : [])))).flat());
+    return { lab: labNeeds(scenario, (image) => systemd.has(image)), labels: scenario.hostLabels };
   }
 
   /** Whether an engine answers (a provider's name): its description, or the EnvironmentError saying why not. */
@@ -171,7 +178,7 @@ export class LabService {
     const started = Date.now();
     try {
       // Several lab hosts: the lab goes wholly to one (kept on its own when that one answers).
-      if (this.deps.providers.hosts().length) lab = await this.placement.place(lab, { local: this.parse(lab).machines.some((m) => m.provider !== 'docker') });
+      if (this.deps.providers.hosts().length) lab = await this.placement.place(lab, await this.needsOf(this.parse(lab), dirname(lab.scenarioFile)));
       await this.removeResources(lab); // a redo after an interrupted provisioning starts clean
       const scenario = this.parse(lab);
       const networkProvider = await this.deps.providers.networksOf(lab.host);
@@ -336,7 +343,9 @@ export class LabService {
   async removeRemains(labId: string, engineKey: string): Promise<void> {
     const ref = labRef(this.deps.store.get(labId));
     await (await this.deps.providers.get(engineKey)).destroyMachines(ref);
-    await (await this.deps.providers.networksOf(engineKey)).destroyNetworks(ref);
+    // A host's libvirt holds machines only; its networks are its Docker engine's.
+    const host = this.deps.providers.hostOfEngine(engineKey);
+    if (host?.key === engineKey) await (await this.deps.providers.networksOf(engineKey)).destroyNetworks(ref);
   }
 
   /** Removes the lab's machines and networks (idempotent) and marks it destroyed. */

@@ -1,23 +1,38 @@
-import type { LabHost, ProviderRegistry } from '../providers/index.js';
+import type { HostCapacity, LabHost, Provider, ProviderRegistry } from '../providers/index.js';
 import { Mutex } from '../util/concurrency.js';
 import { EnvironmentError, errorMessage } from '../util/errors.js';
 import { withTimeout } from '../util/retry.js';
+import { fitLabs, type CapacityReport, type LabNeeds } from './capacity.js';
 import type { LabRecord, LabStore } from './lab-store.js';
 
 /** How long a host's engine may take to answer before a lab goes elsewhere. */
-const PING_MS = 5_000;
+const ANSWER_MS = 5_000;
 
 /** What a lab asks of its host. */
 export interface PlacementNeeds {
-  /** It has VMs: they join the lab's bridges, so its engine must be this host's (where libvirt runs). */
-  local: boolean;
+  /** What one lab of its scenario takes (the capacity model of `examlab doctor`). */
+  lab: LabNeeds;
+  /** Labels the host must carry (the scenario's hostLabels). */
+  labels: Readonly<Record<string, string>>;
+}
+
+/** A host's answer to "can you take this lab", and how many more of its kind. */
+export interface HostFit {
+  host: LabHost;
+  /** More labs of this kind it can take now; 0 when it cannot take one. */
+  room: number;
+  /** Why it cannot, or what sets its room. */
+  detail: string;
 }
 
 /**
- * Chooses the lab host of each lab: one whose engine answers, that can run
- * its machines, with the most room left (its capacity minus the labs
- * it holds). Labs placed at the same time are placed one after the other,
- * so that each sees the others.
+ * Chooses the lab host of each lab: one that carries the labels the
+ * scenario requires, whose engines answer, that can run its machines, with
+ * the most room left, its room being what its memory, disk and subnets
+ * allow (the capacity model of `examlab doctor`), bounded by the centre's
+ * `capacity` when set. A lab with VMs prefers a host labelled `kvm: true`
+ * (TCG guests are several times slower). Labs placed at the same time are
+ * placed one after the other, so that each sees the others.
  */
 export class Placement {
   private readonly lock = new Mutex();
@@ -30,28 +45,48 @@ export class Placement {
   /** Records the lab's host and returns the lab; keeps the host it has when that one still answers. */
   place(lab: LabRecord, needs: PlacementNeeds): Promise<LabRecord> {
     return this.lock.run(async () => {
-      const hosts = this.providers.hosts();
       if (lab.host && (await this.answers(lab.host)) === undefined) return lab;
-      const held = this.store.liveLabsByHost();
-      const refused: string[] = [];
-      let best: { host: LabHost; room: number } | undefined;
-      for (const host of hosts) {
-        const why = unfit(host, needs) ?? (await this.answers(host.key));
-        const used = held.get(host.key) ?? 0;
-        const room = host.capacity === undefined ? Number.MAX_SAFE_INTEGER - used : host.capacity - used;
-        if (why) refused.push(`${host.name}: ${why}`);
-        else if (room <= 0) refused.push(`${host.name}: full (${used} of ${host.capacity} labs)`);
-        else if (!best || room > best.room) best = { host, room };
-      }
-      if (!best) throw new EnvironmentError(`no lab host can take lab ${lab.id}: ${refused.join('; ')}`);
+      const fits = await this.fits(needs);
+      const best = fits.filter((f) => f.room > 0).sort((a, b) => preference(b, needs) - preference(a, needs) || b.room - a.room)[0];
+      if (!best) throw new EnvironmentError(`no lab host can take lab ${lab.id}: ${fits.map((f) => `${f.host.name}: ${f.detail}`).join('; ')}`);
       return this.store.setHost(lab.id, best.host.key);
     });
+  }
+
+  /** Each host's room for one more lab of this kind, and why. */
+  async fits(needs: PlacementNeeds): Promise<HostFit[]> {
+    const held = this.store.liveLabsByHost();
+    return Promise.all(this.providers.hosts().map((host) => this.fit(host, needs, held.get(host.key) ?? 0)));
+  }
+
+  private async fit(host: LabHost, needs: PlacementNeeds, used: number): Promise<HostFit> {
+    const refuse = (detail: string): HostFit => ({ host, room: 0, detail });
+    const missing = Object.entries(needs.labels).filter(([k, v]) => host.labels[k] !== v);
+    if (missing.length) return refuse(`lacks the label${missing.length > 1 ? 's' : ''} ${missing.map(([k, v]) => `${k}: ${v}`).join(', ')}`);
+    if (needs.lab.vms && !host.vms) return refuse('the lab has virtual machines and this host has no libvirt');
+    let docker: Provider;
+    let capacity: HostCapacity | string;
+    try {
+      docker = await this.providers.get(host.key);
+      capacity = await withTimeout<HostCapacity | string>(docker.capacity ? docker.capacity() : docker.ping(), ANSWER_MS, `lab host ${host.name}`);
+      if (needs.lab.vms && host.vms) await withTimeout((await this.providers.get(host.vms)).ping(), ANSWER_MS, `libvirt of lab host ${host.name}`);
+    } catch (err) {
+      return refuse(`its engine does not answer (${errorMessage(err)})`);
+    }
+    const configured = host.capacity === undefined ? undefined : host.capacity - used;
+    const model = typeof capacity === 'string' ? undefined : fitLabs(needs.lab, capacity, used);
+    if (model && !model.lines.some((l) => l.labs !== undefined)) return refuse('its engine says nothing of its resources');
+    if (configured !== undefined && configured <= 0) return refuse(`full (${used} of ${host.capacity} labs)`);
+    if (model && model.labs <= 0) return refuse(`full (${model.limitedBy})`);
+    if (model && (configured === undefined || model.labs < configured)) return { host, room: model.labs, detail: `${model.labs} more labs (${model.limitedBy})` };
+    if (configured !== undefined) return { host, room: configured, detail: `${configured} more labs (capacity ${host.capacity})` };
+    return { host, room: Number.MAX_SAFE_INTEGER, detail: 'room unknown (its engine does not say)' };
   }
 
   /** Why the host's engine cannot take a lab now, or undefined when it answers. */
   private async answers(key: string): Promise<string | undefined> {
     try {
-      await withTimeout((await this.providers.get(key)).ping(), PING_MS, `lab host ${key}`);
+      await withTimeout((await this.providers.get(key)).ping(), ANSWER_MS, `lab host ${key}`);
       return undefined;
     } catch (err) {
       return `its engine does not answer (${errorMessage(err)})`;
@@ -59,6 +94,17 @@ export class Placement {
   }
 }
 
-function unfit(host: LabHost, needs: PlacementNeeds): string | undefined {
-  return needs.local && !host.local ? 'the lab has virtual machines, which run beside this host\'s engine only' : undefined;
+/** VM labs go first to hosts whose guests run under KVM. */
+function preference(fit: HostFit, needs: PlacementNeeds): number {
+  return needs.lab.vms > 0 && fit.host.labels.kvm === 'true' ? 1 : 0;
+}
+
+/** The capacity of several lab hosts for one more lab of a kind: the sum of their rooms, a line per host. */
+export function hostsCapacity(fits: readonly HostFit[]): CapacityReport {
+  const known = (f: HostFit) => f.room !== Number.MAX_SAFE_INTEGER;
+  const lines = fits.map((f) => ({ resource: `host ${f.host.name}`, perLab: '1 lab', available: f.detail, ...(known(f) ? { labs: f.room } : {}) }));
+  const open = fits.filter((f) => f.room > 0);
+  if (open.some((f) => !known(f))) return { labs: Number.MAX_SAFE_INTEGER, limitedBy: `nothing known of ${open.filter((f) => !known(f)).map((f) => f.host.name).join(', ')}`, lines };
+  const tightest = [...fits].sort((a, b) => a.room - b.room)[0];
+  return { labs: open.reduce((sum, f) => sum + f.room, 0), limitedBy: tightest ? `the room of each host; the least: ${tightest.host.name}, ${tightest.detail}` : 'no lab host', lines };
 }

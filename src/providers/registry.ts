@@ -3,15 +3,19 @@ import type { NetworkProvider, Provider, ProviderName } from './types.js';
 
 type Factory = () => Promise<Provider>;
 
-/** A lab host of the daemon's configuration: a Docker engine labs are placed on, each lab wholly on one. */
+/** A lab host of the daemon's configuration: a Docker engine labs are placed on, each lab wholly on one, and the libvirt beside it. */
 export interface LabHost {
-  /** The registry's key of its engine: `docker@NAME`. */
+  /** The registry's key of its Docker engine, `docker@NAME`: the key of the host itself (labs record it). */
   key: string;
   name: string;
-  /** Labs it may hold at once (the centre's figure); unbounded when absent. */
+  /** Labs it may hold at once (the centre's figure); otherwise what its resources allow. */
   capacity?: number;
-  /** Its engine is this host's: VMs (libvirt, here) can join its lab networks. */
+  /** Its Docker engine is this host's. */
   local: boolean;
+  /** The registry's key of the libvirt whose VMs join its lab networks (`libvirt@NAME`, or `libvirt` for this host's); none: no VMs there. */
+  vms?: string;
+  /** The centre's labels (`kvm: "true"`). */
+  labels: Readonly<Record<string, string>>;
 }
 
 /**
@@ -31,11 +35,21 @@ export class ProviderRegistry {
     return this;
   }
 
-  /** A lab host: a Docker engine of its own, under the key `docker@NAME`. */
-  registerHost(host: Omit<LabHost, 'key'>, factory: Factory): this {
+  /**
+   * A lab host: a Docker engine of its own, under the key `docker@NAME`,
+   * and its VMs: a libvirt of its own (`libvirt@NAME`), this host's
+   * (`'local'`: the `libvirt` provider), or none.
+   */
+  registerHost(host: Omit<LabHost, 'key' | 'vms'>, docker: Factory, vms?: Factory | 'local'): this {
     const key = `docker@${host.name}`;
-    this.factories.set(key, factory);
-    this.labHosts.push({ ...host, key });
+    this.factories.set(key, docker);
+    let vmsKey: string | undefined;
+    if (vms === 'local') vmsKey = 'libvirt';
+    else if (vms) {
+      vmsKey = `libvirt@${host.name}`;
+      this.factories.set(vmsKey, vms);
+    }
+    this.labHosts.push({ ...host, key, ...(vmsKey ? { vms: vmsKey } : {}) });
     return this;
   }
 
@@ -44,9 +58,16 @@ export class ProviderRegistry {
     return this.labHosts;
   }
 
-  /** The registry key of the engine that runs a lab's machines of `provider`: its host's for Docker machines, when it has one. */
+  /** The registry key of the engine that runs a lab's machines of `provider`: its host's, when it has one. */
   engineOf(labHost: string | undefined, provider: string): string {
-    return provider === 'docker' && labHost ? labHost : provider;
+    if (!labHost) return provider;
+    if (provider === 'docker') return labHost;
+    return this.labHosts.find((h) => h.key === labHost)?.vms ?? provider;
+  }
+
+  /** The lab host an engine belongs to (its Docker engine, or a libvirt of its own); undefined for the shared engines. */
+  hostOfEngine(key: string): LabHost | undefined {
+    return this.labHosts.find((h) => h.key === key || (h.vms === key && key !== 'libvirt'));
   }
 
   /** The provider that makes a lab's networks: its host's engine, else the default one. */

@@ -218,6 +218,11 @@ export const scenarioSchema = z.strictObject({
   variables: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/, 'variable names are lowercase identifiers'), variableSchema).default({}),
   networks: z.array(networkSchema).min(1).default([{ name: 'lan' }]),
   machines: z.array(machineSchema).min(1),
+  hostLabels: z
+    .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+    .default({})
+    .transform((labels) => Object.fromEntries(Object.entries(labels).map(([k, v]) => [k, String(v)])))
+    .describe('Labels a lab host must carry to take this scenario\'s labs (the daemon\'s hosts[].labels), e.g. kvm: true'),
   setup: z.array(stepSchema).default([]),
   faults: z.array(stepSchema).default([]),
   faultPools: z
