@@ -7,6 +7,16 @@ import type { LabRecord, LabStore } from './lab-store.js';
 
 /** How long a host's engine may take to answer before a lab goes elsewhere. */
 const ANSWER_MS = 5_000;
+/**
+ * How long a host's resources, as its engine reports them, are taken as
+ * still true. Reading them costs up to a second on a busy local host (the
+ * inotify count walks every process's files), and a room of labs is
+ * placed one after the other; the labs placed meanwhile are counted from
+ * the store.
+ */
+const RESOURCES_FRESH_MS = 10_000;
+/** A host that did not answer is passed over this long without being asked again: each lab of a room would otherwise wait ANSWER_MS on it. */
+const SILENCE_REMEMBERED_MS = 15_000;
 
 /** What a lab asks of its host. */
 export interface PlacementNeeds {
@@ -36,6 +46,8 @@ export interface HostFit {
  */
 export class Placement {
   private readonly lock = new Mutex();
+  private readonly resources = new Map<string, { at: number; value: Promise<HostCapacity> }>();
+  private readonly silent = new Map<string, { at: number; why: string }>();
 
   constructor(
     private readonly providers: ProviderRegistry,
@@ -64,15 +76,21 @@ export class Placement {
     const missing = Object.entries(needs.labels).filter(([k, v]) => host.labels[k] !== v);
     if (missing.length) return refuse(`lacks the label${missing.length > 1 ? 's' : ''} ${missing.map(([k, v]) => `${k}: ${v}`).join(', ')}`);
     if (needs.lab.vms && !host.vms) return refuse('the lab has virtual machines and this host has no libvirt');
+    const silence = this.silent.get(host.key);
+    if (silence && Date.now() - silence.at < SILENCE_REMEMBERED_MS) return refuse(silence.why);
     let docker: Provider;
     let capacity: HostCapacity | string;
     try {
       docker = await this.providers.get(host.key);
-      capacity = await withTimeout<HostCapacity | string>(docker.capacity ? docker.capacity() : docker.ping(), ANSWER_MS, `lab host ${host.name}`);
+      capacity = await withTimeout<HostCapacity | string>(docker.ping(), ANSWER_MS, `lab host ${host.name}`);
+      if (docker.capacity) capacity = await withTimeout(this.resourcesOf(host.key, docker), ANSWER_MS, `resources of lab host ${host.name}`);
       if (needs.lab.vms && host.vms) await withTimeout((await this.providers.get(host.vms)).ping(), ANSWER_MS, `libvirt of lab host ${host.name}`);
     } catch (err) {
-      return refuse(`its engine does not answer (${errorMessage(err)})`);
+      const why = `its engine does not answer (${errorMessage(err)})`;
+      this.silent.set(host.key, { at: Date.now(), why });
+      return refuse(why);
     }
+    this.silent.delete(host.key);
     const configured = host.capacity === undefined ? undefined : host.capacity - used;
     const model = typeof capacity === 'string' ? undefined : fitLabs(needs.lab, capacity, used);
     if (model && !model.lines.some((l) => l.labs !== undefined)) return refuse('its engine says nothing of its resources');
@@ -81,6 +99,16 @@ export class Placement {
     if (model && (configured === undefined || model.labs < configured)) return { host, room: model.labs, detail: `${model.labs} more labs (${model.limitedBy})` };
     if (configured !== undefined) return { host, room: configured, detail: `${configured} more labs (capacity ${host.capacity})` };
     return { host, room: Number.MAX_SAFE_INTEGER, detail: 'room unknown (its engine does not say)' };
+  }
+
+  /** What the host's engine reports of its resources, read again when older than RESOURCES_FRESH_MS. */
+  private resourcesOf(key: string, docker: Provider): Promise<HostCapacity> {
+    const known = this.resources.get(key);
+    if (known && Date.now() - known.at < RESOURCES_FRESH_MS) return known.value;
+    const value = (docker.capacity as () => Promise<HostCapacity>)();
+    this.resources.set(key, { at: Date.now(), value });
+    value.catch(() => this.resources.delete(key));
+    return value;
   }
 
   /** Why the host's engine cannot take a lab now, or undefined when it answers. */

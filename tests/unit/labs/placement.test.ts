@@ -80,6 +80,16 @@ describe('placing labs on lab hosts', () => {
     await expect(placement.place(newLab(), needs())).rejects.toThrow(/a: its engine does not answer \(.*connection refused\); b: its engine does not answer/);
   });
 
+  test('a host that did not answer is not asked again for each lab of the room (it would cost each the wait)', async () => {
+    let asked = 0;
+    registry = new ProviderRegistry()
+      .registerHost({ name: 'dead', local: false, labels: {} }, async () => engine(() => (asked++, false)))
+      .registerHost({ name: 'alive', local: false, labels: {} }, async () => engine(() => true));
+    const placement = new Placement(registry, store);
+    for (let i = 0; i < 5; i++) expect((await placement.place(newLab(), needs())).host).toBe('docker@alive');
+    expect(asked).toBe(1);
+  });
+
   test('a lab with virtual machines goes to a host with a libvirt, one labelled kvm first', async () => {
     const placement = new Placement(registry, store);
     expect((await placement.place(newLab(), needs(VM_LAB))).host).toBe('docker@a');
