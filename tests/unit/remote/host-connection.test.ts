@@ -94,7 +94,7 @@ describe('one SSH connection to a lab host', () => {
     await host.run(['true'], { timeoutMs: 5000 });
     sshd.hang(true);
     const started = Date.now();
-    await expect(host.run(['true'], { timeoutMs: 500 })).rejects.toThrow(/did not answer within 500 ms \(run true\)/);
+    await expect(host.run(['true'], { timeoutMs: 500 })).rejects.toThrow(/did not answer within \d+ ms \(run true\)/);
     expect(Date.now() - started).toBeLessThan(1500);
     sshd.hang(false);
     expect((await host.run(['echo', 'back'], { timeoutMs: 5000 })).trim()).toBe('back');
