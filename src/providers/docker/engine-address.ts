@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import Dockerode from 'dockerode';
 import { InputError } from '../../util/errors.js';
+import { publicKeyBlob } from '../../remote/index.js';
+import { sshEngineAgent } from './ssh-engine.js';
 
 /**
  * Where a Docker engine answers, as a centre writes it:
@@ -57,14 +59,14 @@ export function dockerConnection(address: DockerEngineAddress, where = 'docker')
     }
     case 'ssh:': {
       if (!address.sshKey) throw new InputError(`${where}: ${address.url} needs sshKey (a private key file)`, [{ where: `${where}.sshKey`, message: 'the key examlab logs in to the host with' }]);
-      const hostKey = /^\S+\s+([A-Za-z0-9+/=]+)/.exec(address.sshHostKey ?? '')?.[1];
-      if (!hostKey) throw new InputError(`${where}: ${address.url} needs sshHostKey (the host's public key, as in known_hosts: "ssh-ed25519 AAAA…")`, [{ where: `${where}.sshHostKey`, message: 'read it on the host: cat /etc/ssh/ssh_host_ed25519_key.pub' }]);
-      const expected = Buffer.from(hostKey, 'base64');
+      if (!address.sshHostKey) throw new InputError(`${where}: ${address.url} needs sshHostKey (the host's public key, as in known_hosts: "ssh-ed25519 AAAA…")`, [{ where: `${where}.sshHostKey`, message: 'read it on the host: cat /etc/ssh/ssh_host_ed25519_key.pub' }]);
       const port = Number(url.port || 22);
       const username = decodeURIComponent(url.username || 'root');
+      publicKeyBlob(address.sshHostKey, `${where}.sshHostKey`); // refused now, not at the first request
+      const agent = sshEngineAgent({ host: url.hostname, port, username, privateKey: read(address.sshKey, 'SSH key'), hostKey: address.sshHostKey });
       return {
-        // docker-modem runs `docker system dial-stdio` over this SSH connection, and checks no host key: pinned here.
-        options: { protocol: 'ssh', host: url.hostname, port, username, sshOptions: { privateKey: read(address.sshKey, 'SSH key'), hostVerifier: (key: Buffer) => key.equals(expected) } } as Dockerode.DockerOptions,
+        // Requests go through `agent` (one kept SSH connection, the host key pinned); host and port only name it.
+        options: { protocol: 'http', host: url.hostname, port, agent } as Dockerode.DockerOptions,
         local: false,
         label: `ssh://${username}@${url.hostname}:${port}`,
       };
