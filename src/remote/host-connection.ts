@@ -422,6 +422,8 @@ export class HostConnection {
       client.on('close', ended);
       // Dead peers are also noticed by the kernel, when nothing else asks.
       sock.setKeepAlive(true, 15_000);
+      // Requests and answers are small and go back and forth (an engine's API): Nagle's delay would hold each.
+      sock.setNoDelay(true);
       sock.connect({ host, port });
       client.connect({
         sock,

@@ -1,8 +1,10 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from '@jest/globals';
+import Dockerode from 'dockerode';
 import { PACKAGE_ROOT } from '../../src/daemon/config.js';
+import { dockerConnection } from '../../src/providers/docker/index.js';
 import { api, OPERATOR, startedExam, startTestDaemon } from '../api/helpers.js';
 import { SMALL_SCENARIO } from '../api/scenarios.js';
 import { startLabHosts, type LabHost } from '../hosts/lab-hosts.js';
@@ -61,3 +63,43 @@ test(`a ${CANDIDATES}-candidate exam on one engine and on two lab hosts`, async 
     await hosts.close();
   }
 });
+
+/**
+ * What one request to a lab host's engine costs by transport, side by side
+ * in one run: TLS, SSH through examlab's kept connection (the default), and
+ * SSH as the Docker client library does it alone (a connection, with its
+ * handshake, per request). REQUESTS requests one after the other, then the
+ * same number 8 at a time. Figures: build/bench/engine-transport.json.
+ */
+test('one engine request over TLS, over a kept SSH connection, over an SSH connection per request', async () => {
+  const REQUESTS = 30;
+  const hosts = await startLabHosts(1, { name: 'bench-transport' });
+  try {
+    const [h] = hosts.hosts as [LabHost];
+    const privateKey = readFileSync(h.docker.sshPrivateKeyFile, 'utf8');
+    const url = new URL(h.docker.ssh);
+    const engines: Record<string, Dockerode> = {
+      'TLS (tcp://, client certificates)': new Dockerode(dockerConnection({ url: h.docker.tcp, tls: { ca: join(h.docker.certDir, 'ca.pem'), cert: join(h.docker.certDir, 'cert.pem'), key: join(h.docker.certDir, 'key.pem') } }).options),
+      'SSH, one kept connection (examlab)': new Dockerode(dockerConnection({ url: h.docker.ssh, sshKey: h.docker.sshPrivateKeyFile, sshHostKey: h.docker.sshHostKey }).options),
+      'SSH, a connection per request (the Docker library alone)': new Dockerode({ protocol: 'ssh', host: url.hostname, port: 22, username: 'root', sshOptions: { privateKey } } as Dockerode.DockerOptions),
+    };
+    const rows = [];
+    for (const [transport, docker] of Object.entries(engines)) {
+      await docker.version(); // the first opens what is kept
+      let started = Date.now();
+      for (let i = 0; i < REQUESTS; i++) await docker.version();
+      const oneByOneMs = (Date.now() - started) / REQUESTS;
+      started = Date.now();
+      for (let i = 0; i < REQUESTS; i += 8) await Promise.all(Array.from({ length: Math.min(8, REQUESTS - i) }, () => docker.version()));
+      const eightAtOnceMs = (Date.now() - started) / REQUESTS;
+      rows.push({ transport, oneByOneMs: Math.round(oneByOneMs), eightAtOnceMs: Math.round(eightAtOnceMs), loadavg1: Math.round((loadavg()[0] as number) * 10) / 10 });
+    }
+    mkdirSync(join(PACKAGE_ROOT, 'build/bench'), { recursive: true });
+    writeFileSync(join(PACKAGE_ROOT, 'build/bench/engine-transport.json'), `${JSON.stringify({ requests: REQUESTS, rows }, null, 2)}\n`);
+    console.log(rows.map((r) => `${r.transport}: ${r.oneByOneMs} ms a request one by one, ${r.eightAtOnceMs} ms a request 8 at a time (load ${r.loadavg1})`).join('\n'));
+    // The kept connection must beat a handshake per request by a wide margin, or it is not doing its job.
+    expect(rows[1]?.oneByOneMs).toBeLessThan((rows[2]?.oneByOneMs as number) / 2);
+  } finally {
+    await hosts.close();
+  }
+}, 600_000);

@@ -11,21 +11,26 @@ import { HostConnection, type HostConnectionOptions } from '../../remote/index.j
 const SESSIONS_PER_CONNECTION = 8;
 /** Bound on opening a stream (the connection, when one is opened, and the session). */
 const OPEN_TIMEOUT_MS = 20_000;
+/** An idle stream is kept this long for the next request, then closed (while open it keeps the process alive). */
+const IDLE_MS = 2_000;
 
 type CreateConnection = (options: object, done: (err: Error | null, stream?: Duplex) => void) => undefined;
 
 /**
  * HTTP to a Docker engine on another host, through that host's sshd, for
- * the Docker client library (its `agent`): each request is a stream to
- * `docker system dial-stdio` there, opened on an SSH connection kept open.
- * (The library's own SSH support makes a connection, with its handshake,
- * for every request: about half a second each.) A connection carries at
- * most SESSIONS_PER_CONNECTION streams; more open another, closed again
- * once it has none. The host's key is pinned (HostConnection).
+ * the Docker client library (its `agent`): requests go over streams to
+ * `docker system dial-stdio` there, opened on an SSH connection kept open,
+ * and a stream is kept (HTTP keep-alive) for the next request. The
+ * library's own SSH support makes a connection, with its handshake, and
+ * starts the Docker CLI there, for every request: see BENCHMARKS.md.
+ * A connection carries at most SESSIONS_PER_CONNECTION streams; more open
+ * another, closed again once it has none. The host's key is pinned
+ * (HostConnection).
  */
 export function sshEngineAgent(options: HostConnectionOptions): Agent {
   const connections: { host: HostConnection; streams: number }[] = [];
-  const agent = new Agent({ keepAlive: false });
+  // One idle stream is kept, no more: measured, each idle stream open on the connection slowed every request on it (8 ms a request with one, 60 ms with eight).
+  const agent = new StreamAgent({ keepAlive: true, maxFreeSockets: 1 });
   const createConnection: CreateConnection = (_options, done) => {
     let slot = connections.find((c) => c.streams < SESSIONS_PER_CONNECTION);
     if (!slot) connections.push((slot = { host: new HostConnection({ connectTimeoutMs: OPEN_TIMEOUT_MS, ...options }), streams: 0 }));
@@ -46,6 +51,8 @@ export function sshEngineAgent(options: HostConnectionOptions): Agent {
       (stream) => {
         stream.once('close', release);
         stream.once('error', release);
+        // The program there ended (the engine closed its side): the stream is of no more use, even idle.
+        stream.once('exit', () => stream.destroy());
         const destroy = stream.destroy.bind(stream);
         stream.destroy = (err?: Error) => {
           release();
@@ -62,4 +69,25 @@ export function sshEngineAgent(options: HostConnectionOptions): Agent {
   };
   Object.assign(agent, { createConnection });
   return agent;
+}
+
+/**
+ * An HTTP agent whose sockets are SSH streams: Node's keep-alive hooks
+ * assume a TCP socket (`unref`, `setKeepAlive`); here an idle stream is
+ * closed after IDLE_MS instead.
+ */
+class StreamAgent extends Agent {
+  private readonly idle = new WeakMap<object, NodeJS.Timeout>();
+
+  override keepSocketAlive(socket: Duplex): boolean {
+    const timer = setTimeout(() => socket.destroy(), IDLE_MS);
+    timer.unref();
+    this.idle.set(socket, timer);
+    return true;
+  }
+
+  override reuseSocket(socket: Duplex): void {
+    clearTimeout(this.idle.get(socket));
+    this.idle.delete(socket);
+  }
 }
