@@ -1,5 +1,4 @@
-import { createReadStream } from 'node:fs';
-import { chmod, rm } from 'node:fs/promises';
+import { chmod, open, rm } from 'node:fs/promises';
 import { createServer, Socket, type Server } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import type { Duplex, Readable } from 'node:stream';
@@ -99,17 +98,28 @@ export class HostConnection {
       const stderr = new Capped(limit);
       let exitCode: number | undefined;
       let finished!: Promise<void>;
-      // Listened to as soon as the channel exists: its output and exit may come with its opening's answer.
-      const channel = await this.channel(`run ${argv[0]}`, deadline, (client, cb) => client.exec(command, cb), (ch) => {
-        ch.on('data', (chunk: Buffer) => stdout.push(chunk));
-        ch.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-        ch.on('exit', (code: number | null, signal?: string) => {
-          exitCode = code ?? (signal ? 128 + (SIGNALS[signal.replace(/^SIG/, '')] ?? 0) : 255);
+      const input = options.stdin;
+      const stream = input !== undefined && typeof input !== 'string' && !Buffer.isBuffer(input) ? input : undefined;
+      // A stream that fails before the channel opens (a file that cannot be read) fails this run, not the process.
+      let inputError: Error | undefined;
+      const inputFailed = (err: unknown) => (inputError ??= new EnvironmentError(`cannot send ${argv[0]} its input on ${this.label}: ${errorMessage(err)}`));
+      stream?.once('error', inputFailed);
+      let channel: ClientChannel;
+      try {
+        // Listened to as soon as the channel exists: its output and exit may come with its opening's answer.
+        channel = await this.channel(`run ${argv[0]}`, deadline, (client, cb) => client.exec(command, cb), {}, (ch) => {
+          ch.on('data', (chunk: Buffer) => stdout.push(chunk));
+          ch.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+          ch.on('exit', (code: number | null, signal?: string) => {
+            exitCode = code ?? (signal ? 128 + (SIGNALS[signal.replace(/^SIG/, '')] ?? 0) : 255);
+          });
+          finished = new Promise<void>((resolve) => ch.once('close', () => resolve()));
         });
-        finished = new Promise<void>((resolve) => ch.once('close', () => resolve()));
-      });
+      } catch (err) {
+        stream?.destroy();
+        throw err;
+      }
       return new Promise<HostExecResult>((resolve, reject) => {
-        let inputError: Error | undefined;
         const timer = setTimeout(() => {
           channel.close();
           reject(new TimeoutError(`${argv[0]} on ${this.label} did not finish within ${formatMs(options.timeoutMs)}`));
@@ -120,14 +130,13 @@ export class HostConnection {
           if (exitCode === undefined) return reject(new SshError(`the connection to ${this.label} closed before ${argv[0]} finished`));
           resolve({ exitCode, stdout: stdout.bytes(), stderr: stderr.bytes(), truncated: stdout.dropped + stderr.dropped > 0 });
         });
-        const input = options.stdin;
-        if (input === undefined) channel.end();
-        else if (typeof input === 'string' || Buffer.isBuffer(input)) channel.end(input);
-        else
-          pipeline(input, channel).catch((err: unknown) => {
-            inputError = new EnvironmentError(`cannot send ${argv[0]} its input on ${this.label}: ${errorMessage(err)}`);
+        if (stream)
+          pipeline(stream, channel).catch((err: unknown) => {
+            inputFailed(err);
             channel.close();
           });
+        else if (input === undefined) channel.end();
+        else channel.end(input as string | Buffer);
       });
     });
   }
@@ -147,17 +156,17 @@ export class HostConnection {
    */
   spawn(argv: readonly string[], timeoutMs: number): Promise<Duplex> {
     const command = commandLine(argv);
-    return this.stream(`start ${argv[0]}`, timeoutMs, (client, cb) => client.exec(command, cb));
+    return this.stream(`start ${argv[0]}`, timeoutMs, (client, cb) => client.exec(command, cb), {});
   }
 
   /** A TCP stream from the host to `host:port` (an address the host reaches, such as a VM on its bridge). */
   forwardOut(host: string, port: number, timeoutMs = this.connectTimeoutMs): Promise<Duplex> {
-    return this.stream(`reach ${host}:${port}`, timeoutMs, (client, cb) => client.forwardOut('127.0.0.1', 0, host, port, cb));
+    return this.stream(`reach ${host}:${port}`, timeoutMs, (client, cb) => client.forwardOut('127.0.0.1', 0, host, port, cb), { slowTarget: true });
   }
 
   /** A stream to a unix socket of the host (OpenSSH's direct-streamlocal). */
   openUnixSocket(path: string, timeoutMs = this.connectTimeoutMs): Promise<Duplex> {
-    return this.stream(`open ${path}`, timeoutMs, (client, cb) => client.openssh_forwardOutStreamLocal(path, cb));
+    return this.stream(`open ${path}`, timeoutMs, (client, cb) => client.openssh_forwardOutStreamLocal(path, cb), { slowTarget: true });
   }
 
   /**
@@ -168,10 +177,13 @@ export class HostConnection {
    */
   async forwardUnixSocket(remotePath: string, localPath: string): Promise<SocketForward> {
     await rm(localPath, { force: true });
+    const open = new Set<Socket>();
     const server: Server = createServer((local) => {
+      open.add(local);
       // The client of the forward keeps the process alive by what it waits for (a call in flight), not by its idle socket.
       local.unref();
       local.on('error', () => undefined);
+      local.on('close', () => open.delete(local));
       this.openUnixSocket(remotePath).then(
         (remote) => {
           remote.on('error', () => local.destroy());
@@ -190,19 +202,41 @@ export class HostConnection {
     await chmod(localPath, 0o600);
     return {
       path: localPath,
-      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+      close: () =>
+        new Promise<void>((resolve) => {
+          // Its clients' connections end with it: a server waits for them otherwise, and a libvirt client never lets go.
+          server.close(() => resolve());
+          for (const local of open) local.destroy();
+        }),
     };
   }
 
-  /** Writes `data` to `path` on the host (made with mode `mode`, replaced if it exists). */
-  async writeFile(path: string, data: string | Buffer | Readable, options: { mode: number; timeoutMs: number }): Promise<void> {
-    // umask 077 first: the file is never readable by others before its mode is set.
-    await this.run(['sh', '-c', 'umask 077 && cat > "$1" && chmod "$2" "$1"', 'sh', path, options.mode.toString(8)], { stdin: data, timeoutMs: options.timeoutMs });
+  /** Writes `data` to `path` on the host (made with mode `mode`, replaced if it exists), as `upload` does. */
+  writeFile(path: string, data: string | Buffer, options: { mode: number; timeoutMs: number }): Promise<void> {
+    return this.put(path, { bytes: typeof data === 'string' ? Buffer.from(data) : data }, options);
   }
 
-  /** Copies a file of this host to `path` on the host. */
+  /**
+   * Copies a file of this host to `path` on the host. The copy is written
+   * beside it and renamed once all of it arrived (its size checked there):
+   * `path` never holds a part of the file, whatever breaks on the way.
+   */
   upload(localPath: string, path: string, options: { mode: number; timeoutMs: number }): Promise<void> {
-    return this.writeFile(path, createReadStream(localPath), options);
+    return this.put(path, { file: localPath }, options);
+  }
+
+  private async put(path: string, source: { file: string } | { bytes: Buffer }, options: { mode: number; timeoutMs: number }): Promise<void> {
+    // A file is opened first: one that cannot be read fails here, before anything is made there.
+    const file = 'file' in source ? await open(source.file, 'r') : undefined;
+    try {
+      const size = file ? (await file.stat()).size : (source as { bytes: Buffer }).bytes.length;
+      // umask 077 first: the file is never readable by others before its mode is set.
+      const script = 'umask 077 && cat > "$1.partial" && test "$(stat -c %s "$1.partial")" = "$3" && chmod "$2" "$1.partial" && mv -f "$1.partial" "$1" || { rm -f "$1.partial"; exit 1; }';
+      const stdin = file ? file.createReadStream({ autoClose: false }) : (source as { bytes: Buffer }).bytes;
+      await this.run(['sh', '-c', script, 'sh', path, options.mode.toString(8), String(size)], { stdin, timeoutMs: options.timeoutMs });
+    } finally {
+      await file?.close();
+    }
   }
 
   /** A file of the host, or undefined when it does not exist; more than `maxBytes` is an error. */
@@ -294,7 +328,7 @@ export class HostConnection {
   }
 
   /** A channel handed to the caller: the process stays alive until it closes. */
-  private async stream(what: string, timeoutMs: number, open: ChannelOpener): Promise<Duplex> {
+  private async stream(what: string, timeoutMs: number, open: ChannelOpener, how: ChannelHow): Promise<Duplex> {
     this.hold();
     let held = true;
     const release = () => {
@@ -302,7 +336,7 @@ export class HostConnection {
       held = false;
     };
     try {
-      return await this.channel(what, Date.now() + timeoutMs, open, (channel) => {
+      return await this.channel(what, Date.now() + timeoutMs, open, how, (channel) => {
         channel.once('close', release);
         // ssh2 emits 'close' only once the stream was read to its end: one its user destroys unread lets go here.
         const destroy = channel.destroy.bind(channel);
@@ -322,11 +356,11 @@ export class HostConnection {
    * whatever the deadline). A connection found dead at that moment (the
    * host said goodbye, the network cut it) is replaced once: nothing ran.
    */
-  private async channel(what: string, deadline: number, open: ChannelOpener, opened?: (channel: ClientChannel) => void): Promise<ClientChannel> {
+  private async channel(what: string, deadline: number, open: ChannelOpener, how: ChannelHow, opened?: (channel: ClientChannel) => void): Promise<ClientChannel> {
     for (let attempt = 1; ; attempt++) {
       const live = await this.connection();
       try {
-        return await this.openOn(live, what, deadline, open, opened);
+        return await this.openOn(live, what, deadline, open, how, opened);
       } catch (err) {
         const lost = this.live !== live && !(err instanceof TimeoutError);
         if (!lost || attempt > 1 || Date.now() >= deadline) throw err;
@@ -334,14 +368,15 @@ export class HostConnection {
     }
   }
 
-  private openOn(live: Live, what: string, deadline: number, open: ChannelOpener, opened?: (channel: ClientChannel) => void): Promise<ClientChannel> {
-    const ms = Math.max(0, Math.min(deadline - Date.now(), this.connectTimeoutMs));
+  private openOn(live: Live, what: string, deadline: number, open: ChannelOpener, how: ChannelHow, opened?: (channel: ClientChannel) => void): Promise<ClientChannel> {
+    const ms = Math.max(0, how.slowTarget ? deadline - Date.now() : Math.min(deadline - Date.now(), this.connectTimeoutMs));
     return new Promise<ClientChannel>((resolve, reject) => {
       let over = false;
       const timer = setTimeout(() => {
         over = true;
-        // A host that does not answer a channel opening is hung (or gone without a word): the next operation opens a new connection.
-        this.drop(live);
+        // A host that does not answer a session's opening is hung (or gone without a word): the next operation opens a
+        // new connection. A stream's opening waits on its target too (a VM's sshd still booting): the host is not blamed.
+        if (!how.slowTarget) this.drop(live);
         reject(new TimeoutError(`${this.label} did not answer within ${formatMs(ms)} (${what})`));
       }, ms);
       try {
@@ -446,6 +481,11 @@ interface Live {
 }
 
 type ChannelOpener = (client: InstanceType<typeof Client>, cb: (err: Error | undefined, channel: ClientChannel) => void) => void;
+
+/** `slowTarget`: the host answers the opening once it reached the stream's target (a TCP port, a socket), which may take its time. */
+interface ChannelHow {
+  slowTarget?: boolean;
+}
 
 /**
  * The command line sshd hands to the user's shell: every argument quoted,

@@ -46,8 +46,11 @@ export interface KeyPair {
 }
 
 export function generateKeyPair(comment: string): KeyPair {
-  const pair = utils.generateKeyPairSync('ed25519', { comment });
-  return { privateKey: pair.private, publicKey: pair.public.trim() };
+  for (;;) {
+    const pair = utils.generateKeyPairSync('ed25519', { comment });
+    // About one pair in 128 comes out of ssh2 malformed (a key whose first byte is zero loses it, in both halves): made again.
+    if (!(utils.parseKey(pair.private) instanceof Error) && !(utils.parseKey(pair.public) instanceof Error)) return { privateKey: pair.private, publicKey: pair.public.trim() };
+  }
 }
 
 /** The target's tunnel, opened; undefined when the machine is reached at its address. */

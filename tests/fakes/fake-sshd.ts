@@ -3,6 +3,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { connect } from 'node:net';
 import ssh2 from 'ssh2';
 import type { Connection, ServerChannel } from 'ssh2';
+import { generateKeyPair } from '../../src/remote/ssh-client.js';
 
 const { Server, utils } = ssh2;
 
@@ -31,15 +32,15 @@ export interface FakeSshd {
  * this host's unix sockets).
  */
 export async function startFakeSshd(): Promise<FakeSshd> {
-  const hostPair = utils.generateKeyPairSync('ed25519');
-  const clientPair = utils.generateKeyPairSync('ed25519');
-  const allowed = utils.parseKey(clientPair.public);
+  const hostPair = generateKeyPair('fake-sshd');
+  const clientPair = generateKeyPair('examlab');
+  const allowed = utils.parseKey(clientPair.publicKey);
   if (allowed instanceof Error) throw allowed;
   const live = new Set<Connection>();
   let hanging = false;
   const state = { logins: 0, commands: [] as string[] };
 
-  const server = new Server({ hostKeys: [hostPair.private] }, (client) => {
+  const server = new Server({ hostKeys: [hostPair.privateKey] }, (client) => {
     live.add(client);
     client.on('close', () => live.delete(client));
     client.on('error', () => undefined);
@@ -103,8 +104,8 @@ export async function startFakeSshd(): Promise<FakeSshd> {
   const port = (server.address() as { port: number }).port;
   return {
     port,
-    hostKey: hostPair.public.trim(),
-    clientKey: clientPair.private,
+    hostKey: hostPair.publicKey,
+    clientKey: clientPair.privateKey,
     get logins() {
       return state.logins;
     },

@@ -1,13 +1,13 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, createConnection, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Duplex } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
-import ssh2 from 'ssh2';
 import { HostConnection, commandLine } from '../../../src/remote/host-connection.js';
+import { generateKeyPair } from '../../../src/remote/ssh-client.js';
 import { startFakeSshd, type FakeSshd } from '../../fakes/fake-sshd.js';
 
 /** An echo server that prefixes what it answers, to tell which server a stream reached. */
@@ -79,7 +79,7 @@ describe('one SSH connection to a lab host', () => {
   });
 
   test('refuses a host that presents another key than the pinned one', async () => {
-    const other = ssh2.utils.generateKeyPairSync('ed25519').public;
+    const other = generateKeyPair('someone else').publicKey;
     const impostor = new HostConnection({ host: '127.0.0.1', port: sshd.port, username: 'root', privateKey: sshd.clientKey, hostKey: other, connectTimeoutMs: 2000 });
     try {
       await expect(impostor.run(['true'], { timeoutMs: 5000 })).rejects.toThrow(/host key of root@127\.0\.0\.1:\d+ is not the pinned one: expected SHA256:\S+, got SHA256:/);
@@ -133,22 +133,24 @@ describe('one SSH connection to a lab host', () => {
     expect(sshd.logins).toBe(1);
   });
 
-  test('serves a unix socket of the host on a private local one (mode 0600), a stream per connection', async () => {
+  test('serves a unix socket of the host on a private local one (mode 0600), a stream per connection, until closed', async () => {
     const unix = echoServer('libvirtd:');
     servers.push(unix);
     const remote = join(dir, 'libvirt-sock');
     await new Promise<void>((resolve) => unix.listen(remote, resolve));
     const forward = await host.forwardUnixSocket(remote, join(dir, 'local.sock'));
-    try {
-      expect(statSync(forward.path).mode & 0o777).toBe(0o600);
-      for (const text of ['one', 'two']) {
-        const client = createConnection(forward.path);
-        expect(await roundTrip(client, text)).toBe(`libvirtd:${text}`);
-        client.destroy();
-      }
-    } finally {
-      await forward.close();
+    expect(statSync(forward.path).mode & 0o777).toBe(0o600);
+    for (const text of ['one', 'two']) {
+      const client = createConnection(forward.path);
+      expect(await roundTrip(client, text)).toBe(`libvirtd:${text}`);
+      client.destroy();
     }
+    // A client that never lets go (libvirt's) does not hold the forward open: closing it ends its connections.
+    const lingering = createConnection(forward.path);
+    expect(await roundTrip(lingering, 'three')).toBe('libvirtd:three');
+    const ended = new Promise<void>((resolve) => lingering.once('close', () => resolve()));
+    await forward.close();
+    await ended;
   });
 
   test('an idle connection does not keep a process alive: a command that used a host exits when done', async () => {
@@ -179,6 +181,16 @@ process.stdout.write(out);
     expect(readFileSync(join(folder, 'sub', 'disk')).equals(readFileSync(local))).toBe(true);
     expect(statSync(join(folder, 'sub', 'disk')).mode & 0o777).toBe(0o444);
     await host.writeFile(join(folder, 'log'), 'line 1\nline 2\n', { mode: 0o600, timeoutMs: 5000 });
+    // An input that fails (a file that cannot be read, here before the channel is even open) fails that run only.
+    await expect(host.exec(['sh', '-c', 'cat > "$1"', 'sh', join(folder, 'never')], { stdin: createReadStream(join(dir, 'missing')), timeoutMs: 5000 })).rejects.toThrow(/cannot send sh its input on .*ENOENT/);
+    await host.rm([join(folder, 'never')]);
+    await expect(host.upload(join(dir, 'missing'), join(folder, 'never'), { mode: 0o600, timeoutMs: 5000 })).rejects.toThrow(/ENOENT/);
+    // What arrives is not the file's size (a FIFO: size 0, then bytes): nothing is put in place, nothing is left beside.
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const writer = spawn('sh', ['-c', 'echo more than nothing > "$1"', 'sh', fifo]);
+    await expect(host.upload(fifo, join(folder, 'never'), { mode: 0o600, timeoutMs: 5000 })).rejects.toThrow(/exited 1/);
+    writer.kill();
     expect((await host.readFile(join(folder, 'log'), { maxBytes: 100, timeoutMs: 5000 }))?.toString()).toBe('line 1\nline 2\n');
     expect((await host.readTail(join(folder, 'log'), { maxBytes: 7, timeoutMs: 5000 }))?.toString()).toBe('line 2\n');
     expect(await host.readFile(join(folder, 'none'), { maxBytes: 100, timeoutMs: 5000 })).toBeUndefined();
