@@ -43,6 +43,11 @@ export interface LibvirtProviderOptions {
  * the grader's key. Everything of a lab lives in <labsDir>/<lab>/ and in
  * domains named exl-<lab>-<machine> whose metadata names the lab; teardown
  * removes both. A failed create removes what it made.
+ *
+ * The libvirtd may be a lab host's (`labHost`): then the lab's networks are
+ * that host's engine's, its files are there, the image's files are copied
+ * there first (once per image), and the VMs are reached through the host's
+ * SSH connection only (tunnel, console, guest agent, console log).
  */
 export class LibvirtProvider implements Provider {
   readonly name = 'libvirt' as const;

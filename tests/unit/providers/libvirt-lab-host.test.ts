@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { pino } from 'pino';
 import { detectRemoteAcceleration } from '../../../src/providers/libvirt/accel.js';
 import { ImageCopies } from '../../../src/providers/libvirt/image-copies.js';
+import { LibvirtProvider } from '../../../src/providers/libvirt/libvirt-provider.js';
 import { parseLabHostUri } from '../../../src/providers/libvirt/lab-host.js';
 import { remoteVmHost } from '../../../src/providers/libvirt/vm-host.js';
 import { HostConnection } from '../../../src/remote/host-connection.js';
@@ -136,6 +137,22 @@ describe('a lab host\'s files, images and KVM, over its SSH connection', () => {
     expect(probe).toEqual({ domainType: 'kvm', reason: 'a probe guest ran under KVM on the lab host (no VM image yet to try a Linux kernel)' });
     // The probe's kernel is removed from the host afterwards.
     expect(existsSync(join(dir, 'kvm-probe-kernel'))).toBe(false);
+  });
+
+  test('a lab host\'s libvirt needs its SSH login; one that does not answer fails its start, naming the host, and leaves nothing open', async () => {
+    const log = pino({ level: 'silent' });
+    const dirs = { labsDir: join(dir, 'labs'), imagesDir: join(dir, 'images'), accelerationCache: join(dir, 'acceleration.json') };
+    const labHost = { sshKey: join(dir, 'id'), sshHostKey: sshd.hostKey, socketDir: join(dir, 'run') };
+    await expect(LibvirtProvider.start(log, { uri: `qemu+ssh://root@127.0.0.1:${sshd.port}/system`, ...dirs })).rejects.toThrow(/needs its SSH key and host key/);
+    await expect(LibvirtProvider.start(log, { uri: 'qemu:///system', ...dirs, labHost })).rejects.toThrow(/a lab host's libvirt is qemu\+ssh/);
+    await expect(LibvirtProvider.start(log, { uri: `qemu+ssh://root@127.0.0.1:${sshd.port}/system`, ...dirs, labHost })).rejects.toThrow(/cannot read the SSH key/);
+    writeFileSync(join(dir, 'id'), sshd.clientKey);
+    // The host answers SSH, but no libvirtd listens at the socket asked for.
+    const started = LibvirtProvider.start(log, { uri: `qemu+ssh://root@127.0.0.1:${sshd.port}/system?socket=${join(dir, 'no-libvirtd')}`, ...dirs, labHost });
+    await expect(started).rejects.toThrow(/libvirtd does not answer at qemu\+ssh:\/\/root@127\.0\.0\.1:\d+\/system.*is root@127\.0\.0\.1:\d+ up, with libvirtd running there\?/);
+    // Its forwarded socket is gone with it, in a private folder.
+    expect(statSync(join(dir, 'run')).mode & 0o777).toBe(0o700);
+    expect(readdirSync(join(dir, 'run'))).toEqual([]);
   });
 
   test('a lab host\'s libvirt address', () => {
