@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { MAX_PROBE_OUTPUT, sessionRunner, type GradingAccess, type MachineRunner, type Toolbox } from '../grading/index.js';
-import { GRADER_TOOLS_DIR, type EngineCommand, type LabRef, type ProviderRegistry } from '../providers/index.js';
+import { GRADER_TOOLS_DIR, type EngineCommand, type LabRef, type Provider, type ProviderRegistry } from '../providers/index.js';
 import { openMachineSession, SshSession, type ExecOptions, type ExecResult, type MachineSession, type SshTarget } from '../remote/index.js';
 import { EnvironmentError, errorMessage } from '../util/errors.js';
 import { retryUntil } from '../util/retry.js';
@@ -28,7 +28,7 @@ export class LabMachineAccess implements MachineAccess {
 
   async waitReady(lab: LabRecord, machine: PlacedMachine, timeoutMs: number): Promise<string | undefined> {
     const engine = await this.engine(lab, machine.name);
-    if (!engine) return waitForLogin(lab, machine, timeoutMs);
+    if (!engine) return waitForLogin(lab, machine, machineTunnel(this.providers, lab, machine.name), timeoutMs);
     const deadline = Date.now() + timeoutMs;
     const session = engineSession(engine);
     await retryUntil(() => session.exec('true', { timeoutMs: 5000 }), (r) => r.exitCode === 0, { what: `machine ${machine.name} to run commands`, timeoutMs, intervalMs: 200 });
@@ -48,9 +48,9 @@ export class LabMachineAccess implements MachineAccess {
     return rebootMachine(this.target(lab, machine), timeoutMs);
   }
 
-  /** Root's target, with the way through the engine when this host cannot route to the machine. */
+  /** Root's target, with the ways through the engine (to its sshd, to its guest agent) when the machine is on another host. */
   private target(lab: LabRecord, machine: string): SshTarget {
-    return { ...requireTarget(lab, machine), tunnel: machineTunnel(this.providers, lab, machine) };
+    return { ...requireTarget(lab, machine), tunnel: machineTunnel(this.providers, lab, machine), agentStream: machineConsoleStream(this.providers, lab, machine, 'agent') };
   }
 
   runner(lab: LabRecord, machine: string): MachineRunner {
@@ -98,13 +98,13 @@ export class LabMachineAccess implements MachineAccess {
 const LOGIN_ATTEMPT_MS = 30_000;
 
 /** Until the grader logs in over SSH with its key and runs a command: sshd listening is not enough. */
-async function waitForLogin(lab: LabRecord, machine: { name: string; address: string }, timeoutMs: number): Promise<string> {
+async function waitForLogin(lab: LabRecord, machine: { name: string; address: string }, tunnel: SshTarget['tunnel'], timeoutMs: number): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   const session = await retryUntil(
     async () => {
       // A refused connection still fails at once; only a slow handshake uses the long attempt.
       const attemptMs = Math.max(1000, Math.min(LOGIN_ATTEMPT_MS, deadline - Date.now()));
-      const s = await SshSession.connect({ host: machine.address, username: 'root', privateKey: lab.secrets.graderPrivateKey }, attemptMs);
+      const s = await SshSession.connect({ host: machine.address, username: 'root', privateKey: lab.secrets.graderPrivateKey, tunnel }, attemptMs);
       try {
         const login = await s.exec('true', { timeoutMs: attemptMs });
         if (login.exitCode !== 0) throw new EnvironmentError(`a command as root exits ${login.exitCode}: ${login.stderr.trim()}`);
@@ -166,12 +166,38 @@ export function gradingAccess(lab: LabRecord, machines: MachineAccess): GradingA
 
 /** The way to a machine's sshd through its engine, for an engine on another host (see Provider.tunnel). */
 export function machineTunnel(providers: ProviderRegistry, lab: LabRecord, machine: string): () => Promise<Duplex | undefined> {
-  return async () => {
-    const placed = lab.topology?.machines.find((m) => m.name === machine);
-    if (!placed) throw new EnvironmentError(`lab ${lab.id} has no machine ${machine}`);
-    const provider = await providers.get(providers.engineOf(lab.host, placed.provider));
-    return provider.tunnel?.({ labId: lab.id, examId: lab.examId, candidateId: lab.candidateId }, machine, 22);
-  };
+  return async () => (await providerOf(providers, lab, machine)).tunnel?.(labRefOf(lab), machine, 22);
+}
+
+/**
+ * The way to a VM's console or guest agent socket through its provider, for
+ * a VM of another host (see Provider.consoleStream); nothing for a lab of
+ * this host, whose sockets are opened at their paths without starting the
+ * provider.
+ */
+export function machineConsoleStream(providers: ProviderRegistry, lab: LabRecord, machine: string, which: 'console' | 'agent'): () => Promise<Duplex | undefined> {
+  return async () => (onThisHost(providers, lab) ? undefined : (await providerOf(providers, lab, machine)).consoleStream?.(labRefOf(lab), machine, which));
+}
+
+/** The end of a VM's console log through its provider, for one kept on another host (see Provider.consoleLogTail); nothing for this host's. */
+export function machineConsoleLog(providers: ProviderRegistry, lab: LabRecord, machine: string): (maxBytes: number) => Promise<Buffer | undefined> {
+  return async (maxBytes) => (onThisHost(providers, lab) ? undefined : (await providerOf(providers, lab, machine)).consoleLogTail?.(labRefOf(lab), machine, maxBytes));
+}
+
+/** Whether the lab's machines run on this host: no lab host, or this host's own. */
+function onThisHost(providers: ProviderRegistry, lab: LabRecord): boolean {
+  return lab.host === undefined || providers.hosts().find((h) => h.key === lab.host)?.local === true;
+}
+
+/** The provider (its host's engine) that runs a machine of the lab. */
+async function providerOf(providers: ProviderRegistry, lab: LabRecord, machine: string): Promise<Provider> {
+  const placed = lab.topology?.machines.find((m) => m.name === machine);
+  if (!placed) throw new EnvironmentError(`lab ${lab.id} has no machine ${machine}`);
+  return providers.get(providers.engineOf(lab.host, placed.provider));
+}
+
+function labRefOf(lab: LabRecord): LabRef {
+  return { labId: lab.id, examId: lab.examId, candidateId: lab.candidateId };
 }
 
 /** Root's SSH target for `machine` of the lab, which must exist: the grader's key, the pinned host key, the guest agent. */

@@ -1,4 +1,6 @@
+import { createConnection } from 'node:net';
 import { dirname, join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { ConflictError, EnvironmentError, InputError, TimeoutError, errorMessage } from '../util/errors.js';
 import { computeScore, gradeChecks, runMachine, type CheckResult } from '../grading/index.js';
@@ -10,7 +12,7 @@ import { generateKeyPair } from '../remote/index.js';
 import type { LabRecord, LabStore, LabTopology, RunPurpose, RunRecord } from './lab-store.js';
 import { mapLimit } from '../util/concurrency.js';
 import { newId, sha256 } from '../util/ids.js';
-import { gradingAccess, machineTunnel } from './access.js';
+import { gradingAccess, machineConsoleLog, machineConsoleStream, machineTunnel } from './access.js';
 import type { MachineAccess, PlacedMachine } from './machine-access.js';
 import { consoleTail } from './console.js';
 import { GRADABLE_STATES } from './states.js';
@@ -287,11 +289,34 @@ export class LabService {
     await this.eachMachine(labId, (provider, ref, machine) => provider.resumeMachine(ref, machine));
   }
 
-  /** What the engines say about each machine of the lab. */
   /** The way to a machine's sshd for an SSH client (the gateway's): through its engine when this host cannot route to it. */
   sshTunnel(lab: LabRecord, machine: string): ReturnType<typeof machineTunnel> {
     return machineTunnel(this.deps.providers, lab, machine);
   }
+
+  /** The last lines a VM printed on its serial console, read where its host keeps them. */
+  consoleTail(lab: LabRecord, machine: string, lines?: number): Promise<string> {
+    const placed = lab.topology?.machines.find((m) => m.name === machine);
+    if (!placed?.console) return Promise.resolve('');
+    return consoleTail(placed.console.log, lines, machineConsoleLog(this.deps.providers, lab, machine));
+  }
+
+  /** A byte stream to a VM's serial console (what a person types into), wherever it runs. */
+  async openConsole(lab: LabRecord, machine: string): Promise<Duplex> {
+    const placed = lab.topology?.machines.find((m) => m.name === machine);
+    if (!placed?.console) throw new InputError(`machine ${machine} has no serial console`);
+    const socket = placed.console.socket;
+    return (
+      (await machineConsoleStream(this.deps.providers, lab, machine, 'console')()) ??
+      new Promise<Duplex>((resolve, reject) => {
+        const s = createConnection(socket);
+        s.once('connect', () => resolve(s));
+        s.once('error', reject);
+      })
+    );
+  }
+
+  /** What the engines say about each machine of the lab. */
 
   async machineStates(labId: string): Promise<Record<string, MachineRunState>> {
     const states: Record<string, MachineRunState> = {};
@@ -422,7 +447,7 @@ export class LabService {
     try {
       return await this.deps.machines.waitReady(lab, machine, this.deps.sshReadyTimeoutMs ?? provider.bootTimeoutMs ?? 90_000);
     } catch (first) {
-      if (!spec || !provider.recreateMachine) throw await this.notReady(first, machine, provider);
+      if (!spec || !provider.recreateMachine) throw await this.notReady(lab, first, machine, provider);
       const why = machine.console ? await provider.bootFailureReport?.(machine.console) : undefined;
       this.deps.log.warn({ lab: lab.id, machine: machine.name, err: errorMessage(first), why }, 'the grader cannot log in to the machine; creating it again, once');
       const instance = await provider.recreateMachine(labRef(lab), spec);
@@ -430,7 +455,7 @@ export class LabService {
       try {
         return await this.deps.machines.waitReady(lab, machine, this.deps.sshReadyTimeoutMs ?? provider.bootTimeoutMs ?? 90_000);
       } catch (second) {
-        throw await this.notReady(second, machine, provider, 'on its second boot (it was created again after the first timed out)');
+        throw await this.notReady(lab, second, machine, provider, 'on its second boot (it was created again after the first timed out)');
       }
     }
   }
@@ -468,10 +493,10 @@ export class LabService {
   }
 
   /** The error for a machine the grader could not log in to: what its provider and its console say about why. */
-  private async notReady(err: unknown, machine: PlacedMachine, provider: Provider, when = ''): Promise<unknown> {
+  private async notReady(lab: LabRecord, err: unknown, machine: PlacedMachine, provider: Provider, when = ''): Promise<unknown> {
     if (!machine.console || !(err instanceof Error)) return err;
     const why = (await provider.bootFailureReport?.(machine.console)) ?? '';
-    const tail = await consoleTail(machine.console.log);
+    const tail = await consoleTail(machine.console.log, 25, machineConsoleLog(this.deps.providers, lab, machine.name)).catch(() => '');
     return new TimeoutError(
       [`${err.message}${when ? ` ${when}` : ''}`, why, tail ? `its console (${machine.console.log}) ends with:\n${tail}` : ''].filter(Boolean).join('\n'),
     );

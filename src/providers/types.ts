@@ -144,6 +144,14 @@ export interface Provider {
   /** Machines are reached only through the engine (tunnel): while it does not answer, nobody reaches them. */
   readonly reachedThroughEngine?: boolean;
   /**
+   * A byte stream to a VM's serial console or guest agent when the VM runs
+   * on another host (its MachineConsole paths are that host's); undefined
+   * when it runs on this one (connect to MachineConsole.socket or .agent).
+   */
+  consoleStream?(lab: LabRef, machine: string, which: 'console' | 'agent'): Promise<Duplex | undefined>;
+  /** The end (at most `maxBytes`) of a VM's console log kept on another host; undefined when it is on this one (read MachineConsole.log). */
+  consoleLogTail?(lab: LabRef, machine: string, maxBytes: number): Promise<Buffer | undefined>;
+  /**
    * Machines whose boot can fail (VMs): removes the machine and creates it
    * again from its image, a fresh first boot. Called once for a machine the
    * grader could not log in to.

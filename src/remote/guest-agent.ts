@@ -1,5 +1,6 @@
-import { createConnection, type Socket } from 'node:net';
-import { ExamlabError, TimeoutError } from '../util/errors.js';
+import { createConnection } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { ExamlabError, TimeoutError, errorMessage } from '../util/errors.js';
 import type { ExecOptions, ExecResult } from './ssh-client.js';
 import { Mutex } from '../util/concurrency.js';
 
@@ -29,7 +30,7 @@ export class GuestAgentSession {
   private closed?: Error;
 
   private constructor(
-    private readonly socket: Socket,
+    private readonly socket: Duplex,
     readonly path: string,
     private readonly release: () => void,
   ) {
@@ -51,7 +52,11 @@ export class GuestAgentSession {
     socket.on('close', () => end());
   }
 
-  static async connect(path: string, timeoutMs: number): Promise<GuestAgentSession> {
+  /**
+   * `open` reaches the socket when it is on another host (a VM of a lab
+   * host); without one, or when it gives nothing, `path` is this host's.
+   */
+  static async connect(path: string, timeoutMs: number, open?: () => Promise<Duplex | undefined>): Promise<GuestAgentSession> {
     const turn = turns.get(path) ?? new Mutex();
     turns.set(path, turn);
     let release!: () => void;
@@ -64,11 +69,16 @@ export class GuestAgentSession {
     });
     await ready;
     try {
-      const socket = await new Promise<Socket>((resolve, reject) => {
-        const s = createConnection(path);
-        s.once('connect', () => resolve(s));
-        s.once('error', (err) => reject(new GuestAgentError(`cannot reach the guest agent at ${path}: ${err.message}`)));
+      const opened = await open?.().catch((err: unknown) => {
+        throw new GuestAgentError(`cannot reach the guest agent at ${path}: ${errorMessage(err)}`);
       });
+      const socket =
+        opened ??
+        (await new Promise<Duplex>((resolve, reject) => {
+          const s = createConnection(path);
+          s.once('connect', () => resolve(s));
+          s.once('error', (err) => reject(new GuestAgentError(`cannot reach the guest agent at ${path}: ${err.message}`)));
+        }));
       const session = new GuestAgentSession(socket, path, release);
       try {
         await session.sync(timeoutMs);

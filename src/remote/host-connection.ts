@@ -65,6 +65,9 @@ const DEFAULT_OUTPUT_CAP = 8 << 20;
  * drops; a host that does not answer a channel opening in time is taken as
  * hung, and its connection dropped. Every operation has a deadline.
  *
+ * The host needs what any Linux host has: a POSIX login shell, coreutils
+ * (`timeout` bounds every command there too) and OpenSSH's sshd.
+ *
  * An idle connection does not keep the process alive (its socket is unref'd
  * while no operation or stream handed out is in progress), so a command
  * that used a host still exits when it is done.

@@ -28,7 +28,7 @@ export interface UploadingSession extends MachineSession {
 export async function openMachineSession(target: SshTarget, timeoutMs: number): Promise<UploadingSession> {
   if (target.agentSocket && target.hostKey === undefined) {
     try {
-      return await GuestAgentSession.connect(target.agentSocket, Math.min(timeoutMs, 10_000));
+      return await GuestAgentSession.connect(target.agentSocket, Math.min(timeoutMs, 10_000), target.agentStream);
     } catch (agentErr) {
       throw new SshError(`${target.host} is reached only through its guest agent (examlab never pinned an SSH host key for it), which does not answer: ${errorMessage(agentErr)}`);
     }
@@ -38,7 +38,7 @@ export async function openMachineSession(target: SshTarget, timeoutMs: number): 
   } catch (sshErr) {
     if (!target.agentSocket) throw sshErr;
     try {
-      return await GuestAgentSession.connect(target.agentSocket, Math.min(timeoutMs, 10_000));
+      return await GuestAgentSession.connect(target.agentSocket, Math.min(timeoutMs, 10_000), target.agentStream);
     } catch (agentErr) {
       throw new SshError(`${errorMessage(sshErr)}; nor through its guest agent: ${errorMessage(agentErr)}`);
     }

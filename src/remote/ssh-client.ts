@@ -16,6 +16,8 @@ export interface SshTarget {
   hostKey?: string;
   /** A VM's guest agent socket, for when SSH does not answer (see remote/machine-session.ts). */
   agentSocket?: string;
+  /** The way to `agentSocket` when it is on another host (a VM of a lab host); connect to the path when it gives none. */
+  agentStream?: () => Promise<Duplex | undefined>;
   /** The way to the machine's sshd when this host cannot route to it (an engine elsewhere); connect to host:port when it gives none. */
   tunnel?: () => Promise<Duplex | undefined>;
 }

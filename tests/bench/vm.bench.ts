@@ -8,6 +8,7 @@ import { createTestApp, inlineScenario, scenarioHead, startCpuHog, type CpuHogRe
 import { PACKAGE_ROOT } from '../../src/daemon/config.js';
 import type { DockerProvider } from '../../src/providers/docker/docker-provider.js';
 import { createOverlay } from '../../src/providers/libvirt/disks.js';
+import { localVmHost } from '../../src/providers/libvirt/vm-host.js';
 import { domainXml } from '../../src/providers/libvirt/domain-xml.js';
 import type { LibvirtProvider } from '../../src/providers/libvirt/libvirt-provider.js';
 import { writeSeedIso } from '../../src/providers/libvirt/seed.js';
@@ -90,7 +91,7 @@ test('one-VM lab: lab up to SSH-ready on a quiet and on a busy host, and bare vi
         };
         const plan = libvirt.plan(ref, spec);
         mkdirSync(libvirt.labDir(ref), { recursive: true, mode: 0o711 });
-        await createOverlay(plan.disks[0]?.path as string, image.ref);
+        await createOverlay(localVmHost, plan.disks[0]?.path as string, image.ref);
         await writeSeedIso(plan.seed as string, { instanceId: plan.name, hostname: 'vm', authorizedKeys: key.publicKey, hostKey: generateKeyPair('vm'), interfaces: [{ mac: plan.interfaces[0]?.mac as string, address, prefix: 24, gateway: network.gateway }] });
         const xmlFile = join(dir, 'domain.xml');
         writeFileSync(xmlFile, domainXml(plan));

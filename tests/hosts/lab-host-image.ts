@@ -31,3 +31,12 @@ export async function ensureTestImage(docker: Dockerode, name: string): Promise<
 export function ensureLabHostImage(docker: Dockerode): Promise<string> {
   return ensureTestImage(docker, 'lab-host');
 }
+
+/**
+ * The VM host image (tests/hosts/images/vm-host on the lab host image): a
+ * lab host with libvirtd and QEMU. About 25 s on top of the lab host's
+ * first build (Debian's packages); later runs find it.
+ */
+export function ensureVmHostImage(docker: Dockerode): Promise<string> {
+  return ensureTestImage(docker, 'vm-host');
+}

@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/daemon/config.js';
 import { tarOf } from '../../src/providers/docker/tar.js';
 import { errorMessage } from '../../src/util/errors.js';
 import { retryUntil, withTimeout } from '../../src/util/retry.js';
-import { ensureLabHostImage } from './lab-host-image.js';
+import { ensureLabHostImage, ensureVmHostImage } from './lab-host-image.js';
 import { createCertificateAuthority, createSshKeyPair, issueClientCertificate, issueServerCertificate, type CertificateAuthority } from './pki.js';
 
 /**
@@ -22,6 +22,9 @@ import { createCertificateAuthority, createSshKeyPair, issueClientCertificate, i
  *   docker CLI there answers `docker system dial-stdio`);
  * - its own cgroup subtree (the engine's containers stay inside the host's
  *   cgroup) and its own engine store (a volume).
+ *
+ * With `vm`, a host also runs libvirtd and QEMU (guests under TCG), reached
+ * as `qemu+ssh://root@IP/system`: VMs join the lab bridges of its engine.
  *
  * Everything made carries the label examlab.test=lab-host and its owner
  * (process id and start time): `close()` removes a run's objects, and the
@@ -52,6 +55,8 @@ export interface LabHostOptions {
   readyTimeoutMs?: number;
   /** The local engine that runs the hosts. */
   docker?: Dockerode;
+  /** The hosts also run libvirtd and QEMU (image vm-host): a lab's VMs can run there. */
+  vm?: boolean;
 }
 
 /** How a client reaches a host's engine. */
@@ -71,6 +76,8 @@ export interface LabHostAccess {
   sshPrivateKeyFile: string;
   /** The host's public SSH key (`ssh-ed25519 AAAA…`), to pin. */
   sshHostKey: string;
+  /** `qemu+ssh://root@IP/system`, on a host started with `vm` (same key and host key as `ssh`). */
+  libvirt?: string;
 }
 
 export interface LabHost {
@@ -123,7 +130,7 @@ export async function startLabHosts(count: number, options: LabHostOptions = {})
   const docker = options.docker ?? new Dockerode({ socketPath: loadConfig().dockerSocket });
   const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
   await removeLeftoverLabHosts(docker);
-  const image = await ensureLabHostImage(docker);
+  const image = options.vm ? await ensureVmHostImage(docker) : await ensureLabHostImage(docker);
 
   const run = randomBytes(3).toString('hex');
   const prefix = `${options.name ?? 'lab-host'}-${run}`;
@@ -165,6 +172,8 @@ export async function startLabHosts(count: number, options: LabHostOptions = {})
           SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined'],
           // A cgroup namespace of its own: lab-host-init makes its subtree writable for the engine.
           CgroupnsMode: 'private',
+          // QEMU opens a tap device for each VM's network card.
+          ...(options.vm ? { Devices: [{ PathOnHost: '/dev/net/tun', PathInContainer: '/dev/net/tun', CgroupPermissions: 'rwm' }] } : {}),
           Tmpfs: { '/run': 'rw,nosuid,nodev,size=64m' },
           Mounts: [{ Type: 'volume', Source: volume, Target: '/var/lib/docker' }],
           RestartPolicy: { Name: 'no' },
@@ -206,6 +215,7 @@ export async function startLabHosts(count: number, options: LabHostOptions = {})
             sshPrivateKey: userKey.privateKey,
             sshPrivateKeyFile: userKey.privateKeyFile,
             sshHostKey: hostKey.publicKey,
+            ...(options.vm ? { libvirt: `qemu+ssh://root@${ip}/system` } : {}),
           },
         });
         await host.start();
@@ -254,6 +264,15 @@ function labHost(docker: Dockerode, container: Dockerode.Container, h: { name: s
   };
   const ready = async () => {
     const deadline = Date.now() + h.readyTimeoutMs;
+    if (h.access.libvirt) {
+      await retryUntil(() => execIn(container, ['virsh', '-c', 'qemu:///system', 'version']), (code) => code === 0, {
+        what: `libvirtd on lab host ${h.name} to answer`,
+        timeoutMs: Math.max(1_000, deadline - Date.now()),
+        intervalMs: 250,
+      }).catch(async (err) => {
+        throw new Error(`${errorMessage(err)}\nits log ends with:\n${await logTail(container)}`);
+      });
+    }
     for (const via of ['tls', 'ssh'] as const) {
       await retryUntil(() => withTimeout(dockerode(via, { timeoutMs: 5_000 }).ping(), 5_000, 'ping'), () => true, {
         what: `the engine of lab host ${h.name} to answer over ${via === 'tls' ? h.access.tcp : h.access.ssh}`,
@@ -283,6 +302,18 @@ function labHost(docker: Dockerode, container: Dockerode.Container, h: { name: s
     pause: () => container.pause(),
     unpause: () => container.unpause(),
   };
+}
+
+/** Runs a command in a host's container through the local engine (not through the host's own sshd); its exit code. */
+async function execIn(container: Dockerode.Container, argv: string[]): Promise<number> {
+  const exec = await container.exec({ Cmd: argv, AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  await new Promise<void>((resolve, reject) => {
+    stream.on('end', () => resolve());
+    stream.on('error', reject);
+    stream.resume();
+  });
+  return (await exec.inspect()).ExitCode ?? -1;
 }
 
 async function ignoreStatus(call: Promise<unknown>, status: number): Promise<void> {

@@ -1,39 +1,35 @@
-import { createConnection } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Command } from 'commander';
-import { InputError, NotFoundError } from '../../util/errors.js';
-import { consoleTail } from '../../labs/index.js';
+import { InputError, NotFoundError, errorMessage } from '../../util/errors.js';
 import { appFor } from '../context.js';
 
 const DETACH = 0x1d; // Ctrl-]
 
 export async function labConsole(program: Command, labId: string, machineName: string, opts: { log?: boolean | string }): Promise<void> {
   const app = await appFor(program);
-  let socket: string;
-  let log: string;
+  let socket: Duplex;
   try {
     const record = app.labs.get(labId);
     const machine = record.topology?.machines.find((m) => m.name === machineName);
     if (!machine) throw new NotFoundError(`lab ${labId} has no machine ${machineName}; machines: ${(record.topology?.machines ?? []).map((m) => m.name).join(', ') || '(none yet)'}`);
     if (!machine.console) throw new InputError(`machine ${machineName} is a container, which has no serial console: reach it with SSH (see \`examlab lab up\` output)`);
-    ({ socket, log } = machine.console);
+    if (opts.log !== undefined) {
+      const lines = typeof opts.log === 'string' ? Number(opts.log) : 200;
+      if (!Number.isInteger(lines) || lines <= 0) throw new InputError(`--log takes a number of lines, got "${String(opts.log)}"`);
+      // Read where the machine's host keeps it (a lab host's, through its provider).
+      process.stdout.write(`${await app.labs.consoleTail(record, machineName, lines)}\n`);
+      return;
+    }
+    socket = await app.labs.openConsole(record, machineName).catch((err: unknown) => {
+      throw new NotFoundError(`the console of ${machineName} is not available (${errorMessage(err)}): is the machine running?`);
+    });
   } finally {
     app.close();
-  }
-  if (opts.log !== undefined) {
-    const lines = typeof opts.log === 'string' ? Number(opts.log) : 200;
-    if (!Number.isInteger(lines) || lines <= 0) throw new InputError(`--log takes a number of lines, got "${String(opts.log)}"`);
-    process.stdout.write(`${await consoleTail(log, lines)}\n`);
-    return;
   }
   await attach(socket, machineName);
 }
 
-async function attach(path: string, machine: string): Promise<void> {
-  const socket = await new Promise<ReturnType<typeof createConnection>>((resolve, reject) => {
-    const s = createConnection(path);
-    s.once('connect', () => resolve(s));
-    s.once('error', (err) => reject(new NotFoundError(`the console of ${machine} is not available (${err.message}): is the machine running?`)));
-  });
+async function attach(socket: Duplex, machine: string): Promise<void> {
   const stdin = process.stdin;
   const tty = stdin.isTTY;
   if (tty) {

@@ -83,7 +83,7 @@ export function probeKernel(): Buffer {
  * boot and panics (no root file system), which ends QEMU (-no-reboot).
  */
 export async function runLinuxProbe(kernel: string, qemu = 'qemu-system-x86_64', timeoutMs = 30_000): Promise<{ ok: boolean; ms: number; detail: string }> {
-  const args = ['-accel', 'kvm', '-cpu', 'host', '-nodefaults', '-display', 'none', '-no-reboot', '-m', '256', '-serial', 'stdio', '-kernel', kernel, '-append', 'console=ttyS0 panic=-1 root=/dev/examlab-none'];
+  const args = linuxProbeArgs(kernel);
   const started = Date.now();
   return new Promise((resolve) => {
     const child = spawn(qemu, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -105,6 +105,16 @@ export async function runLinuxProbe(kernel: string, qemu = 'qemu-system-x86_64',
   });
 }
 
+/** QEMU's arguments to boot a Linux kernel under KVM, with no disk, up to its panic (which ends QEMU). */
+function linuxProbeArgs(kernel: string): string[] {
+  return ['-accel', 'kvm', '-cpu', 'host', '-nodefaults', '-display', 'none', '-no-reboot', '-m', '256', '-serial', 'stdio', '-kernel', kernel, '-append', 'console=ttyS0 panic=-1 root=/dev/examlab-none'];
+}
+
+/** QEMU's arguments to boot the probe kernel, which ends QEMU with PROBE_EXIT_CODE. */
+function probeGuestArgs(accel: 'kvm' | 'tcg', kernel: string): string[] {
+  return ['-accel', accel, '-nodefaults', '-display', 'none', '-no-reboot', '-m', '16', '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04', '-kernel', kernel];
+}
+
 /** Boots the probe kernel with the given accelerator; ok when it exits as the probe says. */
 export async function runProbeGuest(accel: 'kvm' | 'tcg', qemu = 'qemu-system-x86_64', timeoutMs = 10_000): Promise<{ ok: boolean; ms: number; detail: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'examlab-accel-'));
@@ -112,7 +122,7 @@ export async function runProbeGuest(accel: 'kvm' | 'tcg', qemu = 'qemu-system-x8
   await writeFile(kernel, probeKernel());
   const started = Date.now();
   try {
-    const args = ['-accel', accel, '-nodefaults', '-display', 'none', '-no-reboot', '-m', '16', '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04', '-kernel', kernel];
+    const args = probeGuestArgs(accel, kernel);
     return await new Promise((resolve) => {
       const child = spawn(qemu, args, { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
@@ -135,4 +145,65 @@ export async function runProbeGuest(accel: 'kvm' | 'tcg', qemu = 'qemu-system-x8
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** What the KVM probe needs of a lab host: its commands, and a place for the probe's kernel. */
+export interface ProbeHost {
+  exec(argv: readonly string[], options: { timeoutMs: number; maxOutputBytes?: number }): Promise<{ exitCode: number; stdout: Buffer; stderr: Buffer }>;
+  upload(localPath: string, path: string, options: { mode: number; timeoutMs: number }): Promise<void>;
+  writeFile(path: string, data: Buffer, options: { mode: number; timeoutMs: number }): Promise<void>;
+  rm(paths: readonly string[]): Promise<void>;
+}
+
+/**
+ * `detectAcceleration` on a lab host, through its SSH connection: the same
+ * probes, run there (QEMU is there, whatever this host has). `kernel` is a
+ * Linux kernel of this host (a VM image's), copied there for the probe;
+ * `scratch` is a folder of the host for the probe's files.
+ */
+export async function detectRemoteAcceleration(host: ProbeHost, options: { scratch: string; kernel?: string; timeoutMs?: number; qemu?: string; device?: string }): Promise<Acceleration> {
+  const qemu = options.qemu ?? 'qemu-system-x86_64';
+  const device = options.device ?? '/dev/kvm';
+  const present = await host.exec(['test', '-c', device], { timeoutMs: 15_000 });
+  if (present.exitCode !== 0) return { domainType: 'qemu', reason: `${device} absent on the lab host: guests run under TCG (emulation)` };
+  const probe = `${options.scratch}/kvm-probe-kernel`;
+  try {
+    if (options.kernel) {
+      const timeoutMs = options.timeoutMs ?? 30_000;
+      await host.upload(options.kernel, probe, { mode: 0o644, timeoutMs: 120_000 });
+      const started = Date.now();
+      const run = await host.exec(['timeout', '-s', 'KILL', `${Math.ceil(timeoutMs / 1000)}s`, qemu, ...linuxProbeArgs(probe)], { timeoutMs: timeoutMs + 15_000, maxOutputBytes: 1 << 20 });
+      const output = run.stdout.toString('utf8');
+      if (output.includes('Kernel panic')) return { domainType: 'kvm', reason: `a Linux kernel booted under KVM on the lab host in ${Date.now() - started} ms` };
+      const detail = run.exitCode === 137 ? `the kernel ${output ? `stopped after printing ${output.split('\n').length} lines` : 'printed nothing'} in ${timeoutMs / 1000} s` : run.stderr.toString('utf8').trim().split('\n').pop() || `qemu exited ${run.exitCode}`;
+      return { domainType: 'qemu', reason: `${device} present on the lab host but a Linux kernel does not run under KVM there (${detail}): guests run under TCG (emulation)` };
+    }
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    await host.writeFile(probe, probeKernel(), { mode: 0o644, timeoutMs: 30_000 });
+    const run = await host.exec(['timeout', '-s', 'KILL', `${Math.ceil(timeoutMs / 1000)}s`, qemu, ...probeGuestArgs('kvm', probe)], { timeoutMs: timeoutMs + 15_000 });
+    if (run.exitCode === PROBE_EXIT_CODE) return { domainType: 'kvm', reason: 'a probe guest ran under KVM on the lab host (no VM image yet to try a Linux kernel)' };
+    const detail = run.exitCode === 137 ? `the probe guest hung for ${timeoutMs / 1000} s` : run.stderr.toString('utf8').trim().split('\n').pop() || `qemu exited ${run.exitCode}`;
+    return { domainType: 'qemu', reason: `${device} present on the lab host but KVM does not run guests there (${detail}): guests run under TCG (emulation)` };
+  } finally {
+    await host.rm([probe]).catch(() => undefined);
+  }
+}
+
+/**
+ * `detectRemoteAcceleration`, remembered in `cacheFile` (of this host)
+ * until the lab host reboots or its /dev/kvm comes or goes, as
+ * `rememberedAcceleration` does here.
+ */
+export async function rememberedRemoteAcceleration(cacheFile: string, host: ProbeHost, options: { scratch: string; kernel?: string }): Promise<Acceleration> {
+  const facts = await host.exec(['sh', '-c', 'cat /proc/sys/kernel/random/boot_id; test -c /dev/kvm && echo kvm:true || echo kvm:false'], { timeoutMs: 15_000 });
+  const key = `${facts.stdout.toString('utf8').trim().split('\n').join(' ')} linux:${options.kernel ? 'yes' : 'no'}`;
+  try {
+    const cached = JSON.parse(await readFile(cacheFile, 'utf8')) as { key: string; acceleration: Acceleration };
+    if (cached.key === key) return cached.acceleration;
+  } catch {
+    // no cache yet, or an unreadable one: probe
+  }
+  const acceleration = await detectRemoteAcceleration(host, options);
+  await writeFile(cacheFile, `${JSON.stringify({ key, acceleration })}\n`).catch(() => undefined);
+  return acceleration;
 }

@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import type { MachineConsole } from '../index.js';
 import { GuestAgentSession } from '../../remote/index.js';
 import { errorMessage } from '../../util/errors.js';
 import { plainText } from '../../util/terminal.js';
+import type { VmHost } from './vm-host.js';
 
 /** Most journals quoted from one boot: the first failures explain the later ones. */
 const MAX_JOURNALS = 3;
@@ -34,18 +34,18 @@ export function failedUnitJournals(consoleText: string): { unit: string; journal
  * guest), then what its guest agent says of sshd and of the jobs still
  * waiting (a unit that hangs fails nothing).
  */
-export async function bootFailureReport(machine: MachineConsole): Promise<string> {
+export async function bootFailureReport(host: VmHost, machine: MachineConsole): Promise<string> {
   const parts: string[] = [];
-  const text = await readFile(machine.log, 'utf8').catch(() => '');
+  const text = (await host.readFile(machine.log).catch(() => undefined))?.toString('utf8') ?? '';
   for (const { unit, journal } of failedUnitJournals(text)) parts.push(`${unit} failed; its journal:\n${journal}`);
-  if (machine.agent) parts.push(await agentView(machine.agent));
+  if (machine.agent) parts.push(await agentView(host, machine.agent));
   return parts.join('\n');
 }
 
-async function agentView(socket: string): Promise<string> {
+async function agentView(host: VmHost, socket: string): Promise<string> {
   let session: GuestAgentSession | undefined;
   try {
-    session = await GuestAgentSession.connect(socket, AGENT_TIMEOUT_MS);
+    session = await GuestAgentSession.connect(socket, AGENT_TIMEOUT_MS, () => host.openSocket(socket, AGENT_TIMEOUT_MS));
     const { stdout } = await session.exec('systemctl status --no-pager --full --lines=10 ssh.service; echo; systemctl list-jobs --no-pager', { timeoutMs: AGENT_TIMEOUT_MS });
     return `its guest agent says:\n${stdout.trimEnd()}`;
   } catch (err) {

@@ -10,7 +10,10 @@ export interface LibvirtHandle {
 }
 
 export interface LibvirtConnectionOptions<H extends LibvirtHandle> {
+  /** libvirtd's address, as messages name it. */
   uri: string;
+  /** What to do when libvirtd does not answer, for the message; `make engines` (this host's) by default. */
+  hint?: string;
   /** A new binding object, not open yet: one per connection (the binding cannot reopen one without leaking the old). */
   handle: () => H;
   log: Logger;
@@ -84,6 +87,14 @@ export class LibvirtConnection<H extends LibvirtHandle> {
     }
   }
 
+  /** Closes the open connection (once no call is out on it); a later operation opens a new one. */
+  close(): void {
+    const handle = this.current?.handle;
+    if (!handle) return;
+    this.current = undefined;
+    this.closeIfDropped(handle);
+  }
+
   /** The open connection, or a new one (shared by the operations that ask while it opens). */
   private async connection(what: string, until: number): Promise<H> {
     if (!this.current) {
@@ -110,7 +121,7 @@ export class LibvirtConnection<H extends LibvirtHandle> {
       await beforeDeadline(opened, until);
     } catch (err) {
       const why = err instanceof Overdue ? `no answer within ${formatMs(this.openTimeoutMs)}${this.calls.describe()}` : errorMessage(err);
-      throw new EngineUnavailableError('libvirt', `libvirtd does not answer at ${this.options.uri} (${why}; ${what}); start it with \`make engines\``, { cause: err });
+      throw new EngineUnavailableError('libvirt', `libvirtd does not answer at ${this.options.uri} (${why}; ${what}); ${this.options.hint ?? 'start it with `make engines`'}`, { cause: err });
     }
     return handle;
   }

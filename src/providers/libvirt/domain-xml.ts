@@ -11,6 +11,8 @@ export interface DomainPlan {
   name: string;
   type: 'kvm' | 'qemu';
   owner: { labId: string; examId?: string; candidateId?: string; machine: string };
+  /** The address the grader reaches it at (its first network's), kept with the domain: a lab host's VMs are reached through that host, by it. */
+  address?: string;
   vcpus: number;
   memoryBytes: number;
   /** `network`: the disk first, then the network card's PXE ROM (iPXE) while the disk boots nothing. */
@@ -64,7 +66,7 @@ export function domainXml(plan: DomainPlan): string {
   return `<domain type='${plan.type}'>
   <name>${esc(plan.name)}</name>
   <metadata>
-    <examlab:machine xmlns:examlab='${METADATA_NS}' lab='${esc(owner.labId)}' exam='${esc(owner.examId ?? '')}' candidate='${esc(owner.candidateId ?? '')}' name='${esc(owner.machine)}'/>
+    <examlab:machine xmlns:examlab='${METADATA_NS}' lab='${esc(owner.labId)}' exam='${esc(owner.examId ?? '')}' candidate='${esc(owner.candidateId ?? '')}' name='${esc(owner.machine)}'${plan.address === undefined ? '' : ` address='${esc(plan.address)}'`}/>
   </metadata>
   <memory unit='b'>${plan.memoryBytes}</memory>
   <vcpu>${plan.vcpus}</vcpu>
@@ -109,17 +111,26 @@ function seedCd(path: string): string {
 
 /** The owner recorded in a domain's XML by `domainXml`, or undefined for a domain examlab did not make. */
 export function domainOwner(xml: string): DomainPlan['owner'] | undefined {
-  // libvirt gives metadata back with the prefix it was given.
-  const element = /<examlab:machine\s[^>]*>/.exec(xml)?.[0];
-  if (!element) return undefined;
-  const attr = (name: string) => {
-    const value = new RegExp(`\\s${name}=(['"])(.*?)\\1`).exec(element)?.[2];
-    return value === undefined ? undefined : unesc(value);
-  };
+  const attr = metadataOf(xml);
   const labId = attr('lab');
   const machine = attr('name');
   if (!labId || !machine) return undefined;
   return { labId, machine, examId: attr('exam') || undefined, candidateId: attr('candidate') || undefined };
+}
+
+/** The address recorded in a domain's XML by `domainXml`, if any. */
+export function domainAddress(xml: string): string | undefined {
+  return metadataOf(xml)('address') || undefined;
+}
+
+/** The attributes of examlab's metadata element of a domain's XML. */
+function metadataOf(xml: string): (name: string) => string | undefined {
+  // libvirt gives metadata back with the prefix it was given.
+  const element = /<examlab:machine\s[^>]*>/.exec(xml)?.[0];
+  return (name) => {
+    const value = element === undefined ? undefined : new RegExp(`\\s${name}=(['"])(.*?)\\1`).exec(element)?.[2];
+    return value === undefined ? undefined : unesc(value);
+  };
 }
 
 function esc(value: string): string {

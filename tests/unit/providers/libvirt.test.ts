@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { probeKernel } from '../../../src/providers/libvirt/accel.js';
 import { failedUnitJournals } from '../../../src/providers/libvirt/boot-report.js';
-import { AGENT_PORT, domainOwner, domainXml, type DomainPlan } from '../../../src/providers/libvirt/domain-xml.js';
+import { AGENT_PORT, domainAddress, domainOwner, domainXml, type DomainPlan } from '../../../src/providers/libvirt/domain-xml.js';
 import { macAddress } from '../../../src/providers/libvirt/libvirt-provider.js';
 import { seedFiles } from '../../../src/providers/libvirt/seed.js';
 
@@ -57,6 +57,15 @@ describe('libvirt domain XML', () => {
   test('the owner recorded in the metadata reads back, escaped values included', () => {
     expect(domainOwner(xml)).toEqual({ labId: 'abc123', examId: 'exam<1>', candidateId: undefined, machine: 'pc' });
     expect(domainOwner('<domain><name>someone-else</name></domain>')).toBeUndefined();
+  });
+
+  test('a lab host\'s VM records the address it is reached at through the host; a VM of this host records none', () => {
+    const remote = domainXml({ ...plan, address: '10.231.4.20' });
+    expect(domainAddress(remote)).toBe('10.231.4.20');
+    expect(domainOwner(remote)).toEqual(domainOwner(xml));
+    expect(/<examlab:machine[^>]*>/.exec(xml)?.[0]).not.toContain('address');
+    expect(domainAddress(xml)).toBeUndefined();
+    expect(domainAddress('<domain><name>someone-else</name></domain>')).toBeUndefined();
   });
 });
 
