@@ -29,9 +29,9 @@ export interface FakeSshd {
  * key, `exec` run as sshd runs it (the user's shell, `/bin/sh -c LINE`,
  * on this host, so quoting and exits are real), signal requests,
  * direct-tcpip (to this host's ports) and OpenSSH's direct-streamlocal (to
- * this host's unix sockets).
+ * this host's unix sockets). Commands get `env` (the test's own by default).
  */
-export async function startFakeSshd(): Promise<FakeSshd> {
+export async function startFakeSshd(options: { env?: NodeJS.ProcessEnv } = {}): Promise<FakeSshd> {
   const hostPair = generateKeyPair('fake-sshd');
   const clientPair = generateKeyPair('examlab');
   const allowed = utils.parseKey(clientPair.publicKey);
@@ -64,7 +64,7 @@ export async function startFakeSshd(): Promise<FakeSshd> {
         session.on('exec', (acceptExec, _reject, info) => {
           state.commands.push(info.command);
           const channel: ServerChannel = acceptExec();
-          child = spawn('/bin/sh', ['-c', info.command], { stdio: ['pipe', 'pipe', 'pipe'] });
+          child = spawn('/bin/sh', ['-c', info.command], { stdio: ['pipe', 'pipe', 'pipe'], env: options.env ?? process.env });
           channel.pipe(child.stdin as NodeJS.WritableStream);
           child.stdin?.on('error', () => undefined);
           child.stdout?.pipe(channel, { end: false });

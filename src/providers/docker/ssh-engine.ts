@@ -1,4 +1,5 @@
-import { Agent } from 'node:http';
+import { Agent, type ClientRequest } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { HostConnection, type HostConnectionOptions } from '../../remote/index.js';
 
@@ -72,22 +73,35 @@ export function sshEngineAgent(options: HostConnectionOptions): Agent {
 }
 
 /**
- * An HTTP agent whose sockets are SSH streams: Node's keep-alive hooks
- * assume a TCP socket (`unref`, `setKeepAlive`); here an idle stream is
- * closed after IDLE_MS instead.
+ * An HTTP agent whose sockets are SSH streams. Node's keep-alive hooks call
+ * what a TCP socket has (`ref`, `unref`, `setKeepAlive`, `setTimeout`: the
+ * agent sets no timeout): a stream gets
+ * them as no-ops (its SSH connection's socket is what holds the process),
+ * so the hooks' own bookkeeping still runs (their error listener is added
+ * and removed). An idle stream is closed after IDLE_MS.
  */
 class StreamAgent extends Agent {
   private readonly idle = new WeakMap<object, NodeJS.Timeout>();
 
-  override keepSocketAlive(socket: Duplex): boolean {
+  override keepSocketAlive(socket: Socket): boolean {
+    asSocket(socket);
     const timer = setTimeout(() => socket.destroy(), IDLE_MS);
     timer.unref();
     this.idle.set(socket, timer);
+    super.keepSocketAlive(socket);
     return true;
   }
 
-  override reuseSocket(socket: Duplex): void {
+  override reuseSocket(socket: Socket, request: ClientRequest): void {
     clearTimeout(this.idle.get(socket));
     this.idle.delete(socket);
+    super.reuseSocket(asSocket(socket), request);
   }
+}
+
+/** A stream given the TCP socket methods Node's agent calls, as no-ops where the stream has none. */
+function asSocket(stream: Duplex): Socket {
+  const s = stream as Duplex & Partial<Record<'ref' | 'unref' | 'setKeepAlive' | 'setTimeout', () => unknown>>;
+  for (const method of ['ref', 'unref', 'setKeepAlive', 'setTimeout'] as const) s[method] ??= () => s;
+  return s as unknown as Socket;
 }
