@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { EnvironmentError, errorMessage } from '../../util/errors.js';
 import { Mutex } from '../../util/concurrency.js';
 import { sha256 } from '../../util/ids.js';
+import { retryUntil } from '../../util/retry.js';
 import { GRADER_TOOLS_DIR, type EngineCommand, type EngineCommandResult, type HostCapacity, type LabNetwork, type LabRef, type MachineInstance, type MachineRunState, type MachineSpec, type NetworkProvider, type Provider } from '../index.js';
 import { CgroupIsolation } from './cgroups.js';
 import { dockerCapacity } from './capacity.js';
@@ -233,16 +234,7 @@ export class DockerProvider implements Provider, NetworkProvider {
 
   async destroyMachines(lab: LabRef): Promise<void> {
     const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.lab}=${lab.labId}`] } });
-    await Promise.all(
-      containers.map((c) =>
-        this.docker
-          .getContainer(c.Id)
-          .remove({ force: true, v: true })
-          .catch((err: { statusCode?: number }) => {
-            if (err.statusCode !== 404) throw err;
-          }),
-      ),
-    );
+    await Promise.all(containers.map((c) => removeContainer(this.docker.getContainer(c.Id))));
     await Promise.all(containers.map((c) => CgroupIsolation.release((c.Names[0] ?? '').replace(/^\//, ''))));
     const volumes = await this.docker.listVolumes({ filters: { label: [`${LABEL.lab}=${lab.labId}`] } });
     for (const v of volumes.Volumes ?? []) await this.docker.getVolume(v.Name).remove().catch(() => undefined);
@@ -332,5 +324,24 @@ export class DockerProvider implements Provider, NetworkProvider {
     ]);
     const ids = [...containers.map((c) => c.Labels[LABEL.lab]), ...networks.map((n) => n.Labels?.[LABEL.lab])];
     return [...new Set(ids.filter((id): id is string => Boolean(id)))];
+  }
+}
+
+/** How long a removal another caller started (a teardown racing the daemon's own) is waited for. */
+const REMOVAL_WAIT_MS = 60_000;
+
+/** Removes a container and its anonymous volumes; one already gone, or being removed by another caller, is waited for, not an error. */
+async function removeContainer(container: Dockerode.Container): Promise<void> {
+  try {
+    await container.remove({ force: true, v: true });
+  } catch (err) {
+    const { statusCode, message } = err as { statusCode?: number; message?: string };
+    if (statusCode === 404) return;
+    if (statusCode !== 409 || !/already in progress/.test(message ?? '')) throw err;
+    await retryUntil(
+      () => container.inspect().then(() => false, (e: { statusCode?: number }) => e.statusCode === 404),
+      (gone) => gone,
+      { what: `the removal of container ${container.id} that another caller started`, timeoutMs: REMOVAL_WAIT_MS, intervalMs: 250 },
+    );
   }
 }
