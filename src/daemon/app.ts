@@ -50,6 +50,22 @@ export function createApp(config: Config, log: Logger): App {
       imagesDir: join(config.vmDir, 'images'),
     }),
   );
+  /** A lab host's libvirtd, over SSH: its VMs' files in the same folders there as here; the images copied from this host's. */
+  const labHostLibvirt = (name: string, libvirt: { url: string; sshKey?: string; sshHostKey?: string }, kvm: string | undefined) =>
+    once(async () =>
+      (await libvirtModule()).startLibvirtProvider(log.child({ provider: 'libvirt', host: name }), {
+        uri: libvirt.url,
+        labsDir: join(config.vmDir, 'labs'),
+        imagesDir: join(config.vmDir, 'images'),
+        accelerationCache: join(config.vmDir, `acceleration-${name}.json`),
+        labHost: {
+          sshKey: libvirt.sshKey as string, // required by the configuration with qemu+ssh://
+          sshHostKey: libvirt.sshHostKey as string,
+          socketDir: join(config.dataDir, 'run', `libvirt-${name}`),
+          ...(kvm === undefined ? {} : { kvm: kvm === 'true' }),
+        },
+      }),
+    );
   // Docker also makes every lab's networks (VMs join its bridges).
   const providers = new ProviderRegistry().register('docker', docker, { networks: true }).register('libvirt', libvirt);
   for (const host of config.labHosts) {
@@ -58,7 +74,8 @@ export function createApp(config: Config, log: Logger): App {
     );
     const local = host.engine.url.startsWith('unix:');
     // This host's libvirt serves a lab host whose engine is this host's too (its VMs join that engine's bridges).
-    const vms = (host.libvirt ? host.libvirt.url.startsWith('qemu:///') : local) ? 'local' : undefined;
+    const remote = host.libvirt && !host.libvirt.url.startsWith('qemu:///') ? host.libvirt : undefined;
+    const vms = remote ? labHostLibvirt(host.name, remote, host.labels.kvm) : (host.libvirt ? true : local) ? 'local' : undefined;
     providers.registerHost({ name: host.name, capacity: host.capacity, local, labels: host.labels }, start, vms);
   }
   const imageLog = log.child({ component: 'images' });

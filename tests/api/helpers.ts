@@ -107,7 +107,7 @@ export async function waitFor<T>(what: string, probe: () => Promise<T>, done: (v
  */
 export async function startedExam(
   url: string,
-  exam: { scenario?: string; scenarioYaml?: string; candidates: { id: string; name: string }[]; mode?: 'practice' | 'exam' },
+  exam: { scenario?: string; scenarioYaml?: string; candidates: { id: string; name: string }[]; mode?: 'practice' | 'exam'; end?: { keepLabs?: boolean } },
   timeoutMs = 150_000,
 ): Promise<{ examId: string; tokens: Record<string, string> }> {
   const op = api(url, OPERATOR);

@@ -160,9 +160,8 @@ describe('VMs on a lab host\'s libvirt, over SSH', () => {
     }
 
     // The grader logs in through the host, as the labs do: a lab record on that host, its machine reached by the provider's tunnel.
-    const providers = new ProviderRegistry()
-      .register('libvirt', async () => libvirt)
-      .registerHost({ name: 'remote', local: false }, async () => docker as Provider);
+    const providers = new ProviderRegistry().registerHost({ name: 'remote', local: false, labels: {} }, async () => docker as Provider, async () => libvirt);
+    expect(providers.engineOf('docker@remote', 'libvirt')).toBe('libvirt@remote');
     const record = {
       id: labA.labId,
       host: 'docker@remote',

@@ -91,9 +91,13 @@ describe('VMs of a lab host, reached through their provider', () => {
 
   /** The lab host `h1` (not this one), with its VMs' provider; a VM provider of this host that must never be started. */
   const registry = (vms: Provider) =>
-    new ProviderRegistry().register('libvirt', async () => vms).registerHost({ name: 'h1', local: false }, async () => {
-      throw new Error('the lab host\'s Docker engine is not needed to reach its VMs');
-    });
+    new ProviderRegistry().registerHost(
+      { name: 'h1', local: false, labels: {} },
+      async () => {
+        throw new Error('the lab host\'s Docker engine is not needed to reach its VMs');
+      },
+      async () => vms,
+    );
 
   const service = (providers: ProviderRegistry) =>
     new LabService({
