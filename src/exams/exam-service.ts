@@ -205,7 +205,7 @@ export class ExamService implements CandidateDirectory {
   private async refuseBeyondCapacity(loaded: LoadedScenario, candidates: number): Promise<void> {
     const room = await this.deps.labs.capacity(loaded);
     if (room && candidates > room.labs) {
-      throw new ConflictError(`this host can take ${room.labs} more labs of ${loaded.scenario.id} and the exam has ${candidates} candidates (limited by ${room.limitedBy}); see examlab doctor`);
+      throw new ConflictError(`${room.hosts ? `the ${room.hosts} lab hosts` : 'this host'} can take ${room.labs} more labs of ${loaded.scenario.id} and the exam has ${candidates} candidates (limited by ${room.limitedBy}); see examlab doctor`);
     }
   }
 

@@ -58,6 +58,8 @@ export interface CapacityReport {
   labs: number;
   /** The resource that sets it. */
   limitedBy: string;
+  /** Summed over this many lab hosts (a line each); absent for this host alone. */
+  hosts?: number;
   lines: CapacityLine[];
 }
 

@@ -130,9 +130,9 @@ function preference(fit: HostFit, needs: PlacementNeeds): number {
 /** The capacity of several lab hosts for one more lab of a kind: the sum of their rooms, a line per host. */
 export function hostsCapacity(fits: readonly HostFit[]): CapacityReport {
   const known = (f: HostFit) => f.room !== Number.MAX_SAFE_INTEGER;
-  const lines = fits.map((f) => ({ resource: `host ${f.host.name}`, perLab: '1 lab', available: f.detail, ...(known(f) ? { labs: f.room } : {}) }));
+  const lines = fits.map((f) => ({ resource: f.host.name, perLab: '1 lab', available: f.detail, ...(known(f) ? { labs: f.room } : {}) }));
   const open = fits.filter((f) => f.room > 0);
-  if (open.some((f) => !known(f))) return { labs: Number.MAX_SAFE_INTEGER, limitedBy: `nothing known of ${open.filter((f) => !known(f)).map((f) => f.host.name).join(', ')}`, lines };
+  if (open.some((f) => !known(f))) return { labs: Number.MAX_SAFE_INTEGER, limitedBy: `nothing known of ${open.filter((f) => !known(f)).map((f) => f.host.name).join(', ')}`, lines, hosts: fits.length };
   const tightest = [...fits].sort((a, b) => a.room - b.room)[0];
-  return { labs: open.reduce((sum, f) => sum + f.room, 0), limitedBy: tightest ? `the room of each host; the least: ${tightest.host.name}, ${tightest.detail}` : 'no lab host', lines };
+  return { labs: open.reduce((sum, f) => sum + f.room, 0), limitedBy: tightest ? `the room of each host; the least: ${tightest.host.name}, ${tightest.detail}` : 'no lab host', lines, hosts: fits.length };
 }

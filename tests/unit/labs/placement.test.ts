@@ -125,7 +125,7 @@ describe('placing labs on lab hosts', () => {
       .registerHost({ name: 'small', capacity: 10, local: false, labels: {} }, async () => engine(() => true, small))
       .registerHost({ name: 'big', local: false, labels: {} }, async () => engine(() => true, fewSubnets));
     const placement = new Placement(registry, store);
-    expect(hostsCapacity(await placement.fits(needs()))).toMatchObject({ labs: 5, lines: [{ resource: 'host small', labs: 3 }, { resource: 'host big', labs: 2 }] });
+    expect(hostsCapacity(await placement.fits(needs()))).toMatchObject({ labs: 5, lines: [{ resource: 'small', labs: 3 }, { resource: 'big', labs: 2 }] });
     const hosts = [];
     for (let i = 0; i < 5; i++) {
       const lab = await placement.place(newLab(), needs());
