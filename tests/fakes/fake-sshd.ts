@@ -76,28 +76,8 @@ export async function startFakeSshd(options: { env?: NodeJS.ProcessEnv } = {}): 
           });
         });
       });
-      client.on('tcpip', (accept, reject, info) => {
-        if (hanging) return;
-        const socket = connect(info.destPort, info.destIP);
-        socket.once('error', () => reject?.());
-        socket.once('connect', () => {
-          const channel = accept();
-          socket.removeAllListeners('error');
-          socket.on('error', () => channel.destroy());
-          channel.pipe(socket).pipe(channel);
-        });
-      });
-      client.on('openssh.streamlocal', (accept, reject, info) => {
-        if (hanging) return;
-        const socket = connect(info.socketPath);
-        socket.once('error', () => reject?.());
-        socket.once('connect', () => {
-          const channel = accept();
-          socket.removeAllListeners('error');
-          socket.on('error', () => channel.destroy());
-          channel.pipe(socket).pipe(channel);
-        });
-      });
+      client.on('tcpip', (accept, reject, info) => !hanging && join(connect(info.destPort, info.destIP), accept, reject));
+      client.on('openssh.streamlocal', (accept, reject, info) => !hanging && join(connect(info.socketPath), accept, reject));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -121,4 +101,15 @@ export async function startFakeSshd(options: { env?: NodeJS.ProcessEnv } = {}): 
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** A forwarding channel joined to the socket it asked for, once that connects; refused if it does not. */
+function join(socket: ReturnType<typeof connect>, accept: () => ServerChannel, reject?: () => void): void {
+  socket.once('error', () => reject?.());
+  socket.once('connect', () => {
+    const channel = accept();
+    socket.removeAllListeners('error');
+    socket.on('error', () => channel.destroy());
+    channel.pipe(socket).pipe(channel);
+  });
 }
