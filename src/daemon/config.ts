@@ -40,7 +40,7 @@ export interface Config {
   dockerEngine: DockerEngineConfig;
   /** Lab hosts (the daemon's `hosts:`): each a Docker engine of its own; labs are placed on them. None: `dockerEngine` only. */
   labHosts: LabHostConfig[];
-  /** libvirt connection for VMs: qemu:///system, or qemu+ssh://host/system. */
+  /** This host's libvirtd, for VMs of labs built here (a lab host's is in `labHosts`). */
   libvirtUri: string;
   /** VM files: built images in images/, per-lab overlays and sockets in labs/. Must be reachable by the QEMU user. */
   vmDir: string;
