@@ -53,7 +53,15 @@ export function renderText(text: string, values: ReadonlyMap<string, string>, co
   // A value must not make its line the here-document's delimiter (a candidate named "EOF" would end it early).
   for (const { at, doc, place } of inHeredoc) {
     const line = out.slice(out.lastIndexOf('\n', at - 1) + 1, out.indexOf('\n', at) === -1 ? out.length : out.indexOf('\n', at));
-    if ((doc.strip ? line.replace(/^\t+/, '') : line) === doc.delim) refuse(place, `would make its line "${doc.delim}", the end of the here-document it is placed in`);
+    const body = doc.strip ? line.replace(/^\t+/, '') : line;
+    if (body === doc.delim) refuse(place, `would make its line "${doc.delim}", the end of the here-document it is placed in`);
+    // dash (Debian's /bin/sh, 0.5.12) compares each line with the delimiter and, where the line starts like it and then
+    // goes on with a non-ASCII character, drops a byte of that character: "E" + "ş" under <<EOF reads as "E" and a stray byte.
+    const differs = [...doc.delim].findIndex((c, k) => body[k] !== c);
+    const same = differs === -1 ? doc.delim.length : differs;
+    if (same > 0 && (body.codePointAt(same) ?? 0) >= 0x80) {
+      refuse(place, `would start its line with "${body.slice(0, same)}" (as the here-document's end "${doc.delim}" starts) followed by a non-ASCII character, of which dash (Debian's /bin/sh) drops a byte: put other text first on the line, or write the value with printf '%s\\n'`);
+    }
   }
   return out;
 }
