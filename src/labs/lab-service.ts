@@ -211,7 +211,7 @@ export class LabService {
       await this.runSection(lab, 'faults');
       // Machines whose first boot depends on the others (a network boot) start now, on the lab as the candidate gets it:
       // started with the rest, a blank machine could be deployed by the sound setup before the faults.
-      await Promise.all(specs.filter(({ spec }) => spec.poweredOff).map(async ({ machine }) => (await this.deps.providers.get(machine.provider)).resumeMachine(ref, machine.name)));
+      await Promise.all(specs.filter(({ spec }) => spec.poweredOff).map(async ({ machine }) => (await this.engine(lab, machine.provider)).resumeMachine(ref, machine.name)));
       labLog.info({ seconds: (Date.now() - started) / 1000 }, 'lab ready');
       return store.transition(lab.id, 'ready');
     } catch (err) {
@@ -317,7 +317,6 @@ export class LabService {
   }
 
   /** What the engines say about each machine of the lab. */
-
   async machineStates(labId: string): Promise<Record<string, MachineRunState>> {
     const states: Record<string, MachineRunState> = {};
     await this.eachMachine(labId, async (provider, ref, machine) => void (states[machine] = await provider.machineState(ref, machine)));
