@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { MAX_PROBE_OUTPUT, sessionRunner, type GradingAccess, type MachineRunner, type Toolbox } from '../grading/index.js';
-import { GRADER_TOOLS_DIR, type EngineCommand, type LabRef, type Provider, type ProviderRegistry } from '../providers/index.js';
+import { GRADER_TOOLS_DIR, type EngineCommand, type Provider, type ProviderRegistry } from '../providers/index.js';
 import { openMachineSession, SshSession, type ExecOptions, type ExecResult, type MachineSession, type SshTarget } from '../remote/index.js';
 import { EnvironmentError, errorMessage } from '../util/errors.js';
 import { retryUntil } from '../util/retry.js';
-import type { LabRecord } from './lab-store.js';
+import { labRef, type LabRecord } from './lab-store.js';
 import type { MachineAccess, PlacedMachine } from './machine-access.js';
 import { rebootMachine } from './reboot.js';
 
@@ -84,12 +84,10 @@ export class LabMachineAccess implements MachineAccess {
 
   /** The engine's own way in, when the machine's provider has one. */
   private async engine(lab: LabRecord, machine: string): Promise<EngineTarget | undefined> {
-    const placed = lab.topology?.machines.find((m) => m.name === machine);
-    if (!placed) throw new EnvironmentError(`lab ${lab.id} has no machine ${machine}`);
-    const provider = await this.providers.get(this.providers.engineOf(lab.host, placed.provider));
+    const provider = await providerOf(this.providers, lab, machine);
     const exec = provider.exec?.bind(provider);
     if (!exec) return undefined;
-    const ref: LabRef = { labId: lab.id, examId: lab.examId, candidateId: lab.candidateId };
+    const ref = labRef(lab);
     return { name: machine, exec: (command) => exec(ref, machine, command) };
   }
 }
@@ -166,7 +164,7 @@ export function gradingAccess(lab: LabRecord, machines: MachineAccess): GradingA
 
 /** The way to a machine's sshd through its engine, for an engine on another host (see Provider.tunnel). */
 export function machineTunnel(providers: ProviderRegistry, lab: LabRecord, machine: string): () => Promise<Duplex | undefined> {
-  return async () => (await providerOf(providers, lab, machine)).tunnel?.(labRefOf(lab), machine, 22);
+  return async () => (await providerOf(providers, lab, machine)).tunnel?.(labRef(lab), machine, 22);
 }
 
 /**
@@ -176,12 +174,12 @@ export function machineTunnel(providers: ProviderRegistry, lab: LabRecord, machi
  * provider.
  */
 export function machineConsoleStream(providers: ProviderRegistry, lab: LabRecord, machine: string, which: 'console' | 'agent'): () => Promise<Duplex | undefined> {
-  return async () => (onThisHost(providers, lab) ? undefined : (await providerOf(providers, lab, machine)).consoleStream?.(labRefOf(lab), machine, which));
+  return async () => (onThisHost(providers, lab) ? undefined : (await providerOf(providers, lab, machine)).consoleStream?.(labRef(lab), machine, which));
 }
 
 /** The end of a VM's console log through its provider, for one kept on another host (see Provider.consoleLogTail); nothing for this host's. */
 export function machineConsoleLog(providers: ProviderRegistry, lab: LabRecord, machine: string): (maxBytes: number) => Promise<Buffer | undefined> {
-  return async (maxBytes) => (onThisHost(providers, lab) ? undefined : (await providerOf(providers, lab, machine)).consoleLogTail?.(labRefOf(lab), machine, maxBytes));
+  return async (maxBytes) => (onThisHost(providers, lab) ? undefined : (await providerOf(providers, lab, machine)).consoleLogTail?.(labRef(lab), machine, maxBytes));
 }
 
 /** Whether the lab's machines run on this host: no lab host, or this host's own. */
@@ -194,10 +192,6 @@ async function providerOf(providers: ProviderRegistry, lab: LabRecord, machine: 
   const placed = lab.topology?.machines.find((m) => m.name === machine);
   if (!placed) throw new EnvironmentError(`lab ${lab.id} has no machine ${machine}`);
   return providers.get(providers.engineOf(lab.host, placed.provider));
-}
-
-function labRefOf(lab: LabRecord): LabRef {
-  return { labId: lab.id, examId: lab.examId, candidateId: lab.candidateId };
 }
 
 /** Root's SSH target for `machine` of the lab, which must exist: the grader's key, the pinned host key, the guest agent. */

@@ -1,4 +1,3 @@
-import { createConnection } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -9,7 +8,7 @@ import type { BuiltImage, ImageService } from '../images/index.js';
 import type { LabNetwork, LabRef, MachineBoot, MachineRunState, MachineSpec, Provider, ProviderRegistry } from '../providers/index.js';
 import { applyDraw, drawFaults, drawOf, drawVariables, parseScenario, renderScenario, renderText, resolveVariables, type DrawBasis, type FaultDraw, type LoadedScenario, type Machine, type Scenario } from '../scenario/index.js';
 import { generateKeyPair } from '../remote/index.js';
-import type { LabRecord, LabStore, LabTopology, RunPurpose, RunRecord } from './lab-store.js';
+import { labRef, type LabRecord, type LabStore, type LabTopology, type RunPurpose, type RunRecord } from './lab-store.js';
 import { mapLimit } from '../util/concurrency.js';
 import { newId, sha256 } from '../util/ids.js';
 import { gradingAccess, machineConsoleLog, machineConsoleStream, machineTunnel } from './access.js';
@@ -21,6 +20,7 @@ import { planTopology, valuesFor } from './topology.js';
 import { fitLabs, labNeeds, type CapacityReport } from './capacity.js';
 import { hostsCapacity, Placement, type PlacementNeeds } from './placement.js';
 import { shq } from '../util/shell.js';
+import { connectUnixSocket } from '../util/unix-socket.js';
 
 export interface LabServiceDeps {
   store: LabStore;
@@ -305,15 +305,7 @@ export class LabService {
   async openConsole(lab: LabRecord, machine: string): Promise<Duplex> {
     const placed = lab.topology?.machines.find((m) => m.name === machine);
     if (!placed?.console) throw new InputError(`machine ${machine} has no serial console`);
-    const socket = placed.console.socket;
-    return (
-      (await machineConsoleStream(this.deps.providers, lab, machine, 'console')()) ??
-      new Promise<Duplex>((resolve, reject) => {
-        const s = createConnection(socket);
-        s.once('connect', () => resolve(s));
-        s.once('error', reject);
-      })
-    );
+    return (await machineConsoleStream(this.deps.providers, lab, machine, 'console')()) ?? connectUnixSocket(placed.console.socket);
   }
 
   /** What the engines say about each machine of the lab. */
@@ -552,6 +544,3 @@ function machineBoot(machine: Machine, image: BuiltImage | undefined): MachineBo
   return { mode: 'kernel', kernel: image.kernel.path, initrd: image.kernel.initrd, cmdline: image.kernel.cmdline };
 }
 
-export function labRef(lab: LabRecord): LabRef {
-  return { labId: lab.id, examId: lab.examId, candidateId: lab.candidateId };
-}

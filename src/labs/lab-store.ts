@@ -4,7 +4,7 @@ import { NotFoundError } from '../util/errors.js';
 import { assertTransition, type LabState } from './states.js';
 import type { CheckResult } from '../grading/index.js';
 import type { Score } from '../grading/index.js';
-import type { LabNetwork, MachineConsole, ProviderName } from '../providers/index.js';
+import type { LabNetwork, LabRef, MachineConsole, ProviderName } from '../providers/index.js';
 
 /** Where each machine of a lab ended up, filled in as provisioning goes. */
 export interface LabTopology {
@@ -251,4 +251,9 @@ function toRecord(row: LabRow): LabRecord {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
+}
+
+/** The names a provider gives the lab's objects: its id, and its exam and candidate when it has them. */
+export function labRef(lab: LabRecord): LabRef {
+  return { labId: lab.id, examId: lab.examId, candidateId: lab.candidateId };
 }

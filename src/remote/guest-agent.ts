@@ -1,8 +1,8 @@
-import { createConnection } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ExamlabError, TimeoutError, errorMessage } from '../util/errors.js';
 import type { ExecOptions, ExecResult } from './ssh-client.js';
 import { Mutex } from '../util/concurrency.js';
+import { connectUnixSocket } from '../util/unix-socket.js';
 
 /** The guest agent could not be reached or did not answer: the machine is unreachable, not "failing". */
 export class GuestAgentError extends ExamlabError {}
@@ -74,10 +74,8 @@ export class GuestAgentSession {
       });
       const socket =
         opened ??
-        (await new Promise<Duplex>((resolve, reject) => {
-          const s = createConnection(path);
-          s.once('connect', () => resolve(s));
-          s.once('error', (err) => reject(new GuestAgentError(`cannot reach the guest agent at ${path}: ${err.message}`)));
+        (await connectUnixSocket(path).catch((err: Error) => {
+          throw new GuestAgentError(`cannot reach the guest agent at ${path}: ${err.message}`);
         }));
       const session = new GuestAgentSession(socket, path, release);
       try {

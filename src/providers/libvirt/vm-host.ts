@@ -1,10 +1,10 @@
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { HostConnection } from '../../remote/index.js';
 import { runCommand } from '../../util/command.js';
+import { connectUnixSocket } from '../../util/unix-socket.js';
 
 /**
  * The host whose libvirtd runs a provider's VMs, as the provider uses its
@@ -44,13 +44,7 @@ export const localVmHost: VmHost = {
   list: (dir) => readdir(dir).catch(() => [] as string[]),
   place: (path, make) => make(path),
   readFile: (path) => readFile(path).catch(() => undefined),
-  openSocket: (path, timeoutMs) =>
-    new Promise((resolve, reject) => {
-      const socket = createConnection(path);
-      const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      socket.once('connect', () => (clearTimeout(timer), resolve(socket)));
-      socket.once('error', (err) => (clearTimeout(timer), reject(err)));
-    }),
+  openSocket: (path, timeoutMs) => connectUnixSocket(path, timeoutMs),
 };
 
 /** Time for a file operation on a lab host (a few commands over SSH). */
