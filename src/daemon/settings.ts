@@ -57,9 +57,10 @@ const sshLogin = {
 
 const labHostSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,30}$/, 'lowercase letters, digits and dashes'),
+  // The short form (a string) is the address alone: made the long form here, so the rest reads one shape.
   docker: z
     .union([
-      z.string(),
+      z.string().transform((url) => ({ url }) as { url: string; tls?: string; sshKey?: string; sshHostKey?: string }),
       z.strictObject({
         url: z.string().describe('unix:///var/run/docker.sock, tcp://host:2376 (with tls) or ssh://user@host (with sshKey)'),
         tls: z.string().optional().describe('A folder holding ca.pem, cert.pem and key.pem (the client certificate)'),
@@ -68,22 +69,22 @@ const labHostSchema = z.strictObject({
     ])
     .describe('The host\'s Docker engine'),
   libvirt: z
-    .union([z.string(), z.strictObject({ url: z.string(), ...sshLogin })])
+    .union([z.string().transform((url) => ({ url }) as { url: string; sshKey?: string; sshHostKey?: string }), z.strictObject({ url: z.string(), ...sshLogin })])
     .optional()
     .describe('libvirt on the same host, for labs with VMs: qemu:///system (this host) or qemu+ssh://user@host/system (the SSH key and host key default to the docker entry\'s)'),
   capacity: z.number().int().min(1).optional().describe('Labs it may hold at once; otherwise as many as its memory, disk and subnets allow'),
   labels: labelSchema.describe('What the host offers, e.g. kvm: true; a scenario\'s hostLabels must all match'),
 }).superRefine((host, ctx) => {
-  const docker = typeof host.docker === 'string' ? { url: host.docker } : host.docker;
+  const { docker } = host;
   const need = (path: string[], why: string) => ctx.addIssue({ code: 'custom', path, message: why });
   if (!/^(unix|tcp|ssh):\/\//.test(docker.url)) ctx.addIssue({ code: 'custom', path: ['docker'], message: `${docker.url}: expected unix:///path, tcp://host:port (with tls) or ssh://user@host (with sshKey and sshHostKey)` });
-  else if (docker.url.startsWith('tcp:') && !('tls' in docker && docker.tls)) need(['docker', 'tls'], 'an engine on TCP needs TLS client certificates (a folder of ca.pem, cert.pem, key.pem): without, whoever reaches the port is root on the host');
+  else if (docker.url.startsWith('tcp:') && !docker.tls) need(['docker', 'tls'], 'an engine on TCP needs TLS client certificates (a folder of ca.pem, cert.pem, key.pem): without, whoever reaches the port is root on the host');
   else if (docker.url.startsWith('ssh:')) {
-    if (!('sshKey' in docker && docker.sshKey)) need(['docker', 'sshKey'], 'the private key file examlab logs in to the host with');
-    if (!('sshHostKey' in docker && docker.sshHostKey)) need(['docker', 'sshHostKey'], 'the host\'s public key, as in known_hosts (ssh-ed25519 AAAA…)');
+    if (!docker.sshKey) need(['docker', 'sshKey'], 'the private key file examlab logs in to the host with');
+    if (!docker.sshHostKey) need(['docker', 'sshHostKey'], 'the host\'s public key, as in known_hosts (ssh-ed25519 AAAA…)');
   }
   if (host.libvirt === undefined) return;
-  const libvirt = libvirtOf(host);
+  const libvirt = libvirtOf(docker, host.libvirt);
   if (libvirt.url.startsWith('qemu:///')) {
     if (!docker.url.startsWith('unix:')) need(['libvirt'], `${libvirt.url} is this host's libvirt: its VMs cannot join the lab networks of an engine on another host (give qemu+ssh://user@host/system)`);
   } else if (/^qemu\+ssh:\/\/[^/]+\/system$/.test(libvirt.url)) {
@@ -95,9 +96,7 @@ const labHostSchema = z.strictObject({
 type LabHostEntry = z.output<typeof labHostSchema>;
 
 /** A host's libvirt entry, its SSH login defaulting to the docker entry's. */
-function libvirtOf(host: Pick<LabHostEntry, 'docker' | 'libvirt'>): { url: string; sshKey?: string; sshHostKey?: string } {
-  const docker: { sshKey?: string; sshHostKey?: string } = typeof host.docker === 'string' ? {} : host.docker;
-  const libvirt = typeof host.libvirt === 'string' ? { url: host.libvirt } : (host.libvirt as { url: string; sshKey?: string; sshHostKey?: string });
+function libvirtOf(docker: LabHostEntry['docker'], libvirt: NonNullable<LabHostEntry['libvirt']>): { url: string; sshKey?: string; sshHostKey?: string } {
   return { url: libvirt.url, sshKey: libvirt.sshKey ?? docker.sshKey, sshHostKey: libvirt.sshHostKey ?? docker.sshHostKey };
 }
 
@@ -189,12 +188,12 @@ export function defaultPublicHost(): string {
 /** The lab hosts of the configuration, as the composition root takes them. */
 export function labHostsOf(config: DaemonConfig): LabHostConfig[] {
   return config.hosts.map((h) => {
-    const docker = typeof h.docker === 'string' ? { url: h.docker } : h.docker;
+    const { docker } = h;
     const tls = docker.tls ? { ca: join(docker.tls, 'ca.pem'), cert: join(docker.tls, 'cert.pem'), key: join(docker.tls, 'key.pem') } : undefined;
     return {
       name: h.name,
       engine: { url: docker.url, ...(tls ? { tls } : {}), ...(docker.sshKey ? { sshKey: docker.sshKey, sshHostKey: docker.sshHostKey } : {}) },
-      ...(h.libvirt !== undefined ? { libvirt: libvirtOf(h) } : {}),
+      ...(h.libvirt !== undefined ? { libvirt: libvirtOf(docker, h.libvirt) } : {}),
       capacity: h.capacity,
       labels: h.labels,
     };
