@@ -14,6 +14,8 @@ const turns = new Map<string, Mutex>();
 
 /** The longest answer read from a guest agent (qemu-ga caps captured output at 16 MiB, base64 makes it 4/3). */
 const MAX_ANSWER_BYTES = 24 << 20;
+/** Answers left unread by an earlier client, skipped before the sync's: a few at most from a real agent. */
+const MAX_STALE_LINES = 1000;
 
 /**
  * A root session through the QEMU guest agent (qemu-ga) of a VM, over the
@@ -25,7 +27,11 @@ const MAX_ANSWER_BYTES = 24 << 20;
  * 0xFF byte, so whatever an earlier client left unread is skipped.
  */
 export class GuestAgentSession {
+  /** What came in and is not taken yet: joined into `buffer` only when a line is wanted and may have ended, so a long answer or a flood costs one copy. */
   private buffer = Buffer.alloc(0);
+  private pending: Buffer[] = [];
+  /** Bytes held (buffer and pending), capped. */
+  private received = 0;
   private waiting?: { resolve: (line: string) => void; reject: (err: Error) => void };
   private closed?: Error;
 
@@ -35,13 +41,14 @@ export class GuestAgentSession {
     private readonly release: () => void,
   ) {
     socket.on('data', (chunk: Buffer) => {
-      this.buffer = Buffer.concat([this.buffer, chunk]);
+      this.received += chunk.length;
       // An agent the candidate replaced may flood: no answer is ever this long (guest-exec output is capped by the agent).
-      if (this.buffer.length > MAX_ANSWER_BYTES) {
-        socket.destroy(new GuestAgentError(`the guest agent sent more than ${MAX_ANSWER_BYTES} bytes without ending an answer`));
+      if (this.received > MAX_ANSWER_BYTES) {
+        socket.destroy(new GuestAgentError(`the guest agent sent more than ${MAX_ANSWER_BYTES} bytes that are no answer to what was asked`));
         return;
       }
-      this.deliver();
+      this.pending.push(chunk);
+      if (this.waiting && (chunk.includes(0x0a) || chunk.includes(0xff))) this.deliver();
     });
     const end = (err?: Error) => {
       this.closed = new GuestAgentError(`guest agent connection ${path} closed${err ? `: ${err.message}` : ''}`);
@@ -91,27 +98,40 @@ export class GuestAgentSession {
     }
   }
 
+  /** Bounded as a whole: an agent that answers line after line, but never with our id, ends like a silent one. */
   private async sync(timeoutMs: number): Promise<void> {
     const id = Math.floor(Math.random() * 2 ** 31);
+    const deadline = Date.now() + timeoutMs;
     this.socket.write(`${JSON.stringify({ execute: 'guest-sync-delimited', arguments: { id } })}\n`);
-    for (;;) {
-      const answer = await this.nextLine(timeoutMs, 'the guest agent did not answer (is the machine booted, and qemu-ga running in it?)');
-      if ((JSON.parse(answer) as { return?: number }).return === id) return;
+    for (let skipped = 0; ; skipped++) {
+      const answer = await this.nextLine(Math.max(1, deadline - Date.now()), 'the guest agent did not answer (is the machine booted, and qemu-ga running in it?)');
+      if (parseAnswer<number>(answer).return === id) return;
+      if (Date.now() >= deadline) throw new TimeoutError(`the guest agent did not answer its sync within ${timeoutMs} ms (${this.path})`);
+      if (skipped >= MAX_STALE_LINES) throw new GuestAgentError(`the guest agent sent more than ${MAX_STALE_LINES} lines before answering its sync (${this.path})`);
     }
   }
 
+  /** Hands the next whole line to whoever waits for it; the bytes before a sync marker are an earlier client's, skipped. */
   private deliver(): void {
     if (!this.waiting) return;
-    const sentinel = this.buffer.lastIndexOf(0xff);
-    if (sentinel >= 0) this.buffer = this.buffer.subarray(sentinel + 1);
-    const newline = this.buffer.indexOf(0x0a);
-    if (newline < 0) return;
-    const line = this.buffer.subarray(0, newline).toString('utf8').trim();
-    this.buffer = this.buffer.subarray(newline + 1);
-    if (!line) return this.deliver();
-    const waiting = this.waiting;
-    this.waiting = undefined;
-    waiting.resolve(line);
+    if (this.pending.length) {
+      // Only new bytes are searched for the marker: what was searched once is not searched again.
+      let parts = [this.buffer, ...this.pending];
+      const marked = parts.findLastIndex((part) => part.includes(0xff));
+      if (marked >= 0) parts = [(parts[marked] as Buffer).subarray((parts[marked] as Buffer).lastIndexOf(0xff) + 1), ...parts.slice(marked + 1)];
+      this.buffer = Buffer.concat(parts);
+      this.pending = [];
+    }
+    for (let newline = this.buffer.indexOf(0x0a); newline >= 0; newline = this.buffer.indexOf(0x0a)) {
+      const line = this.buffer.subarray(0, newline).toString('utf8').trim();
+      this.buffer = this.buffer.subarray(newline + 1);
+      this.received = this.buffer.length;
+      if (!line) continue;
+      const waiting = this.waiting;
+      this.waiting = undefined;
+      waiting.resolve(line);
+      return;
+    }
   }
 
   private nextLine(timeoutMs: number, what: string): Promise<string> {
@@ -131,7 +151,7 @@ export class GuestAgentSession {
 
   private async call<T>(execute: string, args: object, timeoutMs = 30_000): Promise<T> {
     this.socket.write(`${JSON.stringify({ execute, arguments: args })}\n`);
-    const answer = JSON.parse(await this.nextLine(timeoutMs, `the guest agent did not answer ${execute}`)) as { return?: T; error?: { desc?: string } };
+    const answer = parseAnswer<T>(await this.nextLine(timeoutMs, `the guest agent did not answer ${execute}`));
     if (answer.error) throw new GuestAgentError(`guest agent ${execute}: ${answer.error.desc ?? JSON.stringify(answer.error)}`);
     return answer.return as T;
   }
@@ -148,7 +168,8 @@ export class GuestAgentSession {
     });
     const deadline = Date.now() + options.timeoutMs;
     for (let interval = 20; ; interval = Math.min(interval * 2, 250)) {
-      const status = await this.call<{ exited: boolean; exitcode?: number; signal?: number; 'out-data'?: string; 'err-data'?: string }>('guest-exec-status', { pid });
+      // Each poll waits no longer than the command has left: an agent that answers slowly cannot stretch the deadline.
+      const status = await this.call<{ exited: boolean; exitcode?: number; signal?: number; 'out-data'?: string; 'err-data'?: string }>('guest-exec-status', { pid }, Math.max(1000, Math.min(30_000, deadline - Date.now() + 5000)));
       if (status.exited) {
         const bytes = (b64?: string) => (b64 ? Buffer.from(b64, 'base64') : Buffer.alloc(0));
         const stdout = bytes(status['out-data']);
@@ -184,4 +205,16 @@ export class GuestAgentSession {
     this.socket.destroy();
     this.release();
   }
+}
+
+/** One line of the agent's JSON protocol; a line that is not a JSON object is the agent's fault, said as such. */
+function parseAnswer<T>(line: string): { return?: T; error?: { desc?: string } } {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    throw new GuestAgentError(`the guest agent answered with something that is not JSON: ${JSON.stringify(line.slice(0, 80))}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new GuestAgentError(`the guest agent answered with something that is not a JSON object: ${JSON.stringify(line.slice(0, 80))}`);
+  return value as { return?: T; error?: { desc?: string } };
 }

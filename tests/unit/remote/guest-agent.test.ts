@@ -76,4 +76,34 @@ describe('guest agent session', () => {
       impostor.close();
     }
   });
+
+  /** An agent the candidate replaced: once asked anything, it writes `unit` without end, as fast as the socket takes it. */
+  async function startFloodingAgent(path: string, unit: string): Promise<Server> {
+    const block = Buffer.from(unit.repeat(Math.ceil(65536 / unit.length)));
+    const flooder = createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', () => {
+        const pump = () => {
+          while (!socket.destroyed && socket.write(block));
+          if (!socket.destroyed) socket.once('drain', pump);
+        };
+        pump();
+      });
+    });
+    await new Promise<void>((resolve) => flooder.listen(path, resolve));
+    return flooder;
+  }
+
+  test.each([
+    ['one line that never ends', 'x', /more than \d+ bytes/],
+    ['well-formed answers that are never the one asked for', '{"return": 1}\n', /more than 1000 lines|did not answer its sync/],
+    ['empty lines', '\n', /did not answer/],
+    ['lines that are not JSON', 'garbage\n', /not JSON/],
+  ])('an agent that floods (%s) is an error within the time given, with a bounded buffer', async (_what, unit, message) => {
+    const path = socketPath();
+    server = await startFloodingAgent(path, unit);
+    const started = Date.now();
+    await expect(GuestAgentSession.connect(path, 1500)).rejects.toThrow(message);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
 });
