@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import Dockerode from 'dockerode';
 import type { RunRecord } from '../../src/labs/index.js';
 import { createTestApp, inlineScenario, rootShell, scenarioHead } from './helpers.js';
 
@@ -11,6 +12,8 @@ import { createTestApp, inlineScenario, rootShell, scenarioHead } from './helper
 const SCENARIO = `${scenarioHead('trust')}machines:
   - name: pc
     image: workstation
+    # Room for the process flood below (a scenario may allow this many).
+    resources: { pids: 4096, memory: 1G }
 setup:
   - machine: pc
     run: systemctl enable --now cups.service
@@ -203,6 +206,41 @@ echo started`;
     await shell('pkill -KILL -f stall-grader; sleep 0.2; pkill -KILL -x examlab-probe; true');
     expect(statuses(await app.labs.grade(labId))).toEqual(BROKEN);
   }, 180_000);
+
+  test('a flood of processes past what the grader lists: the check that needs the whole list is an error, the others keep their verdicts, the run ends in time', async () => {
+    // 1300 processes, each executing a file under a 4 KB path with a 4 KB command line: about 10 MB of process listing, past the probe's 8 MiB.
+    const flood = `d=/var/tmp; i=0; while [ $i -lt 16 ]; do d="$d/$(printf '%0250d' $i)"; i=$((i+1)); done
+mkdir -p "$d" && cp /bin/sleep "$d/s"
+arg=$(printf '%04000d' 0)
+i=0; while [ $i -lt 1300 ]; do setsid "$d/s" 3600 "$arg" </dev/null >/dev/null 2>&1 & i=$((i+1)); done
+sleep 2; pgrep -c -x s`;
+    expect(Number((await shell(flood, 120_000)).stdout.trim())).toBeGreaterThanOrEqual(1300);
+    const started = Date.now();
+    const run = await app.labs.grade(labId);
+    expect((Date.now() - started) / 1000).toBeLessThan(30);
+    const process = run.results.find((r) => r.checkId === 'cupsd-process');
+    expect(process).toMatchObject({ status: 'error', points: 0 });
+    expect(process?.message).toMatch(/whole/);
+    expect(statuses(run).filter(([id]) => id !== 'cupsd-process')).toEqual(BROKEN.filter(([id]) => id !== 'cupsd-process'));
+    expect(run.score?.complete).toBe(false);
+    await shell('pkill -KILL -x s; sleep 1; pgrep -c -x s; true');
+    expect(statuses(await app.labs.grade(labId))).toEqual(BROKEN);
+  }, 240_000);
+
+  test("a directory tree nested past the kernel's path limit does not keep the lab from being removed", async () => {
+    // The engine's btrfs driver walks a layer by full path: past 4096 bytes it cannot, and the container would stay.
+    const deep = `mk() { p=$1; i=0; while [ $i -lt 12 ]; do p="$p/$(printf '%0250d' $i)"; i=$((i+1)); done; mkdir -p "$p"; echo "$p"; }
+outer=$(mk /var/tmp/deep-a); inner=$(mk /var/tmp/deep-b)
+mv /var/tmp/deep-b "$outer/" && chmod 000 "$outer"
+find /var/tmp/deep-a | awk '{ if (length($0) > m) m = length($0) } END { print m }'`;
+    expect(Number((await shell(deep, 60_000)).stdout.trim())).toBeGreaterThan(6000);
+    const docker = new Dockerode();
+    const ofLab = () => docker.listContainers({ all: true, filters: { label: [`examlab.lab=${labId}`] } });
+    expect(await ofLab()).toHaveLength(1);
+    await app.labs.destroy(labId);
+    expect(await ofLab()).toEqual([]);
+    labId = '';
+  }, 600_000);
 });
 
 /** Liars: each prints what a grader that trusted it would take as a pass. */

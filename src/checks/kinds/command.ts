@@ -31,8 +31,13 @@ export const commandKind = defineKind(
       return { machine: check.machine, probe: { run: obs('run', ...args) } };
     },
     evaluate(check, facts) {
-      const out = check.shell === 'powershell' ? facts.script : parseRun(textRecord(facts), check.timeout);
+      const out: { exitCode: number; stdout: string; stderr: string; cut?: { stdout: boolean; stderr: boolean } } | undefined =
+        check.shell === 'powershell' ? facts.script : parseRun(textRecord(facts), check.timeout);
       if (!out) throw new ProbeError('the machine did not run this command');
+      // The probe keeps RUN_KEEP bytes of each stream: a matcher could judge differently on the rest, so a cut stream it looks at is no verdict.
+      for (const stream of ['stdout', 'stderr'] as const) {
+        if (check[stream] !== undefined && out.cut?.[stream]) throw new ProbeError(`the command printed more than the ${RUN_KEEP / 1024} KiB of ${stream} the grader reads: its ${stream} cannot be judged whole`);
+      }
       const stdout = out.stdout.replace(/\n+$/, '');
       const stderr = out.stderr.replace(/\n+$/, '');
       const assertions = [assertMatch('exit code', check.exitCode ?? 0, out.exitCode)];
@@ -55,6 +60,9 @@ export function oneLine(script: string): string {
   return `eval "$(printf '${format}')"`;
 }
 
+/** Bytes of each of stdout and stderr the probe keeps (RUN_KEEP in examlab-probe.c). */
+const RUN_KEEP = 65536;
+
 /** The probe's record of a command: exit status, then what it printed. */
 function textRecord(facts: ProbeFacts): Buffer {
   const record = answered(facts, 'run', 'run the command');
@@ -63,7 +71,7 @@ function textRecord(facts: ProbeFacts): Buffer {
 }
 
 /** `exit=..\nsignal=..\ntimed_out=..\nstdout=LEN\nstderr=LEN\n\n` then the bytes of stdout and stderr. */
-export function parseRun(data: Buffer, timeoutMs: number): { exitCode: number; stdout: string; stderr: string } {
+export function parseRun(data: Buffer, timeoutMs: number): { exitCode: number; stdout: string; stderr: string; cut: { stdout: boolean; stderr: boolean } } {
   const split = data.indexOf('\n\n');
   if (split < 0) throw new ProbeError('the probe\'s answer for this command is malformed');
   const head = parsePlain(data.subarray(0, split).toString('utf8'));
@@ -77,5 +85,6 @@ export function parseRun(data: Buffer, timeoutMs: number): { exitCode: number; s
     exitCode: signal ? 128 + signal : Number(head.get('exit')),
     stdout: body.subarray(0, outLength).toString('utf8'),
     stderr: body.subarray(outLength).toString('utf8'),
+    cut: { stdout: outLength >= RUN_KEEP, stderr: errLength >= RUN_KEEP },
   };
 }

@@ -16,6 +16,7 @@ import { engineHostFirewall, ensureHostIsolation } from './host-firewall.js';
 import { LABEL, labLabels, objectName } from '../index.js';
 import { freeSubnet, hostAddress } from '../index.js';
 import { tarOf } from './tar.js';
+import { clearLayer, isPathTooLong } from './too-deep.js';
 
 /** Subnets tried when other processes keep taking the free one first. */
 const SUBNET_ATTEMPTS = 8;
@@ -234,7 +235,7 @@ export class DockerProvider implements Provider, NetworkProvider {
 
   async destroyMachines(lab: LabRef): Promise<void> {
     const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.lab}=${lab.labId}`] } });
-    await Promise.all(containers.map((c) => removeContainer(this.docker.getContainer(c.Id))));
+    await Promise.all(containers.map((c) => removeContainer(this.docker, this.docker.getContainer(c.Id))));
     await Promise.all(containers.map((c) => CgroupIsolation.release((c.Names[0] ?? '').replace(/^\//, ''))));
     const volumes = await this.docker.listVolumes({ filters: { label: [`${LABEL.lab}=${lab.labId}`] } });
     for (const v of volumes.Volumes ?? []) await this.docker.getVolume(v.Name).remove().catch(() => undefined);
@@ -330,13 +331,22 @@ export class DockerProvider implements Provider, NetworkProvider {
 /** How long a removal another caller started (a teardown racing the daemon's own) is waited for. */
 const REMOVAL_WAIT_MS = 60_000;
 
-/** Removes a container and its anonymous volumes; one already gone, or being removed by another caller, is waited for, not an error. */
-async function removeContainer(container: Dockerode.Container): Promise<void> {
+/**
+ * Removes a container and its anonymous volumes; one already gone, or being
+ * removed by another caller, is waited for, not an error. A container whose
+ * files nest too deep for the engine to remove has its layer emptied first.
+ */
+async function removeContainer(docker: Dockerode, container: Dockerode.Container): Promise<void> {
   try {
     await container.remove({ force: true, v: true });
   } catch (err) {
     const { statusCode, message } = err as { statusCode?: number; message?: string };
     if (statusCode === 404) return;
+    if (isPathTooLong(err)) {
+      await clearLayer(docker, container);
+      await container.remove({ force: true, v: true });
+      return;
+    }
     if (statusCode !== 409 || !/already in progress/.test(message ?? '')) throw err;
     await retryUntil(
       () => container.inspect().then(() => false, (e: { statusCode?: number }) => e.statusCode === 404),

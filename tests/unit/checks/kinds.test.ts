@@ -259,6 +259,15 @@ describe('check kinds read what the probe saw', () => {
     expect(() => evaluate(c, { run: 'exit=0\nsignal=9\ntimed_out=1\nstdout=0\nstderr=0\n\n' })).toThrow(/timed out/);
   });
 
+  test('command: a stream cut at the 64 KiB the probe keeps is no verdict where a matcher looks at it; the exit code alone still is', () => {
+    const ran = (stdout: string, stderr = '') => `exit=0\nsignal=0\ntimed_out=0\nstdout=${Buffer.byteLength(stdout)}\nstderr=${Buffer.byteLength(stderr)}\n\n${stdout}${stderr}`;
+    const flood = 'y\n'.repeat(32768);
+    expect(() => evaluate(check({ kind: 'command', run: 'cat /etc/motd', stdout: { not: { contains: 'secret' } } }), { run: ran(flood) })).toThrow(/more than the 64 KiB of stdout/);
+    expect(() => evaluate(check({ kind: 'command', run: 'cat /etc/motd', stderr: '' }), { run: ran('', flood) })).toThrow(/more than the 64 KiB of stderr/);
+    expect(passes(evaluate(check({ kind: 'command', run: 'cat /etc/motd' }), { run: ran(flood) }))).toBe(true);
+    expect(passes(evaluate(check({ kind: 'command', run: 'cat /etc/motd', stderr: '' }), { run: ran(flood) }))).toBe(true);
+  });
+
   test('command: a script of several lines travels as one line and runs the same', () => {
     const script = "echo \"a b\"\nprintf '%s\\n' 'it''s' \\\\ 100%\nexit 3";
     const line = oneLine(script);
