@@ -65,6 +65,15 @@ export const createExamBody = z
 
 export const rosterBody = z.array(rosterEntrySchema).max(MAX_CANDIDATES);
 
+export const rosterCheckQuery = z.strictObject({
+  name: z
+    .string()
+    .max(200)
+    .regex(/^[^/\\\x00-\x1f]+$/, 'a file name, without a folder')
+    .optional()
+    .describe('The file\'s name, which the report names rows by (default "roster")'),
+});
+
 /** Roster files, as uploaded: their content decides how they are read. */
 export const ROSTER_FILE_TYPES = ['text/csv', 'text/plain', 'text/tab-separated-values', 'application/vnd.ms-excel', XLSX_CONTENT_TYPE, 'application/octet-stream'] as const;
 

@@ -10,6 +10,7 @@ import { Terminal } from '@xterm/xterm';
 import { api, ApiError, apiFetch } from './lib/api.js';
 import { openEventStream } from './lib/event-stream.js';
 import { chooseLanguage, esc, pageLanguage, type Language } from './lib/i18n.js';
+import { showNewExam } from './lib/new-exam.js';
 import { currentSession, signIn, signOut, type StaffSession } from './lib/staff-session.js';
 import { fill, staffWords, type StaffWords } from './lib/staff-words.js';
 
@@ -381,7 +382,7 @@ async function viewExams(): Promise<void> {
   const { exams } = await api<{ exams: ExamSummary[] }>('GET', '/api/exams');
   document.title = w.appTitle;
   $('crumbs').innerHTML = esc(w.exams);
-  main().innerHTML = exams.length
+  main().innerHTML = (isOperator() ? `<p><a id="new-exam-link" class="button" href="#/new">${esc(w.newExam)}</a></p>` : '') + (exams.length
     ? `<table class="exams"><thead><tr><th>${esc(w.exam)}</th><th>${esc(w.status)}</th><th>${esc(w.scenario)}</th><th>${esc(w.candidates)}</th><th>${esc(w.progress)}</th><th>${esc(w.started)}</th><th>${esc(w.actions)}</th></tr></thead><tbody>
       ${[...exams]
         .reverse()
@@ -393,7 +394,13 @@ async function viewExams(): Promise<void> {
           <td>${esc(when(e.startedAt, e.timeZone, { dateStyle: 'short', timeStyle: 'short' }))}</td><td>${examActions(e)}</td></tr>`,
         )
         .join('')}</tbody></table>`
-    : `<p>${esc(w.noExams)}</p>`;
+    : `<p>${esc(w.noExams)}</p>`);
+}
+
+async function viewNewExam(): Promise<void> {
+  document.title = `${w.newExam} · ${w.appTitle}`;
+  $('crumbs').innerHTML = `<a href="#/">${esc(w.allExams)}</a> › ${esc(w.newExam)}`;
+  await showNewExam({ main: main(), w, language, showError, clearMessages });
 }
 
 let scoresKey = '';
@@ -722,6 +729,7 @@ async function route(): Promise<void> {
     if (parts[0] === 'exam' && parts[1] && parts[2] === 'candidate' && parts[3]) await viewCandidate(parts[1], parts[3]);
     else if (parts[0] === 'exam' && parts[1] && parts[2] === 'audit') await viewAudit(parts[1]);
     else if (parts[0] === 'exam' && parts[1]) await viewRoom(parts[1]);
+    else if (parts[0] === 'new' && isOperator()) await viewNewExam();
     else await viewExams();
   } catch (err) {
     showError(err);

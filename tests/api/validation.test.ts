@@ -109,6 +109,28 @@ describe('the HTTP API refuses bad input clearly', () => {
     expect((await op.get(`/api/exams/${id}`)).body.candidates.map((c: { id: string }) => c.id)).toEqual(['chloe']);
   });
 
+  test('a roster file read as an exam would, before any exam: the report names the file\'s rows; nothing is created', async () => {
+    const before = await examCount();
+    const csv = Buffer.from('Identifiant;Nom;Prénom;Téléphone\r\nc001;N\x92Diaye;Zoé;0601\r\n;Sans;Identifiant;0602\r\n', 'latin1');
+    const read = await op.post('/api/roster/check?name=inscrits.csv').set('Content-Type', 'text/csv').send(csv);
+    expect(read.status).toBe(200);
+    expect(read.body.candidates).toEqual([{ id: 'c001', name: 'Zoé N’Diaye' }]);
+    expect(read.body.imported).toBe(1);
+    expect(read.body.rejected).toEqual([{ where: 'inscrits.csv:3', message: expect.stringMatching(/no identifier/) }]);
+    expect(read.body.read.ignoredColumns).toEqual(['Téléphone']);
+    const jury = await api(d.url, JURY).post('/api/roster/check').set('Content-Type', 'text/csv').send(csv);
+    expect(jury.status).toBe(403);
+    const json = await op.post('/api/roster/check').send({ candidates: [] });
+    expect(json.status).toBe(400);
+    expect(json.body.message).toMatch(/send the roster file as the body/);
+    const binary = await op.post('/api/roster/check').set('Content-Type', 'application/octet-stream').send(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1]));
+    expect(binary.status).toBe(422);
+    const folder = await op.post('/api/roster/check?name=../etc/passwd').set('Content-Type', 'text/csv').send(csv);
+    expect(folder.status).toBe(400);
+    expect(folder.body.details[0].where).toMatch(/name/);
+    expect(await examCount()).toBe(before);
+  });
+
   test('an invalid scenario: 422 with every problem located in the YAML', async () => {
     const res = await op.post('/api/exams').send(exam({ scenarioYaml: SMALL_SCENARIO.replace('image: base', 'image: nowhere').replace('points: 2', 'points: two') }));
     expect(res.status).toBe(422);

@@ -260,6 +260,58 @@ describe('staff pages: the room view, the end of the exam, marking and downloads
     await seeText(page.locator('.status'), /se termine|terminé/);
     await context.close();
   }, 120_000);
+
+  test('the operator creates an exam from the centre’s roster file as exported: what was read is shown first, then the access sheet to print or download', async () => {
+    const { context, page } = await newPage('fr-FR');
+    await signIn(page, OPERATOR);
+    await page.click('#new-exam-link');
+    await page.waitForSelector('#new-exam');
+    // Not a roster: said in plain words, nothing kept.
+    await page.setInputFiles('#roster-file', { name: 'photo.xlsx', mimeType: 'application/octet-stream', buffer: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2, 3]) });
+    await seeText(page.locator('#error'), /^Contenu invalide\./);
+    await page.click('#create-exam');
+    await seeText(page.locator('#error'), /Choisissez d’abord la liste des candidats/);
+    // As Excel on French Windows saves it: Windows-1252 (’ is 0x92), ";", last and first names apart, an extra column, a row without an identifier.
+    const csv = Buffer.from('Identifiant;Nom;Prénom;Courriel;Téléphone\r\nc001;N\x92Diaye;Zoé;zoe@example.org;0601\r\nc002;d\'Artagnan;Éloïse;;0602\r\n;Sans;Identifiant;;0603\r\n', 'latin1');
+    await page.setInputFiles('#roster-file', { name: 'inscrits.csv', mimeType: 'text/csv', buffer: csv });
+    await seeText(page.locator('#roster-preview'), /2 candidat\(s\) lu\(s\) dans inscrits\.csv/);
+    const preview = (await page.locator('#roster-preview').textContent()) ?? '';
+    expect(preview).toMatch(/Zoé N’Diaye/);
+    expect(preview).toMatch(/Éloïse d'Artagnan/);
+    expect(preview).toMatch(/1 ligne\(s\) écartée\(s\)/);
+    expect(preview).toMatch(/inscrits\.csv:4/);
+    expect(preview).toMatch(/Téléphone/);
+    await screenshot(page, 'new-exam', { fullPage: true });
+    await page.selectOption('#exam-scenario', 'broken-workstation');
+    await page.fill('#exam-title', 'Session du matin');
+    await page.fill('#exam-duration', '60');
+    await page.click('#create-exam');
+    await page.waitForSelector('#access-sheet');
+    await seeText(page.locator('#access-sheet h2'), /Accès des candidats : Session du matin/);
+    expect(await page.locator('#access-sheet tbody tr').count()).toBe(2);
+    await screenshot(page, 'access-sheet', { fullPage: true });
+    const tokens = await page.locator('#access-sheet code.token').allTextContents();
+    expect(tokens.every((t) => t.length >= 16)).toBe(true);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-access')]);
+    const sheet = readFileSync((await download.path()) as string);
+    expect(sheet.subarray(0, 3)).toEqual(Buffer.from([0xef, 0xbb, 0xbf]));
+    const lines = sheet.toString('utf8').slice(1).trim().split('\r\n');
+    expect(lines[0]).toBe('id;name;token;ssh;page');
+    expect(lines[1]).toMatch(new RegExp(`^c001;Zoé N’Diaye;${tokens[0]};ssh `));
+    // The exam is there as the sheet says, its dates in the browser's time zone, and the sheet's token is the candidate's.
+    const exams = (await api(d.url, OPERATOR).get('/api/exams')).body.exams as { id: string; title: string; durationMs: number; candidates: { id: string; name: string }[] }[];
+    const made = exams.find((e) => e.title === 'Session du matin');
+    expect(made?.candidates.map((c) => `${c.id} ${c.name}`)).toEqual(['c001 Zoé N’Diaye', 'c002 Éloïse d\'Artagnan']);
+    expect(made?.durationMs).toBe(3_600_000);
+    // A candidate's token, known to the daemon and refused only until the start.
+    const early = await api(d.url, tokens[0]).get('/api/me');
+    expect(early.status).toBe(401);
+    expect(early.body.message).toMatch(new RegExp(`exam ${made?.id} has not started yet`));
+    await page.click(`a[href="#/exam/${made?.id}"]`);
+    await page.waitForSelector('#room-rows tr[data-candidate="c001"]');
+    expect(pageErrors).toEqual([]);
+    await context.close();
+  }, 60_000);
 });
 
 /** Waits (up to 15 s by default) for a locator's visible text to match: the page updates on its own. */

@@ -2,8 +2,8 @@ import { actorOf } from '../../access/index.js';
 import { checkRosterJson, importReport, parseRosterText, readRosterFile } from '../../exams/index.js';
 import type { StartPolicy } from '../../exams/index.js';
 import type { ServerDeps } from '../deps.js';
-import { route, type Route } from '../route.js';
-import { createExamBody, examParams, ROSTER_FILE_TYPES, rosterBody } from '../schemas.js';
+import { RequestError, route, type Route } from '../route.js';
+import { createExamBody, examParams, ROSTER_FILE_TYPES, rosterBody, rosterCheckQuery } from '../schemas.js';
 
 /** Exams as a whole: create, list, read with progress, roster, start, end, release the kept labs. */
 export function examRoutes(deps: ServerDeps): Route[] {
@@ -150,6 +150,27 @@ export function examRoutes(deps: ServerDeps): Route[] {
       errors: [404, 409],
       async handle({ params, principal }) {
         return { destroyed: await service.releaseLabs(params.examId, actorOf(principal)) };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/api/roster/check',
+      tag: 'exams',
+      summary: 'Read a roster file as an exam would, changing nothing',
+      description:
+        "The file as the centre's system exported it (CSV or XLSX, as for PUT /api/exams/{id}/candidates): the candidates read, the rows left out with their line and why, and how the file was understood. The pages show it before an exam is created.",
+      access: ['operator'],
+      query: rosterCheckQuery,
+      rawBody: {
+        contentTypes: ROSTER_FILE_TYPES,
+        description: 'A header row (identifier; last and first name, or full name; optionally email; in French or English; title rows above it are skipped), then one candidate per row',
+      },
+      success: { status: 200, description: 'The candidates read and the import report' },
+      errors: [413, 422],
+      async handle({ raw, query }) {
+        if (!raw) throw new RequestError(`send the roster file as the body, with one of the types ${ROSTER_FILE_TYPES.join(', ')}`, [{ where: 'body', message: 'required' }]);
+        const file = await readRosterFile(raw.bytes, query.name ?? 'roster');
+        return { candidates: file.entries, ...importReport(file) };
       },
     }),
     route({
