@@ -272,7 +272,7 @@ function examDownloads(examId: string): string {
 
 // ---------- actions ----------
 
-type Action = 'prepare' | 'start' | 'end-exam' | 'extend' | 'reset' | 'grade' | 'revoke' | 'restore' | 'end' | 'regrade';
+type Action = 'prepare' | 'start' | 'end-exam' | 'extend' | 'reset' | 'grade' | 'revoke' | 'restore' | 'end' | 'regrade' | 'token';
 
 const isOperator = () => session?.role === 'operator';
 
@@ -299,6 +299,7 @@ function candidateActions(examId: string, c: CandidateSummary): string {
     c.phase === 'active' && !c.revoked ? b('revoke', w.revoke, true) : '',
     c.revoked && open ? b('restore', w.restore) : '',
     open ? b('end', w.end, true) : '',
+    open ? b('token', w.newToken) : '',
     c.phase === 'ended' && c.lab ? b('regrade', w.regrade) : '',
   ].join(' ');
 }
@@ -315,6 +316,7 @@ async function act(action: Action, examId: string, candidateId?: string, name = 
     restore: w.restore,
     end: w.end,
     regrade: w.regrade,
+    token: w.newToken,
   };
   const questions: Partial<Record<Action, string>> = {
     prepare: w.confirmPrepare,
@@ -325,6 +327,7 @@ async function act(action: Action, examId: string, candidateId?: string, name = 
     end: w.confirmEnd,
     regrade: w.confirmRegrade,
     grade: w.confirmGrade,
+    token: w.confirmToken,
   };
   let body: unknown;
   if (action === 'extend') {
@@ -339,7 +342,8 @@ async function act(action: Action, examId: string, candidateId?: string, name = 
     : `/api/exams/${examId}/${action === 'end-exam' ? 'end' : action}`;
   notice(w.working);
   try {
-    const answer = await api<{ score?: CandidateResult['total'] }>('POST', path, body);
+    const answer = await api<{ score?: CandidateResult['total']; token?: string; ssh?: string }>('POST', path, body);
+    if (action === 'token' && answer.token) return notice(fill(w.tokenIssued, { name, token: answer.token, ssh: answer.ssh ?? '' }));
     const what = `${labels[action]}${name ? ` (${name})` : ''}`;
     notice(fill(w.done, { what }) + (answer?.score ? ` ${w.score}${colon()} ${score(answer.score)}` : ''));
     if (action === 'grade' || action === 'regrade') await refreshCandidate?.();

@@ -309,6 +309,15 @@ describe('staff pages: the room view, the end of the exam, marking and downloads
     expect(early.body.message).toMatch(new RegExp(`exam ${made?.id} has not started yet`));
     await page.click(`a[href="#/exam/${made?.id}"]`);
     await page.waitForSelector('#room-rows tr[data-candidate="c001"]');
+    // A lost token replaced from the room: the new one is shown once, the old one stops working.
+    await row(page, 'c002').locator('button[data-action="token"]').click();
+    expect(await page.locator('#confirm-text').textContent()).toMatch(/nouveau jeton à Éloïse d'Artagnan/);
+    await page.click('#confirm-ok');
+    await seeText(page.locator('#notice'), /^Nouveau jeton de Éloïse d'Artagnan : \S+ \(SSH : ssh -p \d+ c002@/);
+    const fresh = /: (\S+) \(SSH/.exec((await page.locator('#notice').textContent()) ?? '')?.[1] as string;
+    expect(fresh).not.toBe(tokens[1]);
+    expect((await api(d.url, fresh).get('/api/me')).body.message).toMatch(/has not started yet/);
+    expect((await api(d.url, tokens[1]).get('/api/me')).body.message).not.toMatch(/has not started yet/);
     expect(pageErrors).toEqual([]);
     await context.close();
   }, 60_000);
