@@ -10,7 +10,7 @@ import { Terminal } from '@xterm/xterm';
 import { api, ApiError, apiFetch } from './lib/api.js';
 import { openEventStream } from './lib/event-stream.js';
 import { chooseLanguage, esc, pageLanguage, type Language } from './lib/i18n.js';
-import { showNewExam } from './lib/new-exam.js';
+import { showNewExam, showRosterReplace } from './lib/new-exam.js';
 import { currentSession, signIn, signOut, type StaffSession } from './lib/staff-session.js';
 import { fill, staffWords, type StaffWords } from './lib/staff-words.js';
 
@@ -281,6 +281,7 @@ function examActions(exam: ExamSummary): string {
   const b = (action: Action, label: string, danger = false) =>
     `<button type="button" class="${danger ? 'danger' : ''}" data-action="${action}" data-exam="${esc(exam.id)}">${esc(label)}</button>`;
   return [
+    exam.status === 'scheduled' ? `<a class="button-link" href="#/exam/${esc(exam.id)}/roster">${esc(w.replaceRoster)}</a>` : '',
     exam.status === 'scheduled' ? b('prepare', w.prepare) : '',
     exam.status === 'scheduled' || exam.status === 'preparing' ? b('start', w.start) : '',
     exam.status !== 'ended' && exam.status !== 'ending' ? b('end-exam', w.endExam, true) : '',
@@ -399,6 +400,13 @@ async function viewExams(): Promise<void> {
         )
         .join('')}</tbody></table>`
     : `<p>${esc(w.noExams)}</p>`);
+}
+
+async function viewRosterReplace(examId: string): Promise<void> {
+  const exam = await api<ExamSummary>('GET', `/api/exams/${examId}`);
+  document.title = `${w.replaceRoster} · ${exam.title}`;
+  $('crumbs').innerHTML = `<a href="#/">${esc(w.allExams)}</a> › <a href="#/exam/${esc(exam.id)}">${esc(exam.title)}</a> › ${esc(w.replaceRoster)}`;
+  await showRosterReplace({ main: main(), w, language, showError, clearMessages }, exam);
 }
 
 async function viewNewExam(): Promise<void> {
@@ -732,6 +740,7 @@ async function route(): Promise<void> {
   try {
     if (parts[0] === 'exam' && parts[1] && parts[2] === 'candidate' && parts[3]) await viewCandidate(parts[1], parts[3]);
     else if (parts[0] === 'exam' && parts[1] && parts[2] === 'audit') await viewAudit(parts[1]);
+    else if (parts[0] === 'exam' && parts[1] && parts[2] === 'roster' && isOperator()) await viewRosterReplace(parts[1]);
     else if (parts[0] === 'exam' && parts[1]) await viewRoom(parts[1]);
     else if (parts[0] === 'new' && isOperator()) await viewNewExam();
     else await viewExams();

@@ -318,6 +318,18 @@ describe('staff pages: the room view, the end of the exam, marking and downloads
     expect(fresh).not.toBe(tokens[1]);
     expect((await api(d.url, fresh).get('/api/me')).body.message).toMatch(/has not started yet/);
     expect((await api(d.url, tokens[1]).get('/api/me')).body.message).not.toMatch(/has not started yet/);
+    // Before the start, the list replaced by another export (UTF-8 with a BOM, commas, English headers): a new sheet, every token new.
+    await page.click(`a[href="#/exam/${made?.id}/roster"]`);
+    await page.waitForSelector('#replace-roster');
+    await page.setInputFiles('#roster-file', { name: 'roster-v2.csv', mimeType: 'text/csv', buffer: Buffer.from('\ufeffCandidate number,Last name,First name\r\nc001,N’Diaye,Zoé\r\nc003,Martin,Hélène\r\n', 'utf8') });
+    await seeText(page.locator('#roster-preview'), /2 candidat\(s\) lu\(s\) dans roster-v2\.csv/);
+    await page.click('#replace-roster-submit');
+    await page.waitForSelector('#access-sheet');
+    expect(await page.locator('#access-sheet tbody tr td:first-child').allTextContents()).toEqual(['Zoé N’Diaye', 'Hélène Martin']);
+    const renewed = await page.locator('#access-sheet code.token').allTextContents();
+    expect(renewed[0]).not.toBe(tokens[0]);
+    expect((await api(d.url, renewed[0]).get('/api/me')).body.message).toMatch(/has not started yet/);
+    expect((await api(d.url, tokens[0]).get('/api/me')).body.message).not.toMatch(/has not started yet/);
     expect(pageErrors).toEqual([]);
     await context.close();
   }, 60_000);

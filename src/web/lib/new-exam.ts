@@ -26,9 +26,16 @@ interface RosterReport {
 }
 
 interface Created {
-  exam: { id: string; title: string; scenario: { id: string } };
+  exam: { id: string; title: string };
   candidates: { id: string; name: string; token: string; ssh: string }[];
   roster?: Omit<RosterReport, 'candidates'>;
+}
+
+/** A roster file chosen on the page, as read from the disk. */
+interface RosterFile {
+  name: string;
+  bytes: Uint8Array<ArrayBuffer>;
+  type: string;
 }
 
 const ROSTER_TYPES = '.csv,.txt,.tsv,.xlsx,text/csv,text/plain,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
@@ -56,8 +63,7 @@ export async function showNewExam(page: NewExamPage): Promise<void> {
       <p><button type="submit" id="create-exam">${esc(w.createExam)}</button></p>
     </form>`;
   const $ = <T extends HTMLElement>(id: string) => page.main.querySelector<T>(`#${id}`) as T;
-  let file: { name: string; bytes: Uint8Array } | undefined;
-  let readOk = false;
+  const roster = rosterPicker(page, $<HTMLInputElement>('roster-file'), $('roster-preview'));
 
   const startNow = () => page.main.querySelector<HTMLInputElement>('input[name="exam-start"]:checked')?.value === 'now';
   for (const radio of page.main.querySelectorAll<HTMLInputElement>('input[name="exam-start"]')) {
@@ -67,30 +73,11 @@ export async function showNewExam(page: NewExamPage): Promise<void> {
     });
   }
 
-  $<HTMLInputElement>('roster-file').addEventListener('change', async (e) => {
-    page.clearMessages();
-    const chosen = (e.target as HTMLInputElement).files?.[0];
-    file = undefined;
-    readOk = false;
-    $('roster-preview').innerHTML = '';
-    if (!chosen) return;
-    const bytes = new Uint8Array(await chosen.arrayBuffer());
-    try {
-      const res = await apiFetch(`/api/roster/check?name=${encodeURIComponent(chosen.name.replace(/[/\\\x00-\x1f]/g, '_').slice(0, 200))}`, { method: 'POST', headers: { 'Content-Type': contentType(chosen), Accept: 'application/json' }, body: bytes });
-      const data = (await res.json().catch(() => ({}))) as RosterReport & { message?: string; details?: { where?: string; message: string }[] };
-      if (!res.ok) throw new ApiError(res.status, data.message ?? res.statusText, data.details);
-      file = { name: chosen.name, bytes };
-      readOk = data.imported > 0;
-      $('roster-preview').innerHTML = previewHtml(w, chosen.name, data);
-    } catch (err) {
-      page.showError(err);
-    }
-  });
-
   $<HTMLFormElement>('new-exam').addEventListener('submit', async (e) => {
     e.preventDefault();
     page.clearMessages();
-    if (!file || !readOk) return page.showError(new Error(w.rosterFirst));
+    const file = roster.file();
+    if (!file) return page.showError(new Error(w.rosterFirst));
     const minutes = $<HTMLInputElement>('exam-duration').valueAsNumber;
     const body = {
       scenario: $<HTMLSelectElement>('exam-scenario').value,
@@ -109,6 +96,65 @@ export async function showNewExam(page: NewExamPage): Promise<void> {
     } catch (err) {
       page.showError(err);
       $<HTMLButtonElement>('create-exam').disabled = false;
+    }
+  });
+}
+
+/**
+ * A roster file input: each file chosen is read by the daemon at once
+ * (nothing created) and what it read is shown in `preview`; `file()` is
+ * the last file from which at least one candidate was read.
+ */
+function rosterPicker(page: NewExamPage, input: HTMLInputElement, preview: HTMLElement): { file: () => RosterFile | undefined } {
+  let file: RosterFile | undefined;
+  input.addEventListener('change', async () => {
+    page.clearMessages();
+    const chosen = input.files?.[0];
+    file = undefined;
+    preview.innerHTML = '';
+    if (!chosen) return;
+    const bytes = new Uint8Array(await chosen.arrayBuffer());
+    try {
+      const name = chosen.name.replace(/[/\\\x00-\x1f]/g, '_').slice(0, 200);
+      const res = await apiFetch(`/api/roster/check?name=${encodeURIComponent(name)}`, { method: 'POST', headers: { 'Content-Type': contentType(chosen), Accept: 'application/json' }, body: bytes });
+      const data = (await res.json().catch(() => ({}))) as RosterReport & { message?: string; details?: { where?: string; message: string }[] };
+      if (!res.ok) throw new ApiError(res.status, data.message ?? res.statusText, data.details);
+      if (data.imported > 0) file = { name: chosen.name, bytes, type: contentType(chosen) };
+      preview.innerHTML = previewHtml(page.w, chosen.name, data);
+    } catch (err) {
+      page.showError(err);
+    }
+  });
+  return { file: () => file };
+}
+
+/** The roster of an exam not started yet, replaced by a file: every candidate gets a new token, hence a new access sheet. */
+export async function showRosterReplace(page: NewExamPage, exam: { id: string; title: string; status: string }): Promise<void> {
+  const { w } = page;
+  page.main.innerHTML = `<h2>${esc(fill(w.replaceRosterTitle, { title: exam.title }))}</h2>
+    <form id="replace-roster" class="form" novalidate>
+      <p class="warn">${esc(w.replaceRosterWarning)}</p>
+      <label>${esc(w.rosterFile)} <input id="roster-file" type="file" accept="${ROSTER_TYPES}" required></label>
+      <p class="muted small">${esc(w.rosterFileHelp)}</p>
+      <div id="roster-preview"></div>
+      <p><button type="submit" id="replace-roster-submit" class="danger">${esc(w.replaceRoster)}</button> <a href="#/exam/${esc(exam.id)}">${esc(w.cancel)}</a></p>
+    </form>`;
+  const $ = <T extends HTMLElement>(id: string) => page.main.querySelector<T>(`#${id}`) as T;
+  const roster = rosterPicker(page, $<HTMLInputElement>('roster-file'), $('roster-preview'));
+  $<HTMLFormElement>('replace-roster').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    page.clearMessages();
+    const file = roster.file();
+    if (!file) return page.showError(new Error(w.rosterFirst));
+    $<HTMLButtonElement>('replace-roster-submit').disabled = true;
+    try {
+      const res = await apiFetch(`/api/exams/${exam.id}/candidates`, { method: 'PUT', headers: { 'Content-Type': file.type, Accept: 'application/json' }, body: file.bytes });
+      const data = (await res.json().catch(() => ({}))) as Omit<Created, 'exam'> & { message?: string; details?: { where?: string; message: string }[] };
+      if (!res.ok) throw new ApiError(res.status, data.message ?? res.statusText, data.details);
+      showAccessSheet(page, { exam: { id: exam.id, title: exam.title }, candidates: data.candidates, ...(data.roster ? { roster: data.roster } : {}) });
+    } catch (err) {
+      page.showError(err);
+      $<HTMLButtonElement>('replace-roster-submit').disabled = false;
     }
   });
 }
