@@ -1,9 +1,10 @@
 /**
- * The operator's "new exam" page: a scenario and the centre's roster file
- * as its system exported it. The file is read by the daemon as soon as it
- * is chosen (nothing is created), so the operator sees which candidates
- * and which rows left out before creating the exam; then the access sheet,
- * the one time the candidates' tokens are shown, to print or download.
+ * The operator's pages for a roster file as the centre's system exported it:
+ * a new exam (a scenario and the file), and the list of an exam not started
+ * yet replaced by another file. A file is read by the daemon as soon as it
+ * is chosen (nothing is created), so the operator sees which candidates and
+ * which rows left out before going on; then the access sheet, the one time
+ * the candidates' tokens are shown, to print or download.
  */
 import { api, apiFetch, ApiError } from './api.js';
 import { esc, type Language } from './i18n.js';
