@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type Dockerode from 'dockerode';
-import { NestedQuota } from './nested-quota.js';
 
 /** What a container may write on top of its image when the scenario does not say. */
 export const DEFAULT_CONTAINER_DISK = 2 * 1024 ** 3;
@@ -15,22 +14,18 @@ export const DEFAULT_CONTAINER_DISK = 2 * 1024 ** 3;
  *   references, its image included: the size is the image's plus the room
  *   (also what is assumed for an engine on another host, whose mode cannot
  *   be read from here: at worst the bound is looser by the image's size);
- *   Root in a container can make btrfs subvolumes of its own, outside that
- *   quota: on this host's engine with simple quotas they are bounded too
- *   (`nested`, see nested-quota.ts); elsewhere they are not;
  * - `xfs`: overlay2 on XFS with project quotas counts the writable layer
  *   only: the size is the room;
  * - `none`: not bounded (overlay2 on ext4, for one): a candidate can fill
  *   the engine's filesystem. Said once, in the log and by `examlab doctor`.
  */
-export type DiskQuota = { kind: 'btrfs'; counts: 'written' | 'referenced'; nested?: NestedQuota } | { kind: 'xfs' } | { kind: 'none'; why: string };
+export type DiskQuota = { kind: 'btrfs'; counts: 'written' | 'referenced' } | { kind: 'xfs' } | { kind: 'none'; why: string };
 
 export async function diskQuotaOf(docker: Dockerode, local: boolean): Promise<DiskQuota> {
   const info = (await docker.info()) as { Driver?: string; DriverStatus?: Array<[string, string]>; DockerRootDir?: string };
   const status = new Map(info.DriverStatus ?? []);
   if (info.Driver === 'btrfs') {
     const mode = local && info.DockerRootDir ? await btrfsQuotaMode(info.DockerRootDir) : undefined;
-    if (mode === 'squota' && info.DockerRootDir) return { kind: 'btrfs', counts: 'written', nested: new NestedQuota(info.DockerRootDir) };
     return { kind: 'btrfs', counts: mode === 'squota' ? 'written' : 'referenced' };
   }
   const backing = status.get('Backing Filesystem') ?? 'unknown';

@@ -183,8 +183,6 @@ export class DockerProvider implements Provider, NetworkProvider {
           EndpointsConfig: { [objectName(lab, first.network.name)]: { IPAMConfig: { IPv4Address: first.address } } },
         },
       });
-      const quota = await this.quota();
-      if (quota.kind === 'btrfs' && quota.nested) await quota.nested.bound(container.id, spec.resources.diskBytes ?? DEFAULT_CONTAINER_DISK);
       for (const a of others) {
         await this.docker.getNetwork(objectName(lab, a.network.name)).connect({ Container: container.id, EndpointConfig: { IPAMConfig: { IPv4Address: a.address } } });
       }
@@ -199,7 +197,7 @@ export class DockerProvider implements Provider, NetworkProvider {
       this.log.debug({ lab: lab.labId, machine: spec.name, container: container.id.slice(0, 12) }, 'container started');
       return { name: spec.name, address: first.address, ref: container.id };
     } catch (err) {
-      if (container) await this.removeContainer(container).catch(() => undefined);
+      if (container) await container.remove({ force: true, v: true }).catch(() => undefined);
       await CgroupIsolation.release(name);
       throw new EnvironmentError(`cannot create machine ${spec.name} (image ${image}): ${errorMessage(err)}`);
     }
@@ -237,18 +235,10 @@ export class DockerProvider implements Provider, NetworkProvider {
 
   async destroyMachines(lab: LabRef): Promise<void> {
     const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.lab}=${lab.labId}`] } });
-    await Promise.all(containers.map((c) => this.removeContainer(this.docker.getContainer(c.Id))));
+    await Promise.all(containers.map((c) => removeContainer(this.docker, this.docker.getContainer(c.Id))));
     await Promise.all(containers.map((c) => CgroupIsolation.release((c.Names[0] ?? '').replace(/^\//, ''))));
     const volumes = await this.docker.listVolumes({ filters: { label: [`${LABEL.lab}=${lab.labId}`] } });
     for (const v of volumes.Volumes ?? []) await this.docker.getVolume(v.Name).remove().catch(() => undefined);
-  }
-
-  /** Removes a container, its disk bound lifted first (btrfs deletes no subvolume whose group is full) and its level-1 group destroyed after. */
-  private async removeContainer(container: Dockerode.Container): Promise<void> {
-    const quota = await this.quota();
-    const destroyGroup = quota.kind === 'btrfs' ? await quota.nested?.release(container.id) : undefined;
-    await removeContainer(this.docker, container);
-    await destroyGroup?.().catch((err: unknown) => this.log.warn({ container: container.id, err: errorMessage(err) }, 'the quota group of a removed container is left on the engine\'s filesystem'));
   }
 
   async exec(lab: LabRef, machine: string, command: EngineCommand): Promise<EngineCommandResult> {
@@ -325,7 +315,7 @@ export class DockerProvider implements Provider, NetworkProvider {
 
   async capacity(): Promise<HostCapacity> {
     const quota = await this.quota();
-    return { ...(await dockerCapacity(this.docker, this.options.subnetPool, await this.subnetsInUse(), this.local)), machineDiskBound: quota.kind === 'none' ? { bounded: false, detail: quota.why } : { bounded: true, detail: quota.kind === 'btrfs' ? `btrfs quotas, counting what ${quota.counts === 'written' ? 'each machine writes' : 'each machine references, its image included'}${quota.nested ? ', the subvolumes it makes included' : ' (not the subvolumes root in a machine can make: they are not bounded)'}` : 'XFS project quotas' } };
+    return { ...(await dockerCapacity(this.docker, this.options.subnetPool, await this.subnetsInUse(), this.local)), machineDiskBound: quota.kind === 'none' ? { bounded: false, detail: quota.why } : { bounded: true, detail: quota.kind === 'btrfs' ? `btrfs quotas, counting what ${quota.counts === 'written' ? 'each machine writes' : 'each machine references, its image included'}` : 'XFS project quotas' } };
   }
 
   async listLabIds(): Promise<string[]> {
