@@ -39,10 +39,7 @@ export async function ensureHostIsolation(run: FirewallRunner = runTool): Promis
   const warnings: string[] = [];
   for (const tool of ['iptables', 'ip6tables']) {
     try {
-      await run(tool, ['-w', '-N', CHAIN]).catch(() => undefined); // exists already
-      await run(tool, ['-w', '-F', CHAIN]);
-      await run(tool, ['-w', '-A', CHAIN, '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'RETURN']);
-      await run(tool, ['-w', '-A', CHAIN, '-j', 'DROP']);
+      await ensureChain(run, tool);
       const present = await run(tool, ['-w', '-C', 'INPUT', '-i', LAB_BRIDGE_WILDCARD, '-j', CHAIN]).then(
         () => true,
         () => false,
@@ -58,6 +55,41 @@ export async function ensureHostIsolation(run: FirewallRunner = runTool): Promis
   const warning = await acceptLabSegments(run);
   if (warning) warnings.push(warning);
   return warnings;
+}
+
+const ANSWERS = ['-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'RETURN'];
+/** The chain as `iptables -S` prints it when it is right. */
+const CHAIN_LISTING = [`-N ${CHAIN}`, `-A ${CHAIN} ${ANSWERS.join(' ')}`, `-A ${CHAIN} -j DROP`].join('\n');
+/** A bound on the rules removed, should another process keep adding to the chain meanwhile. */
+const MAX_STRAY_RULES = 1000;
+
+/**
+ * The chain made, or left as it is when it is right (a daemon restarting,
+ * another examlab process starting beside it: labs keep running). Otherwise
+ * it is put right without a moment when it lets a packet through: a DROP
+ * goes first, the rules after it go, then the rule for answers goes before it.
+ */
+async function ensureChain(run: FirewallRunner, tool: string): Promise<void> {
+  const created = await run(tool, ['-w', '-N', CHAIN]).then(
+    () => true,
+    () => false, // exists already
+  );
+  if (created) {
+    await run(tool, ['-w', '-A', CHAIN, ...ANSWERS]);
+    await run(tool, ['-w', '-A', CHAIN, '-j', 'DROP']);
+    return;
+  }
+  const listed = (await run(tool, ['-w', '-S', CHAIN])) as { stdout?: string } | undefined;
+  if (listed?.stdout?.trim() === CHAIN_LISTING) return;
+  await run(tool, ['-w', '-I', CHAIN, '1', '-j', 'DROP']);
+  for (let i = 0; i < MAX_STRAY_RULES; i++) {
+    const removed = await run(tool, ['-w', '-D', CHAIN, '2']).then(
+      () => true,
+      () => false, // the DROP is the only rule left
+    );
+    if (!removed) break;
+  }
+  await run(tool, ['-w', '-I', CHAIN, '1', ...ANSWERS]);
 }
 
 /** Installs LAB_SEGMENT_RULE first in DOCKER-USER (IPv4: DHCP); none when Docker manages no iptables. */
