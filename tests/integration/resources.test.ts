@@ -77,6 +77,35 @@ describe('one lab exhausting its resources', () => {
     expect(freeBefore - freeBytes(root.DockerRootDir)).toBeLessThan(400 * MIB);
   }, 120_000);
 
+  test('no btrfs subvolume or snapshot can be made in a machine (each would have a disk quota of its own, outside the machine\'s), however the request is spelled', async () => {
+    // btrfs lets any owner of a directory make a subvolume there (ioctl 0x94/14, /24 with quota groups to join), and of a subvolume a snapshot (/1, /23).
+    // The kernel reads the request as 32 bits: the upper ones are the caller's to fill, so each is tried plain and with them set.
+    const made = await onMachine(
+      app,
+      hostile,
+      // The disk is full from the test before: the script goes to a tmpfs.
+      `cat > /dev/shm/subvolumes.pl <<'PERL'
+use Fcntl;
+sysopen(my $dir, "/var/tmp", O_RDONLY | O_DIRECTORY) or die "open: $!";
+sysopen(my $top, "/", O_RDONLY | O_DIRECTORY) or die "open /: $!";
+my $n = 0;
+for my $request (0x5000940E, 0x50009401, 0x50009418, 0x50009417) {
+  for my $high (0, 0x100000000, 0xFFFFFFFF00000000) {
+    my $fd = ($request & 0xff) == 0x01 || ($request & 0xff) == 0x17 ? fileno($top) : 0;
+    my $args = ($request & 0xff) >= 0x17 ? pack("q Q Q Q Q Q Q a4040", $fd, 0, 0, 0, 0, 0, 0, "v" . $n++) : pack("q a4088", $fd, "v" . $n++);
+    my $r = syscall(16, fileno($dir), $request | $high, $args);
+    printf "%#x %s\n", $request | $high, $r == -1 ? "refused: $!" : "MADE";
+  }
+}
+PERL
+perl /dev/shm/subvolumes.pl; ls /var/tmp`,
+    );
+    const lines = made.stdout.trim().split('\n').filter((l) => l.startsWith('0x'));
+    expect({ lines: lines.length, stderr: made.stderr }).toEqual({ lines: 12, stderr: '' });
+    for (const line of lines) expect(line).toMatch(/refused: Operation not permitted$/);
+    expect(made.stdout).not.toMatch(/^v\d+$/m);
+  }, 120_000);
+
   test('a fork bomb stops at the PID limit, a memory hog at the memory limit', async () => {
     // Read from outside while the attack runs: the kernel's OOM killer may end the machine's PID 1 (systemd) too, after
     // which the engine reports nothing more; what was seen until then is the bound holding.

@@ -15,6 +15,7 @@ import { GraderVolume, type GraderTools } from './grader-volume.js';
 import { engineHostFirewall, ensureHostIsolation } from './host-firewall.js';
 import { LABEL, labLabels, objectName } from '../index.js';
 import { freeSubnet, hostAddress } from '../index.js';
+import { LAB_SECCOMP_PROFILE } from './seccomp.js';
 import { tarOf } from './tar.js';
 import { clearLayer, isPathTooLong } from './too-deep.js';
 
@@ -171,6 +172,7 @@ export class DockerProvider implements Provider, NetworkProvider {
           Dns: ['127.0.0.1'],
           CapDrop: ['ALL'],
           CapAdd: spec.capabilities,
+          SecurityOpt: [`seccomp=${LAB_SECCOMP_PROFILE}`],
           Devices: spec.devices.map((d) => ({ PathOnHost: d, PathInContainer: d, CgroupPermissions: 'rwm' })),
           Tmpfs: { ...tmpfs, ...cgroups?.Tmpfs },
           Binds: cgroups ? cgroups.Binds : spec.systemd ? ['/sys/fs/cgroup:/sys/fs/cgroup:ro'] : [],

@@ -1,0 +1,77 @@
+/**
+ * The seccomp profile of lab containers.
+ *
+ * Why not the engine's default: it allows `ioctl` whatever the request,
+ * and btrfs lets any owner of a directory create a subvolume or a snapshot
+ * there (ioctls 0x94/1, 14, 23, 24). A subvolume has a quota group of its
+ * own, outside the container's, so root in a machine could write past its
+ * disk bound until the engine's filesystem is full; a subvolume can even be
+ * put into another container's quota group and fill that lab's disk
+ * instead. seccomp decides on the request number, which the kernel reads
+ * as 32 bits, so the rules match its low 16 bits (type and number) whatever
+ * the caller puts above them.
+ *
+ * The profile allows what is not denied (its own rules, each said below);
+ * capabilities do the rest: lab containers keep only a short allowlist,
+ * never CAP_SYS_ADMIN, so mount, module, clock, reboot and namespace calls
+ * fail in the kernel anyway. What is denied here is what an unprivileged
+ * root can still do and should not: make user namespaces (with them, every
+ * namespaced privilege), reach the kernel keyrings (not namespaced), BPF,
+ * perf events, userfaultfd and io_uring (the kernel's largest attack
+ * surfaces for a local user), and the btrfs calls above.
+ */
+
+const EPERM = 1;
+const ENOSYS = 38;
+
+/** A request number's type and number (_IOC_TYPE, _IOC_NR), the part seccomp can match on. */
+const IOC_TYPE_NR = 0xffff;
+/** btrfs subvolume and snapshot creation: BTRFS_IOC_SNAP_CREATE, SUBVOL_CREATE, SNAP_CREATE_V2, SUBVOL_CREATE_V2. */
+const BTRFS_CREATE_REQUESTS = [0x9401, 0x940e, 0x9417, 0x9418];
+
+/** clone() flags that make a namespace; each needs CAP_SYS_ADMIN but CLONE_NEWUSER, which needs nothing. */
+const CLONE_NAMESPACE_FLAGS = {
+  CLONE_NEWNS: 0x00020000,
+  CLONE_NEWCGROUP: 0x02000000,
+  CLONE_NEWUTS: 0x04000000,
+  CLONE_NEWIPC: 0x08000000,
+  CLONE_NEWUSER: 0x10000000,
+  CLONE_NEWPID: 0x20000000,
+  CLONE_NEWNET: 0x40000000,
+};
+
+interface Rule {
+  names: string[];
+  action: 'SCMP_ACT_ERRNO';
+  errnoRet: number;
+  args?: { index: number; value: number; valueTwo: number; op: 'SCMP_CMP_MASKED_EQ' }[];
+}
+
+/** Denied when argument `index` has all the bits of `bits`. */
+const whenBits = (names: string[], index: number, bits: number, errnoRet = EPERM): Rule => ({ names, action: 'SCMP_ACT_ERRNO', errnoRet, args: [{ index, value: bits, valueTwo: bits, op: 'SCMP_CMP_MASKED_EQ' }] });
+
+const RULES: Rule[] = [
+  // btrfs subvolumes and snapshots: outside the machine's disk bound.
+  ...BTRFS_CREATE_REQUESTS.map((request) => ({ names: ['ioctl'], action: 'SCMP_ACT_ERRNO' as const, errnoRet: EPERM, args: [{ index: 1, value: IOC_TYPE_NR, valueTwo: request, op: 'SCMP_CMP_MASKED_EQ' as const }] })),
+  // Namespaces: unshare() always (as the engine's default does without CAP_SYS_ADMIN), clone() with a namespace flag;
+  // clone3() passes its flags in memory seccomp cannot read, so it answers "not implemented" and the C library falls back to clone().
+  { names: ['unshare', 'setns'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM },
+  ...Object.values(CLONE_NAMESPACE_FLAGS).map((flag) => whenBits(['clone'], 0, flag)),
+  { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS },
+  // Kernel interfaces that are not namespaced, or large attack surfaces for an unprivileged user.
+  { names: ['keyctl', 'add_key', 'request_key', 'bpf', 'perf_event_open', 'userfaultfd', 'io_uring_setup', 'io_uring_enter', 'io_uring_register'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM },
+  // Already refused without their capability; refused here too, whatever a scenario grants.
+  {
+    names: ['mount', 'umount2', 'pivot_root', 'move_mount', 'open_tree', 'fsopen', 'fsconfig', 'fsmount', 'fspick', 'mount_setattr', 'swapon', 'swapoff', 'reboot', 'kexec_load', 'kexec_file_load', 'init_module', 'finit_module', 'delete_module', 'acct', 'quotactl', 'quotactl_fd', 'settimeofday', 'clock_settime', 'clock_adjtime', 'adjtimex', 'syslog', 'open_by_handle_at', 'lookup_dcookie', 'fanotify_init', 'uselib', 'ustat', 'sysfs', 'vm86', 'vm86old', 'iopl', 'ioperm', 'create_module', 'get_kernel_syms', 'query_module', 'nfsservctl'],
+    action: 'SCMP_ACT_ERRNO',
+    errnoRet: EPERM,
+  },
+];
+
+/** The profile as the engine takes it (HostConfig.SecurityOpt "seccomp=<json>"). */
+export const LAB_SECCOMP_PROFILE = JSON.stringify({
+  defaultAction: 'SCMP_ACT_ALLOW',
+  // 32-bit and x32 calls are filtered by the same rules: no way around them through another ABI.
+  architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
+  syscalls: RULES,
+});
