@@ -269,6 +269,30 @@ perl -e '$r = syscall(175, 0, 0, 0); print "init_module: ", ($r == -1 ? $! : "ok
     expect(existsSync('/proc/modules') ? readFileSync('/proc/modules', 'utf8') : '').toBe(before);
   }, 30_000);
 
+  test('no vsock socket, user namespace, keyring, BPF or io_uring from a lab: the kernel interfaces that reach past its walls', async () => {
+    // vsock reaches the hypervisor's (or the host's virtual machines') services past every network rule; the others are the
+    // kernel's largest surfaces for an unprivileged root. Each is tried by its system call, not through a tool that might lack.
+    const run = await root(a, 'ws', `perl -e '
+use Socket;
+print "vsock: ", (socket(my $v, 40, SOCK_STREAM, 0) ? "opened" : $!), "\n";
+print "inet: ", (socket(my $i, PF_INET, SOCK_STREAM, 0) ? "opened" : $!), "\n";
+for ([unshare => 272, 0x10000000], [keyctl => 250, 0], [bpf => 321, 0], [io_uring_setup => 425, 1], [userfaultfd => 323, 0], [perf_event_open => 298, 0]) {
+  my ($name, $nr, $arg) = @$_;
+  my $r = syscall($nr, $arg, 0, 0, 0, 0);
+  print "$name: ", ($r == -1 ? $! : "ok"), "\n";
+}'`);
+    expect(run.stdout.trim().split('\n')).toEqual([
+      'vsock: Operation not permitted',
+      'inet: opened',
+      'unshare: Operation not permitted',
+      'keyctl: Operation not permitted',
+      'bpf: Operation not permitted',
+      'io_uring_setup: Operation not permitted',
+      'userfaultfd: Operation not permitted',
+      'perf_event_open: Operation not permitted',
+    ]);
+  }, 30_000);
+
   test('the host\'s disks are neither in a lab\'s /dev nor openable or mountable, even by a machine that may mknod', async () => {
     const disks = readFileSync('/proc/partitions', 'utf8')
       .split('\n')

@@ -18,11 +18,14 @@
  * root can still do and should not: make user namespaces (with them, every
  * namespaced privilege), reach the kernel keyrings (not namespaced), BPF,
  * perf events, userfaultfd and io_uring (the kernel's largest attack
- * surfaces for a local user), and the btrfs calls above.
+ * surfaces for a local user), vsock sockets (the hypervisor's or the host's
+ * virtual machines' services, past every network rule), and the btrfs
+ * calls above.
  */
 
 const EPERM = 1;
 const ENOSYS = 38;
+const AF_VSOCK = 40;
 
 /** A request number's type and number (_IOC_TYPE, _IOC_NR), the part seccomp can match on. */
 const IOC_TYPE_NR = 0xffff;
@@ -60,6 +63,10 @@ const RULES: Rule[] = [
   { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS },
   // Kernel interfaces that are not namespaced, or large attack surfaces for an unprivileged user.
   { names: ['keyctl', 'add_key', 'request_key', 'bpf', 'perf_event_open', 'userfaultfd', 'io_uring_setup', 'io_uring_enter', 'io_uring_register'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM },
+  // vsock reaches the hypervisor or the host's virtual machines, past every network rule.
+  { names: ['socket'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM, args: [{ index: 0, value: 0xffffffff, valueTwo: AF_VSOCK, op: 'SCMP_CMP_MASKED_EQ' }] },
+  // Memory placement across NUMA nodes: the host's, not the machine's to tune.
+  { names: ['mbind', 'set_mempolicy', 'get_mempolicy', 'move_pages', 'migrate_pages'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM },
   // Already refused without their capability; refused here too, whatever a scenario grants.
   {
     names: ['mount', 'umount2', 'pivot_root', 'move_mount', 'open_tree', 'fsopen', 'fsconfig', 'fsmount', 'fspick', 'mount_setattr', 'swapon', 'swapoff', 'reboot', 'kexec_load', 'kexec_file_load', 'init_module', 'finit_module', 'delete_module', 'acct', 'quotactl', 'quotactl_fd', 'settimeofday', 'clock_settime', 'clock_adjtime', 'adjtimex', 'syslog', 'open_by_handle_at', 'lookup_dcookie', 'fanotify_init', 'uselib', 'ustat', 'sysfs', 'vm86', 'vm86old', 'iopl', 'ioperm', 'create_module', 'get_kernel_syms', 'query_module', 'nfsservctl'],
@@ -71,7 +78,8 @@ const RULES: Rule[] = [
 /** The profile as the engine takes it (HostConfig.SecurityOpt "seccomp=<json>"). */
 export const LAB_SECCOMP_PROFILE = JSON.stringify({
   defaultAction: 'SCMP_ACT_ALLOW',
-  // 32-bit and x32 calls are filtered by the same rules: no way around them through another ABI.
-  architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
+  // 64-bit calls only: a 32-bit program could reach socket() through socketcall(), whose arguments seccomp cannot read;
+  // a call of another ABI meets the runtime's refusal of a foreign architecture. Lab images are 64-bit.
+  architectures: ['SCMP_ARCH_X86_64'],
   syscalls: RULES,
 });
