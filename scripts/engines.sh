@@ -20,6 +20,11 @@ wait_for() { # what, seconds, command...
 # Kernel limits a room of systemd containers needs. Each one's systemd, dbus
 # and logind hold 6 to 8 inotify instances, all as root (one user): a stock
 # host's 128 stop new containers' units from starting past about 20 of them.
+# And since every lab's root is the host's root, one candidate opening
+# instances or watches until the limit would leave every other lab (and the
+# host's own root processes) without: the limits are lifted altogether, and
+# what bounds each lab is its memory limit, to which the kernel charges its
+# instances and watches (about 1 KiB an instance).
 # Only raised, never lowered.
 raise() { # key minimum
   current=$(sysctl -n "$1" 2>/dev/null || echo 0)
@@ -27,8 +32,8 @@ raise() { # key minimum
     sysctl -qw "$1=$2" >/dev/null && echo "raised $1 from $current to $2"
   fi
 }
-raise fs.inotify.max_user_instances 8192
-raise fs.inotify.max_user_watches 524288
+raise fs.inotify.max_user_instances 2147483647
+raise fs.inotify.max_user_watches 2147483647
 
 # Docker's data root on a filesystem of its own: btrfs with simple quotas, so every
 # lab machine's disk is bounded (`--storage-opt size`, which overlay2 honours

@@ -106,6 +106,22 @@ perl /dev/shm/subvolumes.pl; ls /var/tmp`,
     expect(made.stdout).not.toMatch(/^v\d+$/m);
   }, 120_000);
 
+  test('inotify instances opened by one machine by the ten thousand leave the other labs theirs (every lab is the same root user to the kernel)', async () => {
+    // Four processes of 10,000 instances each: five times the per-user limit a room used to get (8,192), well within the
+    // machine's memory, which the kernel charges for them and which bounds how many one machine can hold.
+    const flood = await onMachine(
+      app,
+      hostile,
+      `ulimit -n 12000; for i in 1 2 3 4; do setsid perl -e 'open(my $o, ">", "/dev/shm/inotify-$$") or die; my $n = 0; while ($n < 10000) { last if syscall(294, 0) < 0; $n++ } print $o "$n\n"; close $o; sleep 30' </dev/null >/dev/null 2>&1 & done
+sleep 10; cat /dev/shm/inotify-* | awk '{ n += $1 } END { print n + 0 }'`,
+    );
+    expect(Number(flood.stdout.trim().split('\n').pop())).toBe(40_000);
+    const other = others[0] as string;
+    const still = await onMachine(app, other, `perl -e 'print syscall(294, 0) < 0 ? "inotify: $!\n" : "inotify: ok\n"'; systemctl restart ssh && systemctl is-active ssh`);
+    expect(still.stdout).toBe('inotify: ok\nactive\n');
+    await onMachine(app, hostile, 'pkill -KILL perl; rm -f /dev/shm/inotify-*; true');
+  }, 120_000);
+
   test('a fork bomb stops at the PID limit, a memory hog at the memory limit', async () => {
     // Read from outside while the attack runs: the kernel's OOM killer may end the machine's PID 1 (systemd) too, after
     // which the engine reports nothing more; what was seen until then is the bound holding.
