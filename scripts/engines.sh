@@ -34,6 +34,12 @@ raise() { # key minimum
 }
 raise fs.inotify.max_user_instances 2147483647
 raise fs.inotify.max_user_watches 2147483647
+# The same for epoll's per-user watches (root's run out, and so do the
+# daemon's and the engine's event loops) and the system's open files (labs,
+# without CAP_SYS_ADMIN, could no longer open any): both charged to the
+# opener's memory limit.
+raise fs.epoll.max_user_watches 2147483647
+raise fs.file-max 9223372036854775807
 
 # Docker's data root on a filesystem of its own: btrfs with simple quotas, so every
 # lab machine's disk is bounded (`--storage-opt size`, which overlay2 honours
