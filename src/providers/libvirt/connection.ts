@@ -205,7 +205,8 @@ class NativeCalls {
   private busy = 0;
   /** When each call still out started. */
   private readonly out = new Map<symbol, number>();
-  private readonly waiting: (() => void)[] = [];
+  /** Waiters in order; each takes a slot (true) unless its deadline has passed meanwhile. */
+  private readonly waiting: (() => boolean)[] = [];
 
   constructor(private readonly limit: number) {}
 
@@ -234,9 +235,15 @@ class NativeCalls {
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
+      // A slot freed after the deadline (its timer not run yet on a busy loop) is not taken: the caller has given up.
       const grant = () => {
         clearTimeout(timer);
+        if (Date.now() >= until) {
+          reject(new Overdue('no free slot for a native call'));
+          return false;
+        }
         resolve();
+        return true;
       };
       const timer = setTimeout(() => {
         this.waiting.splice(this.waiting.indexOf(grant), 1);
@@ -246,10 +253,9 @@ class NativeCalls {
     });
   }
 
-  /** The slot goes to the next waiter, if any. */
+  /** The slot goes to the next waiter still within its deadline, if any. */
   private release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.busy--;
+    for (let next = this.waiting.shift(); next; next = this.waiting.shift()) if (next()) return;
+    this.busy--;
   }
 }
