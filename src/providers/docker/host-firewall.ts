@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import type Dockerode from 'dockerode';
+import { runOnce } from './one-shot.js';
 import { promisify } from 'node:util';
 import { EnvironmentError, errorMessage } from '../../util/errors.js';
 
@@ -120,23 +121,16 @@ async function acceptLabSegments(run: FirewallRunner): Promise<string | undefine
  * on that engine with nsenter (util-linux: every Debian image).
  */
 export function engineHostFirewall(docker: Dockerode, image: string): FirewallRunner {
-  return async (tool, args) => {
-    const container = await docker.createContainer({
-      Image: image,
-      Entrypoint: ['nsenter'],
-      Cmd: ['-t', '1', '-m', '-n', '--', tool, ...args],
-      Labels: { 'examlab.managed': 'true', 'examlab.role': 'host-firewall' },
-      HostConfig: { PidMode: 'host', NetworkMode: 'host', CapDrop: ['ALL'], CapAdd: ['SYS_ADMIN', 'SYS_PTRACE', 'SYS_CHROOT', 'NET_ADMIN', 'NET_RAW'], SecurityOpt: ['apparmor=unconfined'] },
-    });
-    try {
-      await container.start();
-      const { StatusCode } = (await container.wait()) as { StatusCode: number };
-      if (StatusCode !== 0) {
-        const logs = (await container.logs({ stdout: true, stderr: true })) as Buffer;
-        throw new EnvironmentError(`${tool} ${args.join(' ')} exited ${StatusCode} on the engine's host: ${logs.toString('utf8').replace(/[\x00-\x08]/g, '').trim()}`);
-      }
-    } finally {
-      await container.remove({ force: true }).catch(() => undefined);
-    }
-  };
+  return (tool, args) =>
+    runOnce(
+      docker,
+      {
+        Image: image,
+        Entrypoint: ['nsenter'],
+        Cmd: ['-t', '1', '-m', '-n', '--', tool, ...args],
+        Labels: { 'examlab.managed': 'true', 'examlab.role': 'host-firewall' },
+        HostConfig: { PidMode: 'host', NetworkMode: 'host', CapDrop: ['ALL'], CapAdd: ['SYS_ADMIN', 'SYS_PTRACE', 'SYS_CHROOT', 'NET_ADMIN', 'NET_RAW'], SecurityOpt: ['apparmor=unconfined'] },
+      },
+      `${tool} ${args.join(' ')} on the engine's host`,
+    );
 }

@@ -1,5 +1,6 @@
 import type Dockerode from 'dockerode';
 import { EnvironmentError, errorMessage } from '../../util/errors.js';
+import { runOnce } from './one-shot.js';
 
 /**
  * Root in a container can nest directories past the kernel's path limit
@@ -49,27 +50,17 @@ export async function clearLayer(docker: Dockerode, container: Dockerode.Contain
   const driver = info.Driver ?? '';
   if (!root || !DRIVERS.includes(driver)) throw new EnvironmentError(`container ${inspected.Id} holds paths too long for the engine to remove, and examlab cannot empty a layer of the "${driver}" storage driver`);
   // The container's own image: one of examlab's, Debian-based (GNU find and rm), present on that engine.
-  const helper = await docker.createContainer({
-    Image: inspected.Image,
-    Entrypoint: ['/bin/sh', '-c', SCRIPT, 'clear-layer'],
-    Cmd: [inspected.Id, driver],
-    User: '0:0',
-    Labels: { 'examlab.managed': 'true', 'examlab.role': 'clear-layer' },
-    HostConfig: { Binds: [`${root}:/engine`], NetworkMode: 'none', CapDrop: ['ALL'], CapAdd: ['DAC_OVERRIDE', 'FOWNER', 'DAC_READ_SEARCH'] },
-  });
-  try {
-    await helper.start();
-    let timer: NodeJS.Timeout | undefined;
-    const waited = await Promise.race([
-      helper.wait() as Promise<{ StatusCode: number }>,
-      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), CLEAR_TIMEOUT_MS))),
-    ]).finally(() => clearTimeout(timer));
-    if (!waited) throw new EnvironmentError(`emptying the layer of container ${inspected.Id} did not finish within ${CLEAR_TIMEOUT_MS / 1000} s`);
-    if (waited.StatusCode !== 0) {
-      const logs = (await helper.logs({ stdout: true, stderr: true })) as Buffer;
-      throw new EnvironmentError(`cannot empty the layer of container ${inspected.Id}: ${logs.toString('utf8').replace(/[\x00-\x08]/g, '').trim() || `exit ${waited.StatusCode}`}`);
-    }
-  } finally {
-    await helper.remove({ force: true }).catch(() => undefined);
-  }
+  await runOnce(
+    docker,
+    {
+      Image: inspected.Image,
+      Entrypoint: ['/bin/sh', '-c', SCRIPT, 'clear-layer'],
+      Cmd: [inspected.Id, driver],
+      User: '0:0',
+      Labels: { 'examlab.managed': 'true', 'examlab.role': 'clear-layer' },
+      HostConfig: { Binds: [`${root}:/engine`], NetworkMode: 'none', CapDrop: ['ALL'], CapAdd: ['DAC_OVERRIDE', 'FOWNER', 'DAC_READ_SEARCH'] },
+    },
+    `emptying the layer of container ${inspected.Id}`,
+    CLEAR_TIMEOUT_MS,
+  );
 }
