@@ -65,21 +65,14 @@ const CHAIN_LISTING = [`-N ${CHAIN}`, `-A ${CHAIN} ${ANSWERS.join(' ')}`, `-A ${
 const MAX_STRAY_RULES = 1000;
 
 /**
- * The chain made, or left as it is when it is right (a daemon restarting,
- * another examlab process starting beside it: labs keep running). Otherwise
- * it is put right without a moment when it lets a packet through: a DROP
- * goes first, the rules after it go, then the rule for answers goes before it.
+ * The chain made if missing, and left as it is when it is right (a daemon
+ * restarting, another examlab process starting beside it: labs keep
+ * running). Otherwise (new and empty, or changed) it is put right without a
+ * moment when it lets a packet through: a DROP goes first, the rules after
+ * it go, then the rule for answers goes before it.
  */
 async function ensureChain(run: FirewallRunner, tool: string): Promise<void> {
-  const created = await run(tool, ['-w', '-N', CHAIN]).then(
-    () => true,
-    () => false, // exists already
-  );
-  if (created) {
-    await run(tool, ['-w', '-A', CHAIN, ...ANSWERS]);
-    await run(tool, ['-w', '-A', CHAIN, '-j', 'DROP']);
-    return;
-  }
+  await run(tool, ['-w', '-N', CHAIN]).catch(() => undefined); // exists already
   const listed = (await run(tool, ['-w', '-S', CHAIN])) as { stdout?: string } | undefined;
   if (listed?.stdout?.trim() === CHAIN_LISTING) return;
   await run(tool, ['-w', '-I', CHAIN, '1', '-j', 'DROP']);

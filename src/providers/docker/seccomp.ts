@@ -50,21 +50,21 @@ interface Rule {
   args?: { index: number; value: number; valueTwo: number; op: 'SCMP_CMP_MASKED_EQ' }[];
 }
 
-/** Denied when argument `index` has all the bits of `bits`. */
-const whenBits = (names: string[], index: number, bits: number, errnoRet = EPERM): Rule => ({ names, action: 'SCMP_ACT_ERRNO', errnoRet, args: [{ index, value: bits, valueTwo: bits, op: 'SCMP_CMP_MASKED_EQ' }] });
+/** Denied (EPERM) when argument `index`, masked by `mask`, equals `value`. */
+const deniedWhen = (names: string[], index: number, mask: number, value: number): Rule => ({ names, action: 'SCMP_ACT_ERRNO', errnoRet: EPERM, args: [{ index, value: mask, valueTwo: value, op: 'SCMP_CMP_MASKED_EQ' }] });
 
 const RULES: Rule[] = [
   // btrfs subvolumes and snapshots: outside the machine's disk bound.
-  ...BTRFS_CREATE_REQUESTS.map((request) => ({ names: ['ioctl'], action: 'SCMP_ACT_ERRNO' as const, errnoRet: EPERM, args: [{ index: 1, value: IOC_TYPE_NR, valueTwo: request, op: 'SCMP_CMP_MASKED_EQ' as const }] })),
+  ...BTRFS_CREATE_REQUESTS.map((request) => deniedWhen(['ioctl'], 1, IOC_TYPE_NR, request)),
   // Namespaces: unshare() always (as the engine's default does without CAP_SYS_ADMIN), clone() with a namespace flag;
   // clone3() passes its flags in memory seccomp cannot read, so it answers "not implemented" and the C library falls back to clone().
   { names: ['unshare', 'setns'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM },
-  ...Object.values(CLONE_NAMESPACE_FLAGS).map((flag) => whenBits(['clone'], 0, flag)),
+  ...Object.values(CLONE_NAMESPACE_FLAGS).map((flag) => deniedWhen(['clone'], 0, flag, flag)),
   { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS },
   // Kernel interfaces that are not namespaced, or large attack surfaces for an unprivileged user.
   { names: ['keyctl', 'add_key', 'request_key', 'bpf', 'perf_event_open', 'userfaultfd', 'io_uring_setup', 'io_uring_enter', 'io_uring_register'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM },
   // vsock reaches the hypervisor or the host's virtual machines, past every network rule.
-  { names: ['socket'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM, args: [{ index: 0, value: 0xffffffff, valueTwo: AF_VSOCK, op: 'SCMP_CMP_MASKED_EQ' }] },
+  deniedWhen(['socket'], 0, 0xffffffff, AF_VSOCK),
   // Memory placement across NUMA nodes: the host's, not the machine's to tune.
   { names: ['mbind', 'set_mempolicy', 'get_mempolicy', 'move_pages', 'migrate_pages'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM },
   // Already refused without their capability; refused here too, whatever a scenario grants.
