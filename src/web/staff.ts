@@ -7,7 +7,7 @@
  */
 import * as AsciinemaPlayer from 'asciinema-player';
 import { Terminal } from '@xterm/xterm';
-import { api, ApiError, apiFetch } from './lib/api.js';
+import { api, ApiError, apiFetch, refusal, saveFile } from './lib/api.js';
 import { openEventStream } from './lib/event-stream.js';
 import { chooseLanguage, esc, pageLanguage, type Language } from './lib/i18n.js';
 import { showNewExam, showRosterReplace } from './lib/new-exam.js';
@@ -240,18 +240,8 @@ function ask(text: string, minutes?: number): Promise<number | boolean | null> {
 async function download(path: string, filename: string): Promise<void> {
   try {
     const res = await apiFetch(path);
-    if (!res.ok) {
-      const body = (await res.json().catch(() => ({}))) as { message?: string; details?: [] };
-      throw new ApiError(res.status, body.message ?? res.statusText, body.details);
-    }
-    const url = URL.createObjectURL(await res.blob());
-    const a = document.createElement('a');
-    a.href = url;
-    a.download = filename;
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    if (!res.ok) throw await refusal(res);
+    saveFile(await res.blob(), filename);
   } catch (err) {
     showError(err);
   }

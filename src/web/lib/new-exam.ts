@@ -6,7 +6,7 @@
  * which rows left out before going on; then the access sheet, the one time
  * the candidates' tokens are shown, to print or download.
  */
-import { api, apiFetch, ApiError } from './api.js';
+import { api, apiFile, saveFile } from './api.js';
 import { esc, type Language } from './i18n.js';
 import { fill, type StaffWords } from './staff-words.js';
 
@@ -114,13 +114,11 @@ function rosterPicker(page: NewExamPage, input: HTMLInputElement, preview: HTMLE
     file = undefined;
     preview.innerHTML = '';
     if (!chosen) return;
-    const bytes = new Uint8Array(await chosen.arrayBuffer());
+    const chosenFile = { name: chosen.name, bytes: new Uint8Array(await chosen.arrayBuffer()), type: contentType(chosen) };
     try {
       const name = chosen.name.replace(/[/\\\x00-\x1f]/g, '_').slice(0, 200);
-      const res = await apiFetch(`/api/roster/check?name=${encodeURIComponent(name)}`, { method: 'POST', headers: { 'Content-Type': contentType(chosen), Accept: 'application/json' }, body: bytes });
-      const data = (await res.json().catch(() => ({}))) as RosterReport & { message?: string; details?: { where?: string; message: string }[] };
-      if (!res.ok) throw new ApiError(res.status, data.message ?? res.statusText, data.details);
-      if (data.imported > 0) file = { name: chosen.name, bytes, type: contentType(chosen) };
+      const data = await apiFile<RosterReport>('POST', `/api/roster/check?name=${encodeURIComponent(name)}`, chosenFile.bytes, chosenFile.type);
+      if (data.imported > 0) file = chosenFile;
       preview.innerHTML = previewHtml(page.w, chosen.name, data);
     } catch (err) {
       page.showError(err);
@@ -149,9 +147,7 @@ export async function showRosterReplace(page: NewExamPage, exam: { id: string; t
     if (!file) return page.showError(new Error(w.rosterFirst));
     $<HTMLButtonElement>('replace-roster-submit').disabled = true;
     try {
-      const res = await apiFetch(`/api/exams/${exam.id}/candidates`, { method: 'PUT', headers: { 'Content-Type': file.type, Accept: 'application/json' }, body: file.bytes });
-      const data = (await res.json().catch(() => ({}))) as Omit<Created, 'exam'> & { message?: string; details?: { where?: string; message: string }[] };
-      if (!res.ok) throw new ApiError(res.status, data.message ?? res.statusText, data.details);
+      const data = await apiFile<Omit<Created, 'exam'>>('PUT', `/api/exams/${exam.id}/candidates`, file.bytes, file.type);
       showAccessSheet(page, { exam: { id: exam.id, title: exam.title }, candidates: data.candidates, ...(data.roster ? { roster: data.roster } : {}) });
     } catch (err) {
       page.showError(err);
@@ -194,14 +190,7 @@ function showAccessSheet(page: NewExamPage, created: Created): void {
     // French Excel reads ";" with a BOM; others ",".
     const sep = page.language === 'fr' ? ';' : ',';
     const text = `\ufeff${rows.map((r) => r.map((cell) => csvCell(cell, sep)).join(sep)).join('\r\n')}\r\n`;
-    const url = URL.createObjectURL(new Blob([text], { type: 'text/csv;charset=utf-8' }));
-    const a = document.createElement('a');
-    a.href = url;
-    a.download = `acces-${created.exam.id}.csv`;
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    saveFile(new Blob([text], { type: 'text/csv;charset=utf-8' }), `acces-${created.exam.id}.csv`);
   });
 }
 
