@@ -145,6 +145,7 @@ export class Daemon {
     this.httpServer.closeIdleConnections();
     this.sockets.close();
     await this.parts.gateway.close();
+    await this.parts.shells.closeAll(5_000);
     this.parts.recordings.endAll();
     const finished = await this.parts.pipeline.drain(this.config.shutdownGrace);
     if (!finished) this.log.warn({ tasks: this.parts.pipeline.busy }, 'work still running at shutdown; it is redone at the next start');

@@ -55,7 +55,8 @@ const candidateKey = (l: LiveLab) => `${l.examId}/${l.candidateId}`;
  * left alone, stopped ones are started again (the candidate's files are on
  * their disks), missing ones are rebuilt; active candidates whose machines
  * were down get that time back; gradings and lab preparations that failed
- * meanwhile are launched again.
+ * meanwhile are launched again. An engine that answers is also asked which
+ * machines are stopped: those of live labs are started again.
  */
 export class EngineWatch {
   private readonly down = new Map<string, EngineOutage>();
@@ -63,6 +64,12 @@ export class EngineWatch {
   private readonly failedBefore = new Map<string, Set<string>>();
   /** Lab hosts whose labs were moved to the others during their current outage. */
   private readonly givenUp = new Set<string>();
+  /** Per engine, when its stopped machines were last listed. */
+  private readonly lastLook = new Map<string, number>();
+  /** Labs with stopped machines: since when (the last look that saw them running). */
+  private readonly stoppedSince = new Map<string, number>();
+  /** Labs whose machines are being started again. */
+  private readonly starting = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private busy = false;
 
@@ -100,6 +107,7 @@ export class EngineWatch {
           this.noteDown(name, failure, live);
           await this.giveUpIfLost(name, live);
         } else if (this.down.has(name)) recovered.push(await this.recover(name, live));
+        else await this.startStopped(name, live);
       }
       return recovered;
     } catch (err) {
@@ -108,6 +116,56 @@ export class EngineWatch {
     } finally {
       this.busy = false;
     }
+  }
+
+  /**
+   * Machines of a live lab found stopped while their engine answers: the
+   * candidate powered one off, or rebooted a container (its init then
+   * exits), or the engine restarted between two looks (too quickly to be
+   * seen not answering) and took its machines with it. They are started
+   * again, as a PC's power button would, with the candidate's files; an
+   * active candidate gets back the time since the last look that saw them
+   * running. The start waits for whatever else is under way for the
+   * candidate (an end, a reset) and is skipped if that changed the lab.
+   */
+  private async startStopped(engine: string, live: readonly LiveLab[]): Promise<void> {
+    const { providers, clock, log } = this.deps;
+    const previousLook = this.lastLook.get(engine) ?? clock.now();
+    let stopped: { labId: string; machine: string }[];
+    try {
+      stopped = await withTimeout((await providers.get(engine)).stoppedMachines(), PING_TIMEOUT_MS, `the stopped machines on the ${engine} engine`);
+    } catch (err) {
+      log.warn({ engine, err: errorMessage(err) }, 'cannot list the stopped machines; looked at again at the next check');
+      return;
+    }
+    this.lastLook.set(engine, clock.now());
+    const labIds = new Set(stopped.map((m) => m.labId));
+    for (const l of live) {
+      const labId = l.lab?.id;
+      if (!labId || !labIds.has(labId) || (l.phase !== 'active' && l.phase !== 'ready') || !this.enginesOf(l).includes(engine)) continue;
+      if (!this.stoppedSince.has(labId)) this.stoppedSince.set(labId, previousLook);
+      if (this.starting.has(labId)) continue;
+      this.starting.add(labId);
+      void this.startLab(l.examId, l.candidateId, labId)
+        .catch((err) => log.child({ exam: l.examId, candidate: l.candidateId, lab: labId }).error({ err: errorMessage(err) }, 'cannot start the stopped machines; tried again at the next check'))
+        .finally(() => this.starting.delete(labId));
+    }
+  }
+
+  private startLab(examId: string, candidateId: string, labId: string): Promise<void> {
+    const { exams, labStore, labs, audit, pipeline, clock, log } = this.deps;
+    return pipeline.exclusive(examId, candidateId, async () => {
+      const c = exams.findCandidate(examId, candidateId);
+      if (!c || (c.phase !== 'active' && c.phase !== 'ready') || labStore.labOf(c)?.id !== labId) return void this.stoppedSince.delete(labId);
+      const machines = Object.entries(await labs.machineStates(labId)).flatMap(([name, state]) => (state === 'stopped' ? [name] : []));
+      if (!machines.length) return void this.stoppedSince.delete(labId);
+      await labs.resume(labId);
+      const gapMs = clock.now() - (this.stoppedSince.get(labId) ?? clock.now());
+      this.stoppedSince.delete(labId);
+      const compensated = c.phase === 'active' && this.giveBack(examId, candidateId, gapMs, 'machine stopped');
+      audit.append({ actor: SYSTEM, action: 'lab.restart', examId, candidateId, labId, detail: { machines, seconds: Math.round(gapMs / 1000), compensated } });
+      log.warn({ exam: examId, candidate: candidateId, lab: labId, machines }, 'stopped machines started again');
+    });
   }
 
   private async ping(name: string): Promise<string | undefined> {
@@ -199,6 +257,7 @@ export class EngineWatch {
     this.down.delete(provider);
     this.failedBefore.delete(provider);
     this.givenUp.delete(provider);
+    this.lastLook.set(provider, clock.now());
     audit.append({ actor: SYSTEM, action: 'engine.up', detail: { ...report, since: outage.since } });
     log.warn(report, `the ${provider} engine answers again after ${report.seconds} s`);
     return report;
@@ -222,13 +281,13 @@ export class EngineWatch {
     return (await this.deps.providers.get(provider)).reachedThroughEngine === true;
   }
 
-  private giveBack(examId: string, candidateId: string, gapMs: number): boolean {
+  private giveBack(examId: string, candidateId: string, gapMs: number, reason = 'engine outage'): boolean {
     const { exams, audit } = this.deps;
     return exams.atomically(() => {
       const c = exams.findCandidate(examId, candidateId);
       if (!c?.deadline || (c.phase !== 'active' && c.phase !== 'provisioning')) return false;
       exams.updateCandidate(examId, candidateId, { deadline: new Date(Date.parse(c.deadline) + gapMs).toISOString(), extensionMs: c.extensionMs + gapMs });
-      audit.append({ actor: SYSTEM, action: 'candidate.compensated', examId, candidateId, detail: { seconds: Math.round(gapMs / 1000), reason: 'engine outage' } });
+      audit.append({ actor: SYSTEM, action: 'candidate.compensated', examId, candidateId, detail: { seconds: Math.round(gapMs / 1000), reason } });
       return true;
     });
   }

@@ -126,6 +126,12 @@ export interface Provider {
   destroyMachines(lab: LabRef): Promise<void>;
   /** Ids of the labs that have machines here (to reconcile with the store). */
   listLabIds(): Promise<string[]>;
+  /**
+   * The machines of examlab's labs here that are stopped (powered off from
+   * inside, a container whose init exited on a reboot, or stopped with an
+   * engine restart): one cheap listing, asked every few seconds.
+   */
+  stoppedMachines(): Promise<{ labId: string; machine: string }[]>;
   /** How long a machine may take from creation to answering SSH (VMs boot a kernel; containers do not). */
   readonly bootTimeoutMs?: number;
   /**

@@ -8,6 +8,7 @@ import type { ExamService } from '../exams/index.js';
 import { fingerprint, openTunnel } from '../remote/index.js';
 import { EnvironmentError, errorMessage, StorageError, StorageFullError } from '../util/errors.js';
 import type { Recording, Recordings, SessionVia } from './recordings.js';
+import { withTimeout } from '../util/retry.js';
 
 const { Client } = ssh2;
 
@@ -166,7 +167,16 @@ export class LabShell extends EventEmitter {
  * records, the registration that lets a cut end it.
  */
 export class LabShells {
+  /** Connections to lab machines still open: their close is recorded before the store closes. */
+  private readonly upstreams = new Set<ssh2.Client>();
+
   constructor(private readonly deps: LabShellDeps) {}
+
+  /** Ends every connection to a lab machine still open and waits (at most `ms`) until each has closed and said so in the audit log. */
+  async closeAll(ms: number): Promise<void> {
+    const closed = [...this.upstreams].map((upstream) => new Promise<void>((resolve) => upstream.once('close', () => resolve()).end()));
+    await withTimeout(Promise.all(closed), ms, 'the connections to lab machines to close').catch((err: unknown) => this.deps.log.warn({ err: errorMessage(err), open: this.upstreams.size }, 'lab connections still open at shutdown'));
+  }
 
   /** Whether the candidate may open this machine now; throws the refusal (403/404/409) otherwise. */
   check(examId: string, candidateId: string, machine: string | undefined): { machine: string } {
@@ -200,7 +210,9 @@ export class LabShells {
       sock?.destroy();
       throw notRecorded(err);
     }
+    this.upstreams.add(upstream);
     upstream.on('close', () => {
+      this.upstreams.delete(upstream);
       // An event of a socket: the record waits for the store if it must, it never throws here.
       this.deps.audit.appendLater({ actor, action: 'lab.session.close', examId, candidateId, labId: lab.lab.id, detail: { machine: lab.machine, via: request.via, recording: recordingId, seconds: Math.round((Date.now() - started) / 1000) } });
     });

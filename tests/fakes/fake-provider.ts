@@ -46,7 +46,7 @@ export class ScriptedFailures<Op extends string> {
   }
 }
 
-type FailingOp = 'createMachine' | 'pauseMachine' | 'resumeMachine' | 'destroyMachines' | 'createNetwork' | 'listLabIds';
+type FailingOp = 'createMachine' | 'pauseMachine' | 'resumeMachine' | 'destroyMachines' | 'createNetwork' | 'listLabIds' | 'stoppedMachines';
 
 /**
  * An engine in memory: machines per lab (running, paused, stopped or
@@ -158,6 +158,11 @@ export class FakeProvider implements Provider, NetworkProvider {
   async destroyMachines(lab: LabRef): Promise<void> {
     await this.answer('destroyMachines', lab.labId);
     for (const m of this.machinesOf(lab.labId)) this.machines.delete(key(m.labId, m.name));
+  }
+
+  async stoppedMachines(): Promise<{ labId: string; machine: string }[]> {
+    await this.answer('stoppedMachines');
+    return [...this.machines.values()].filter((m) => m.state === 'stopped').map((m) => ({ labId: m.labId, machine: m.name }));
   }
 
   async listLabIds(): Promise<string[]> {

@@ -320,6 +320,15 @@ export class DockerProvider implements Provider, NetworkProvider {
     return { ...(await dockerCapacity(this.docker, this.options.subnetPool, await this.subnetsInUse(), this.local)), machineDiskBound: quota.kind === 'none' ? { bounded: false, detail: quota.why } : { bounded: true, detail: quota.kind === 'btrfs' ? `btrfs quotas, counting what ${quota.counts === 'written' ? 'each machine writes' : 'each machine references, its image included'}` : 'XFS project quotas' } };
   }
 
+  async stoppedMachines(): Promise<{ labId: string; machine: string }[]> {
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.managed}=true`], status: ['exited', 'created'] } });
+    return containers.flatMap((c) => {
+      const labId = c.Labels[LABEL.lab];
+      const machine = c.Labels[LABEL.machine];
+      return labId && machine ? [{ labId, machine }] : [];
+    });
+  }
+
   async listLabIds(): Promise<string[]> {
     const [containers, networks] = await Promise.all([
       this.docker.listContainers({ all: true, filters: { label: [`${LABEL.managed}=true`] } }),

@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { Hypervisor, DomainState, type Domain } from '@unraid/libvirt';
+import { Hypervisor, DomainState, ConnectListAllDomainsFlags, type Domain } from '@unraid/libvirt';
 import type { Logger } from 'pino';
 import { EnvironmentError, errorMessage } from '../../util/errors.js';
 import { generateKeyPair } from '../../remote/index.js';
@@ -285,10 +285,10 @@ export class LibvirtProvider implements Provider {
     return address;
   }
 
-  /** The lab's domains, found by the owner in their metadata (names alone could be anyone's). */
-  private async domainsOf(h: Hypervisor, labId?: string): Promise<{ domain: Domain; owner: NonNullable<ReturnType<typeof domainOwner>> }[]> {
+  /** The lab's domains (or only the shut-off ones), found by the owner in their metadata (names alone could be anyone's). */
+  private async domainsOf(h: Hypervisor, labId?: string, which?: ConnectListAllDomainsFlags): Promise<{ domain: Domain; owner: NonNullable<ReturnType<typeof domainOwner>> }[]> {
     const found = [];
-    for (const domain of await h.connectListAllDomains()) {
+    for (const domain of await h.connectListAllDomains(which)) {
       const name = await h.domainGetName(domain);
       if (!name.startsWith('exl-')) continue;
       const owner = domainOwner(await h.domainGetXMLDesc(domain));
@@ -354,6 +354,12 @@ export class LibvirtProvider implements Provider {
   private async removeDomainNamed(h: Hypervisor, name: string): Promise<void> {
     const domain = await this.domain(h, name);
     if (domain) await removeDomain(h, domain);
+  }
+
+  async stoppedMachines(): Promise<{ labId: string; machine: string }[]> {
+    // Shut-off domains only: usually none, so no domain's XML is read.
+    const off = await this.libvirt.run('list shut-off domains', (h) => this.domainsOf(h, undefined, ConnectListAllDomainsFlags.INACTIVE));
+    return off.map(({ owner }) => ({ labId: owner.labId, machine: owner.machine }));
   }
 
   async listLabIds(): Promise<string[]> {

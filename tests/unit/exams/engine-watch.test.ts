@@ -125,4 +125,60 @@ describe('watching the engines during an exam', () => {
     expect(candidate(exam.id).phase).toBe('active');
     expect(candidate(exam.id, 'bruno')).toMatchObject({ phase: 'failed', detail: 'a reason of its own' });
   });
+
+  test('a machine found stopped while its engine answers (powered off, a container rebooted, an engine restarted between two looks) is started again with its files, and the candidate gets back the time since the last look', async () => {
+    const { exam } = await h.runningExam(flagScenario(), ['alice', 'bruno']);
+    const machine = h.docker.machine(labOf(exam.id).id, 'pc');
+    machine?.flags.add('service');
+    await watch.tick();
+    const deadline = candidate(exam.id).deadline as string;
+    h.clock.advance(2000);
+    if (machine) machine.state = 'stopped';
+    // The start goes wrong once (the engine refuses it): tried again at the next look, the time still counted from the last look that saw it running.
+    h.docker.failNext('resumeMachine');
+    await watch.tick();
+    await h.settle();
+    expect(machine?.state).toBe('stopped');
+    h.clock.advance(2000);
+    await watch.tick();
+    await h.settle();
+    expect(machine?.state).toBe('running');
+    expect(machine?.flags.has('service')).toBe(true);
+    expect(candidate(exam.id)).toMatchObject({ phase: 'active', deadline: new Date(Date.parse(deadline) + 4000).toISOString(), extensionMs: 4000 });
+    expect(h.audit({ candidateId: 'alice' }).find((r) => r.action === 'lab.restart')?.detail).toEqual({ machines: ['pc'], seconds: 4, compensated: true });
+    expect(h.audit({ candidateId: 'alice' }).find((r) => r.action === 'candidate.compensated')?.detail).toEqual({ seconds: 4, reason: 'machine stopped' });
+    // Bruno's lab ran all along: untouched, nobody else owed time.
+    expect(h.actions({ candidateId: 'bruno' })).not.toContain('lab.restart');
+    expect(candidate(exam.id, 'bruno').extensionMs).toBe(0);
+    // Started once: the next look finds nothing to do.
+    await watch.tick();
+    await h.settle();
+    expect(h.actions({ candidateId: 'alice' }).filter((a) => a === 'lab.restart')).toHaveLength(1);
+  });
+
+  test('a stopped machine of a candidate whose exam is over is left as it is (the end freezes the lab; the grading starts what it needs)', async () => {
+    const { exam } = await h.runningExam(flagScenario(), ['alice']);
+    h.service.endCandidate(exam.id, 'alice', 'operator', 'done');
+    await h.settle();
+    expect(candidate(exam.id).phase).toBe('ended');
+    const machine = h.docker.machine(labOf(exam.id).id, 'pc');
+    if (machine) machine.state = 'stopped';
+    await watch.tick();
+    await h.settle();
+    expect(machine?.state).toBe('stopped');
+    expect(h.actions({ candidateId: 'alice' })).not.toContain('lab.restart');
+  });
+
+  test('an engine that answers a ping but not the listing of stopped machines is looked at again at the next check, without failing the watch', async () => {
+    const { exam } = await h.runningExam(flagScenario(), ['alice']);
+    const machine = h.docker.machine(labOf(exam.id).id, 'pc');
+    if (machine) machine.state = 'stopped';
+    h.docker.failNext('stoppedMachines');
+    await watch.tick();
+    await h.settle();
+    expect(machine?.state).toBe('stopped');
+    await watch.tick();
+    await h.settle();
+    expect(machine?.state).toBe('running');
+  });
 });

@@ -60,6 +60,9 @@ class LabHostVms implements Provider {
   async listLabIds() {
     return [];
   }
+  async stoppedMachines() {
+    return [];
+  }
 }
 
 describe('VMs of a lab host, reached through their provider', () => {

@@ -65,6 +65,9 @@ class SilentVmProvider implements Provider, NetworkProvider {
   async listLabIds() {
     return [];
   }
+  async stoppedMachines() {
+    return [];
+  }
   async createNetwork(_lab: LabRef, name: string) {
     return { name, subnet: '127.231.5.0/24', gateway: '127.231.5.1', bridge: 'lo' };
   }
