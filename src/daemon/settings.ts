@@ -145,7 +145,7 @@ export const daemonConfigSchema = z.strictObject({
     .describe('Lab hosts: each lab goes wholly to one, by the room it has left; none: this host\'s engine only'),
   hostLostAfter: positiveDuration('hostLostAfter').prefault('1m').describe('A lab host silent this long has lost its labs: they are built again on the others'),
   tick: duration('tick').prefault('1s'),
-  engineCheck: duration('engineCheck').prefault('2s').describe('How often the engines holding live labs are asked whether they answer (an outage is said, and labs picked up, within this)'),
+  engineCheck: duration('engineCheck').prefault('2s').describe('How often the engines holding live labs are asked whether they answer and which of their machines are stopped (an outage is said, labs picked up and stopped machines started again within this)'),
   diskReserve: sizeSchema('diskReserve')
     .prefault('2G')
     .describe("Free space the data directory's filesystem keeps for the store: under twice this the daemon warns in its log, under it /readyz fails"),
