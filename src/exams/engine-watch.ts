@@ -221,25 +221,31 @@ export class EngineWatch {
     const outage = this.down.get(provider) as EngineOutage;
     const since = Date.parse(outage.since);
     const report: EngineRecovery = { provider, seconds: 0, kept: 0, restarted: 0, rebuilt: 0, compensated: 0, relaunched: 0, removed: 0 };
+    // A stopping engine may go on answering while it stops its machines: those were last seen running at the last look before the outage, not at its start.
+    const lastSeenRunning = (labId: string) => Math.min(since, this.stoppedSince.get(labId) ?? this.lastLook.get(provider) ?? since);
     report.removed = await this.removeMovedLabs(provider);
     for (const l of live.filter((x) => this.enginesOf(x).includes(provider))) {
       const clog = log.child({ exam: l.examId, candidate: l.candidateId, lab: l.lab?.id });
       try {
         if (l.phase === 'active' || l.phase === 'ready') {
-          const states = Object.values(await labs.machineStates((l.lab as LabRecord).id));
+          const labId = (l.lab as LabRecord).id;
+          const states = Object.values(await labs.machineStates(labId));
+          let downFrom = lastSeenRunning(labId);
           if (!states.length || states.includes('missing')) {
             rebuildLostLab(this.deps, l.examId, l.candidateId, l.lab, `when the ${provider} engine stopped`);
             report.rebuilt++;
           } else if (states.some((s) => s !== 'running')) {
-            await labs.resume((l.lab as LabRecord).id);
+            await labs.resume(labId);
             report.restarted++;
           } else {
             report.kept++;
             // Running all along, but reached only through the engine: nobody could open a session meanwhile.
             if (!(await this.reachedThroughEngine(provider))) continue;
+            downFrom = since;
           }
-          // Their machines were down from the outage until now: that time is given back (a rebuilt lab keeps its deadline too).
-          if (l.phase === 'active' && this.giveBack(l.examId, l.candidateId, clock.now() - since)) report.compensated++;
+          this.stoppedSince.delete(labId);
+          // Their machines were down until now: that time is given back (a rebuilt lab keeps its deadline too).
+          if (l.phase === 'active' && this.giveBack(l.examId, l.candidateId, clock.now() - downFrom)) report.compensated++;
         } else if (l.phase === 'ending') {
           pipeline.launchCompletion(l.examId, l.candidateId);
           report.relaunched++;

@@ -78,6 +78,24 @@ describe('watching the engines during an exam', () => {
     expect(h.audit({ candidateId: 'alice' }).find((r) => r.action === 'candidate.compensated')?.detail).toEqual({ seconds: 90, reason: 'engine outage' });
   });
 
+  test('an engine that stopped its machines before it stopped answering: the candidate gets back the time from the last look that saw them running', async () => {
+    const { exam } = await h.runningExam(flagScenario(), ['alice']);
+    const machine = h.docker.machine(labOf(exam.id).id, 'pc');
+    const deadline = candidate(exam.id).deadline as string;
+    await watch.tick();
+    // Between two looks the engine stops the machine, then stops answering a second later.
+    if (machine) machine.state = 'stopped';
+    h.clock.advance(1000);
+    h.docker.down = true;
+    await watch.tick();
+    h.clock.advance(3000);
+    h.docker.down = false;
+    const [recovery] = await watch.tick();
+    await h.settle();
+    expect(recovery).toMatchObject({ seconds: 3, restarted: 1, compensated: 1 });
+    expect(candidate(exam.id).deadline).toBe(new Date(Date.parse(deadline) + 4000).toISOString());
+  });
+
   test('a lab whose machines are gone is rebuilt and offered again, the candidate given the time', async () => {
     const { exam } = await h.runningExam(flagScenario(), ['alice']);
     const lab = labOf(exam.id);
