@@ -6,6 +6,8 @@ import { rebuildLostLab, type PickUpDeps } from './reconciler.js';
 
 /** How long an engine may take to answer a ping before it counts as down. */
 const PING_TIMEOUT_MS = 5_000;
+/** How much earlier than the watch's own bound an engine's record of a machine's stop is believed (see `downFrom`). */
+const ENGINE_STOP_WINDOW_MS = 60_000;
 
 export interface EngineWatchDeps extends PickUpDeps {
   /** A lab host (of several) silent this long has lost its labs: they are built again on the others. */
@@ -129,27 +131,50 @@ export class EngineWatch {
    * candidate (an end, a reset) and is skipped if that changed the lab.
    */
   private async startStopped(engine: string, live: readonly LiveLab[]): Promise<void> {
-    const { providers, clock, log } = this.deps;
+    const { clock, log } = this.deps;
     const previousLook = this.lastLook.get(engine) ?? clock.now();
-    let stopped: { labId: string; machine: string }[];
+    let stopped: Map<string, number | undefined>;
     try {
-      stopped = await withTimeout((await providers.get(engine)).stoppedMachines(), PING_TIMEOUT_MS, `the stopped machines on the ${engine} engine`);
+      stopped = await this.stoppedLabs(engine);
     } catch (err) {
       log.warn({ engine, err: errorMessage(err) }, 'cannot list the stopped machines; looked at again at the next check');
       return;
     }
     this.lastLook.set(engine, clock.now());
-    const labIds = new Set(stopped.map((m) => m.labId));
     for (const l of live) {
       const labId = l.lab?.id;
-      if (!labId || !labIds.has(labId) || (l.phase !== 'active' && l.phase !== 'ready') || !this.enginesOf(l).includes(engine)) continue;
-      if (!this.stoppedSince.has(labId)) this.stoppedSince.set(labId, previousLook);
+      if (!labId || !stopped.has(labId) || (l.phase !== 'active' && l.phase !== 'ready') || !this.enginesOf(l).includes(engine)) continue;
+      if (!this.stoppedSince.has(labId)) this.stoppedSince.set(labId, this.downFrom(stopped.get(labId), previousLook));
       if (this.starting.has(labId)) continue;
       this.starting.add(labId);
       void this.startLab(l.examId, l.candidateId, labId)
         .catch((err) => log.child({ exam: l.examId, candidate: l.candidateId, lab: labId }).error({ err: errorMessage(err) }, 'cannot start the stopped machines; tried again at the next check'))
         .finally(() => this.starting.delete(labId));
     }
+  }
+
+  /** The labs with stopped machines on an engine, with the earliest time one stopped where the engine records it. */
+  private async stoppedLabs(engine: string): Promise<Map<string, number | undefined>> {
+    const stopped = await withTimeout((await this.deps.providers.get(engine)).stoppedMachines(), PING_TIMEOUT_MS, `the stopped machines on the ${engine} engine`);
+    const labs = new Map<string, number | undefined>();
+    for (const m of stopped) {
+      const at = m.since ? Date.parse(m.since) : NaN;
+      const known = labs.get(m.labId);
+      labs.set(m.labId, Number.isNaN(at) ? known : Math.min(at, known ?? at));
+    }
+    return labs;
+  }
+
+  /**
+   * Since when a lab's machines were down: when the engine says they
+   * stopped, else the watch's own bound (the last look that saw them
+   * running). The engine's word is taken at most a minute before that bound:
+   * a stopping engine stops its machines within it, and a lab host's clock
+   * further off is not believed.
+   */
+  private downFrom(engineSays: number | undefined, bound: number): number {
+    if (engineSays === undefined) return bound;
+    return Math.max(bound - ENGINE_STOP_WINDOW_MS, Math.min(engineSays, this.deps.clock.now()));
   }
 
   private startLab(examId: string, candidateId: string, labId: string): Promise<void> {
@@ -221,8 +246,9 @@ export class EngineWatch {
     const outage = this.down.get(provider) as EngineOutage;
     const since = Date.parse(outage.since);
     const report: EngineRecovery = { provider, seconds: 0, kept: 0, restarted: 0, rebuilt: 0, compensated: 0, relaunched: 0, removed: 0 };
-    // A stopping engine may go on answering while it stops its machines: those were last seen running at the last look before the outage, not at its start.
-    const lastSeenRunning = (labId: string) => Math.min(since, this.stoppedSince.get(labId) ?? this.lastLook.get(provider) ?? since);
+    // A stopping engine may go on answering, even listing its machines as running, while it stops them: when they stopped is the engine's to say, else the last look before the outage.
+    const stopTimes = await this.stoppedLabs(provider).catch(() => new Map<string, number | undefined>());
+    const lastSeenRunning = (labId: string) => this.downFrom(stopTimes.get(labId), Math.min(since, this.stoppedSince.get(labId) ?? this.lastLook.get(provider) ?? since));
     report.removed = await this.removeMovedLabs(provider);
     for (const l of live.filter((x) => this.enginesOf(x).includes(provider))) {
       const clog = log.child({ exam: l.examId, candidate: l.candidateId, lab: l.lab?.id });

@@ -112,6 +112,12 @@ export interface EngineCommandResult {
   stderr: Buffer;
 }
 
+export interface StoppedMachine {
+  labId: string;
+  machine: string;
+  since?: string;
+}
+
 export interface Provider {
   readonly name: ProviderName;
   /** Checks that the engine answers; throws EnvironmentError saying how to start it. */
@@ -129,9 +135,10 @@ export interface Provider {
   /**
    * The machines of examlab's labs here that are stopped (powered off from
    * inside, a container whose init exited on a reboot, or stopped with an
-   * engine restart): one cheap listing, asked every few seconds.
+   * engine restart): one cheap listing, asked every few seconds. `since`
+   * is when the machine stopped, where the engine records it (ISO time).
    */
-  stoppedMachines(): Promise<{ labId: string; machine: string }[]>;
+  stoppedMachines(): Promise<StoppedMachine[]>;
   /** How long a machine may take from creation to answering SSH (VMs boot a kernel; containers do not). */
   readonly bootTimeoutMs?: number;
   /**

@@ -1,4 +1,4 @@
-import type { HostCapacity, LabNetwork, LabRef, MachineInstance, MachineRunState, MachineSpec, NetworkProvider, Provider, ProviderName } from '../../src/providers/types.js';
+import type { HostCapacity, LabNetwork, LabRef, MachineInstance, MachineRunState, MachineSpec, NetworkProvider, Provider, ProviderName, StoppedMachine } from '../../src/providers/types.js';
 import { EngineUnavailableError, EnvironmentError } from '../../src/util/errors.js';
 
 /** One thing done to the fake engines or machines, in the order it happened (shared by every fake). */
@@ -18,6 +18,8 @@ export interface FakeMachine {
   name: string;
   spec?: MachineSpec;
   state: Exclude<MachineRunState, 'missing'>;
+  /** When it stopped, as an engine that records it would say (ISO time). */
+  stoppedAt?: string;
   /** The fake machine's observable state: set and cleared by steps, read by checks (see FakeMachineAccess). */
   flags: Set<string>;
   users: Set<string>;
@@ -160,9 +162,9 @@ export class FakeProvider implements Provider, NetworkProvider {
     for (const m of this.machinesOf(lab.labId)) this.machines.delete(key(m.labId, m.name));
   }
 
-  async stoppedMachines(): Promise<{ labId: string; machine: string }[]> {
+  async stoppedMachines(): Promise<StoppedMachine[]> {
     await this.answer('stoppedMachines');
-    return [...this.machines.values()].filter((m) => m.state === 'stopped').map((m) => ({ labId: m.labId, machine: m.name }));
+    return [...this.machines.values()].filter((m) => m.state === 'stopped').map((m) => ({ labId: m.labId, machine: m.name, since: m.stoppedAt }));
   }
 
   async listLabIds(): Promise<string[]> {

@@ -4,7 +4,7 @@ import { EnvironmentError, errorMessage } from '../../util/errors.js';
 import { Mutex } from '../../util/concurrency.js';
 import { sha256 } from '../../util/ids.js';
 import { retryUntil } from '../../util/retry.js';
-import { GRADER_TOOLS_DIR, type EngineCommand, type EngineCommandResult, type HostCapacity, type LabNetwork, type LabRef, type MachineInstance, type MachineRunState, type MachineSpec, type NetworkProvider, type Provider } from '../index.js';
+import { GRADER_TOOLS_DIR, type EngineCommand, type EngineCommandResult, type HostCapacity, type LabNetwork, type LabRef, type MachineInstance, type MachineRunState, type MachineSpec, type NetworkProvider, type Provider, type StoppedMachine } from '../index.js';
 import { CgroupIsolation } from './cgroups.js';
 import { dockerCapacity } from './capacity.js';
 import { DEFAULT_CONTAINER_DISK, diskQuotaOf, storageOptFor, type DiskQuota } from './disk-quota.js';
@@ -320,13 +320,19 @@ export class DockerProvider implements Provider, NetworkProvider {
     return { ...(await dockerCapacity(this.docker, this.options.subnetPool, await this.subnetsInUse(), this.local)), machineDiskBound: quota.kind === 'none' ? { bounded: false, detail: quota.why } : { bounded: true, detail: quota.kind === 'btrfs' ? `btrfs quotas, counting what ${quota.counts === 'written' ? 'each machine writes' : 'each machine references, its image included'}` : 'XFS project quotas' } };
   }
 
-  async stoppedMachines(): Promise<{ labId: string; machine: string }[]> {
+  async stoppedMachines(): Promise<StoppedMachine[]> {
     const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.managed}=true`], status: ['exited', 'created'] } });
-    return containers.flatMap((c) => {
-      const labId = c.Labels[LABEL.lab];
-      const machine = c.Labels[LABEL.machine];
-      return labId && machine ? [{ labId, machine }] : [];
-    });
+    const stopped = await Promise.all(
+      containers.map(async (c): Promise<StoppedMachine | undefined> => {
+        const labId = c.Labels[LABEL.lab];
+        const machine = c.Labels[LABEL.machine];
+        if (!labId || !machine) return undefined;
+        // Usually none is stopped: when one is, the engine's record of when it stopped is read (a container never started has none).
+        const finished = (await this.docker.getContainer(c.Id).inspect().catch(() => undefined))?.State.FinishedAt;
+        return { labId, machine, since: finished && !finished.startsWith('0001-') ? finished : undefined };
+      }),
+    );
+    return stopped.filter((m): m is StoppedMachine => m !== undefined);
   }
 
   async listLabIds(): Promise<string[]> {

@@ -6,7 +6,7 @@ import { EnvironmentError, errorMessage } from '../../util/errors.js';
 import { generateKeyPair } from '../../remote/index.js';
 import { objectName } from '../index.js';
 import { parseCidr, vmMacAddress } from '../index.js';
-import type { LabRef, MachineBoot, MachineConsole, MachineInstance, MachineRunState, MachineSpec, Provider } from '../index.js';
+import type { LabRef, MachineBoot, MachineConsole, MachineInstance, MachineRunState, MachineSpec, Provider, StoppedMachine } from '../index.js';
 import { probeKernelOf, rememberedAcceleration, rememberedRemoteAcceleration, type Acceleration } from './accel.js';
 import { bootFailureReport } from './boot-report.js';
 import { LibvirtConnection } from './connection.js';
@@ -356,7 +356,7 @@ export class LibvirtProvider implements Provider {
     if (domain) await removeDomain(h, domain);
   }
 
-  async stoppedMachines(): Promise<{ labId: string; machine: string }[]> {
+  async stoppedMachines(): Promise<StoppedMachine[]> {
     // Shut-off domains only: usually none, so no domain's XML is read.
     const off = await this.libvirt.run('list shut-off domains', (h) => this.domainsOf(h, undefined, ConnectListAllDomainsFlags.INACTIVE));
     return off.map(({ owner }) => ({ labId: owner.labId, machine: owner.machine }));

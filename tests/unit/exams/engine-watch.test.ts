@@ -96,6 +96,29 @@ describe('watching the engines during an exam', () => {
     expect(candidate(exam.id).deadline).toBe(new Date(Date.parse(deadline) + 4000).toISOString());
   });
 
+  test('when the engine records when its machines stopped (a stopping engine may list them as running), that time is given back, believed at most a minute before the watch\'s own bound', async () => {
+    const { exam } = await h.runningExam(flagScenario(), ['alice', 'bruno']);
+    const alice = h.docker.machine(labOf(exam.id, 'alice').id, 'pc');
+    const bruno = h.docker.machine(labOf(exam.id, 'bruno').id, 'pc');
+    const deadlines = h.exams.candidates(exam.id).map((c) => Date.parse(c.deadline as string));
+    const t0 = h.clock.now();
+    await watch.tick();
+    h.clock.advance(2000);
+    for (const [machine, stoppedAt] of [[alice, t0 + 500], [bruno, t0 - 10 * 60_000]] as const) {
+      if (!machine) continue;
+      machine.state = 'stopped';
+      machine.stoppedAt = new Date(stoppedAt).toISOString();
+    }
+    h.docker.down = true;
+    await watch.tick();
+    h.clock.advance(3000);
+    h.docker.down = false;
+    await watch.tick();
+    await h.settle();
+    // Alice's machine stopped at t0 + 0.5 s: 4.5 s given. Bruno's lab host says ten minutes ago: a clock not believed past a minute before the last look.
+    expect(h.exams.candidates(exam.id).map((c, i) => Date.parse(c.deadline as string) - (deadlines[i] as number))).toEqual([4500, 65_000]);
+  });
+
   test('a lab whose machines are gone is rebuilt and offered again, the candidate given the time', async () => {
     const { exam } = await h.runningExam(flagScenario(), ['alice']);
     const lab = labOf(exam.id);
