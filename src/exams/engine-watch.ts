@@ -68,7 +68,7 @@ export class EngineWatch {
   private readonly givenUp = new Set<string>();
   /** Per engine, when its stopped machines were last listed. */
   private readonly lastLook = new Map<string, number>();
-  /** Labs with stopped machines: since when (the last look that saw them running). */
+  /** Labs with stopped machines: since when they were down (see `downFrom`). */
   private readonly stoppedSince = new Map<string, number>();
   /** Labs whose machines are being started again. */
   private readonly starting = new Set<string>();
@@ -126,8 +126,8 @@ export class EngineWatch {
    * exits), or the engine restarted between two looks (too quickly to be
    * seen not answering) and took its machines with it. They are started
    * again, as a PC's power button would, with the candidate's files; an
-   * active candidate gets back the time since the last look that saw them
-   * running. The start waits for whatever else is under way for the
+   * active candidate gets back the time they were down (see `downFrom`).
+   * The start waits for whatever else is under way for the
    * candidate (an end, a reset) and is skipped if that changed the lab.
    */
   private async startStopped(engine: string, live: readonly LiveLab[]): Promise<void> {
@@ -248,7 +248,7 @@ export class EngineWatch {
     const report: EngineRecovery = { provider, seconds: 0, kept: 0, restarted: 0, rebuilt: 0, compensated: 0, relaunched: 0, removed: 0 };
     // A stopping engine may go on answering, even listing its machines as running, while it stops them: when they stopped is the engine's to say, else the last look before the outage.
     const stopTimes = await this.stoppedLabs(provider).catch(() => new Map<string, number | undefined>());
-    const lastSeenRunning = (labId: string) => this.downFrom(stopTimes.get(labId), Math.min(since, this.stoppedSince.get(labId) ?? this.lastLook.get(provider) ?? since));
+    const downSince = (labId: string) => this.downFrom(stopTimes.get(labId), Math.min(since, this.stoppedSince.get(labId) ?? this.lastLook.get(provider) ?? since));
     report.removed = await this.removeMovedLabs(provider);
     for (const l of live.filter((x) => this.enginesOf(x).includes(provider))) {
       const clog = log.child({ exam: l.examId, candidate: l.candidateId, lab: l.lab?.id });
@@ -256,7 +256,7 @@ export class EngineWatch {
         if (l.phase === 'active' || l.phase === 'ready') {
           const labId = (l.lab as LabRecord).id;
           const states = Object.values(await labs.machineStates(labId));
-          let downFrom = lastSeenRunning(labId);
+          let downFrom = downSince(labId);
           if (!states.length || states.includes('missing')) {
             rebuildLostLab(this.deps, l.examId, l.candidateId, l.lab, `when the ${provider} engine stopped`);
             report.rebuilt++;

@@ -7,8 +7,8 @@ import type { AuditLog } from '../audit/index.js';
 import type { ExamService } from '../exams/index.js';
 import { fingerprint, openTunnel } from '../remote/index.js';
 import { EnvironmentError, errorMessage, StorageError, StorageFullError } from '../util/errors.js';
-import type { Recording, Recordings, SessionVia } from './recordings.js';
 import { withTimeout } from '../util/retry.js';
+import type { Recording, Recordings, SessionVia } from './recordings.js';
 
 const { Client } = ssh2;
 
